@@ -1,0 +1,105 @@
+"""What an address range in a rule means: the whole internet, a broad public range, or a private one."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from enum import Enum
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class PeerKind(Enum):
+    WORLD = "world"
+    BROAD_PUBLIC = "broad-public"
+    PUBLIC = "public"
+    PRIVATE = "private"
+    PREFIX_LIST = "prefix-list"
+    SECURITY_GROUP = "security-group"
+    UNKNOWN = "unknown"  # a rule named only by its id: the record does not say what it allows
+
+
+#: Ranges that do not route on the internet. A range inside one of these is private.
+PRIVATE_RANGES: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(text)
+    for text in (
+        "10.0.0.0/8",  # RFC 1918
+        "172.16.0.0/12",  # RFC 1918
+        "192.168.0.0/16",  # RFC 1918
+        "100.64.0.0/10",  # RFC 6598 shared address space (carrier-grade NAT, often used inside VPCs)
+        "169.254.0.0/16",  # link-local
+        "127.0.0.0/8",  # loopback
+        "fc00::/7",  # unique local addresses
+        "fe80::/10",  # link-local
+        "::1/128",  # loopback
+    )
+)
+
+#: Wider than this prefix (a shorter prefix length) and not wholly private is "broad public".
+BROAD_PREFIX = {4: 16, 6: 32}
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The other side of a rule: where traffic may come from (ingress) or go to (egress)."""
+
+    kind: PeerKind
+    address: str  # canonical network, prefix-list id, group id, or "" when unknown
+    written: str = ""  # the address as the record wrote it, when it differs from the canonical one
+
+    @property
+    def is_cidr(self) -> bool:
+        return self.kind in (PeerKind.WORLD, PeerKind.BROAD_PUBLIC, PeerKind.PUBLIC, PeerKind.PRIVATE)
+
+    def describe(self) -> str:
+        """A phrase for a person, e.g. "the whole internet (0.0.0.0/0)"."""
+        shown = self.address if not self.written else f"{self.written}, read as {self.address}"
+        if self.kind is PeerKind.WORLD:
+            return f"the whole internet ({shown})"
+        if self.kind is PeerKind.BROAD_PUBLIC:
+            return f"a broad public range ({shown}, {address_count(self.address)} addresses)"
+        if self.kind is PeerKind.PUBLIC:
+            return f"public range {shown}"
+        if self.kind is PeerKind.PRIVATE:
+            return f"private range {shown}"
+        if self.kind is PeerKind.PREFIX_LIST:
+            return f"prefix list {self.address}"
+        if self.kind is PeerKind.SECURITY_GROUP:
+            return f"members of security group {self.address}"
+        return "a source the record does not state"
+
+
+def address_count(cidr: str) -> str:
+    """The number of addresses in a range, readable: "16,777,216" or "2^96"."""
+    network = ipaddress.ip_network(cidr)
+    size = network.num_addresses
+    return f"{size:,}" if size < 10**12 else f"2^{network.max_prefixlen - network.prefixlen}"
+
+
+def is_wholly_private(network: IPNetwork, extra_private: tuple[IPNetwork, ...] = ()) -> bool:
+    return any(
+        network.version == private.version and network.subnet_of(private)  # type: ignore[arg-type]
+        for private in PRIVATE_RANGES + extra_private
+    )
+
+
+def classify_cidr(text: str, extra_private: tuple[IPNetwork, ...] = ()) -> Peer:
+    """Read a CIDR by its network: "10.20.30.40/0" is the whole internet.
+
+    Raises ValueError naming the text when it is not an IPv4 or IPv6 range.
+    """
+    try:
+        network = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"not an IPv4 or IPv6 address range: {text!r}") from None
+    canonical = str(network)
+    written = text.strip() if text.strip() != canonical else ""
+    if network.prefixlen == 0:
+        kind = PeerKind.WORLD
+    elif is_wholly_private(network, extra_private):
+        kind = PeerKind.PRIVATE
+    elif network.prefixlen < BROAD_PREFIX[network.version]:
+        kind = PeerKind.BROAD_PUBLIC
+    else:
+        kind = PeerKind.PUBLIC
+    return Peer(kind, canonical, written)

@@ -1,0 +1,111 @@
+"""The monitored CloudTrail events: the one list the detection rule and the classifier share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+EVENT_SOURCE = "ec2.amazonaws.com"
+EVENTBRIDGE_SOURCE = "aws.ec2"
+EVENTBRIDGE_DETAIL_TYPE = "AWS API Call via CloudTrail"
+
+
+class EventKind(Enum):
+    RULES_ADDED = "rules-added"
+    RULES_REVOKED = "rules-revoked"
+    RULES_MODIFIED = "rules-modified"
+    DESCRIPTIONS_UPDATED = "descriptions-updated"
+    GROUP_CREATED = "group-created"
+    GROUP_DELETED = "group-deleted"
+    ATTACHMENT_CHANGED = "attachment-changed"
+
+
+@dataclass(frozen=True)
+class MonitoredEvent:
+    """One EC2 API call that changes what a security group lets through."""
+
+    name: str
+    kind: EventKind
+    direction: str | None  # "ingress", "egress", or None when the record does not say
+    rationale: str
+    requires_group_set: bool = False  # the call is a security-group change only when it carries groupSet
+
+
+MONITORED_EVENTS: tuple[MonitoredEvent, ...] = (
+    MonitoredEvent(
+        "AuthorizeSecurityGroupIngress",
+        EventKind.RULES_ADDED,
+        "ingress",
+        "adds inbound rules: the way a service gets exposed to a network or to the internet",
+    ),
+    MonitoredEvent(
+        "AuthorizeSecurityGroupEgress",
+        EventKind.RULES_ADDED,
+        "egress",
+        "adds outbound rules: widens where a compromised host can send data",
+    ),
+    MonitoredEvent(
+        "RevokeSecurityGroupIngress",
+        EventKind.RULES_REVOKED,
+        "ingress",
+        "removes inbound rules: usually a fix, sometimes an outage; the audit trail needs it",
+    ),
+    MonitoredEvent(
+        "RevokeSecurityGroupEgress",
+        EventKind.RULES_REVOKED,
+        "egress",
+        "removes outbound rules: usually a fix, sometimes an outage; the audit trail needs it",
+    ),
+    MonitoredEvent(
+        "ModifySecurityGroupRules",
+        EventKind.RULES_MODIFIED,
+        None,
+        "rewrites existing rules in place by rule id: as powerful as an authorize, and missed by monitors"
+        " that watch only the authorize calls",
+    ),
+    MonitoredEvent(
+        "UpdateSecurityGroupRuleDescriptionsIngress",
+        EventKind.DESCRIPTIONS_UPDATED,
+        "ingress",
+        "changes only the description of inbound rules: no traffic change, kept for the audit trail",
+    ),
+    MonitoredEvent(
+        "UpdateSecurityGroupRuleDescriptionsEgress",
+        EventKind.DESCRIPTIONS_UPDATED,
+        "egress",
+        "changes only the description of outbound rules: no traffic change, kept for the audit trail",
+    ),
+    MonitoredEvent(
+        "CreateSecurityGroup",
+        EventKind.GROUP_CREATED,
+        None,
+        "creates a group (with its default allow-all egress rule): the start of every later exposure",
+    ),
+    MonitoredEvent(
+        "DeleteSecurityGroup",
+        EventKind.GROUP_DELETED,
+        None,
+        "deletes a group: can remove the controls a workload relied on, or clean up evidence",
+    ),
+    MonitoredEvent(
+        "ModifyNetworkInterfaceAttribute",
+        EventKind.ATTACHMENT_CHANGED,
+        None,
+        "with groupSet, replaces the groups of a network interface: an open group attached is an exposure",
+        requires_group_set=True,
+    ),
+    MonitoredEvent(
+        "ModifyInstanceAttribute",
+        EventKind.ATTACHMENT_CHANGED,
+        None,
+        "with groupSet, replaces the groups of an instance: an open group attached is an exposure",
+        requires_group_set=True,
+    ),
+)
+
+MONITORED_BY_NAME: dict[str, MonitoredEvent] = {event.name: event for event in MONITORED_EVENTS}
+
+
+def monitored_event_names() -> list[str]:
+    """Every monitored eventName, in catalogue order."""
+    return [event.name for event in MONITORED_EVENTS]

@@ -1,0 +1,107 @@
+"""Defensive reading of CloudTrail JSON: every access checks the type and knows its path for errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+
+class RecordError(ValueError):
+    """A record that cannot be understood. `field` is the dotted path of the offending value."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.field = field
+        self.problem = problem
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Field:
+    """A value inside a record and the path that leads to it."""
+
+    __slots__ = ("path", "value")
+
+    def __init__(self, value: Any, path: str = "") -> None:
+        self.value = value
+        self.path = path
+
+    def _child(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    @property
+    def present(self) -> bool:
+        return self.value is not None and self.value not in ({}, "")
+
+    def get(self, *names: str) -> Field:
+        """The first of `names` present in this object; keys are matched exactly, then case-insensitively.
+
+        Case-insensitive matching reads records that a pipeline lower-cased (seen in published test data).
+        """
+        if not isinstance(self.value, dict):
+            if self.value is None:
+                return Field(None, self._child(names[0]))
+            raise RecordError(self.path, f"expected an object, got {_shown(self.value)}")
+        for name in names:
+            if name in self.value:
+                return Field(self.value[name], self._child(name))
+        lowered = {key.lower(): key for key in self.value if isinstance(key, str)}
+        for name in names:
+            key = lowered.get(name.lower())
+            if key is not None:
+                return Field(self.value[key], self._child(key))
+        return Field(None, self._child(names[0]))
+
+    def text(self, default: str | None = None) -> str:
+        """A string value; numbers are accepted and written as text (ids published as integers)."""
+        if self.value is None or self.value == "":
+            if default is None:
+                raise RecordError(self.path, "missing")
+            return default
+        if isinstance(self.value, bool) or not isinstance(self.value, str | int):
+            raise RecordError(self.path, f"expected a string, got {_shown(self.value)}")
+        return str(self.value)
+
+    def optional_text(self) -> str | None:
+        return self.text("") or None
+
+    def port(self) -> int | None:
+        """A port (or ICMP type/code) as an integer: JSON numbers or strings of digits, -1 meaning "all"."""
+        value = self.value
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise RecordError(self.path, f"expected a port number, got {_shown(self.value)}") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecordError(self.path, f"expected a port number, got {_shown(self.value)}")
+        if not -1 <= value <= 65535:
+            raise RecordError(self.path, f"port {value} is outside -1..65535")
+        return value
+
+    def items(self) -> Iterator[Field]:
+        """The elements of a CloudTrail list: {"items": [...]}, {} when empty, a bare list, or one object."""
+        value = self.value
+        if value is None or value in ({}, ""):
+            return
+        if isinstance(value, dict) and "items" in value:
+            listed = value["items"]
+            path = self._child("items")
+            if listed is None:
+                return
+            if not isinstance(listed, list):
+                raise RecordError(path, f"expected a list, got {_shown(listed)}")
+        elif isinstance(value, list):
+            listed, path = value, self.path
+        elif isinstance(value, dict):
+            yield self
+            return
+        else:
+            raise RecordError(self.path, f"expected a list or an object, got {_shown(value)}")
+        for index, element in enumerate(listed):
+            yield Field(element, f"{path}[{index}]")

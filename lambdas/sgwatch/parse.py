@@ -1,0 +1,246 @@
+"""Normalise a CloudTrail record of a security-group call into rule changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sgwatch.addresses import IPNetwork, Peer, PeerKind, classify_cidr
+from sgwatch.events import EVENT_SOURCE, MONITORED_BY_NAME, EventKind, MonitoredEvent
+from sgwatch.fields import Field, RecordError
+from sgwatch.identity import actor_from
+from sgwatch.model import Action, Direction, RuleChange, SecurityGroupRecord, protocol_name
+
+_ACTIONS = {
+    EventKind.RULES_ADDED: Action.ADD,
+    EventKind.RULES_REVOKED: Action.REVOKE,
+    EventKind.RULES_MODIFIED: Action.MODIFY,
+    EventKind.DESCRIPTIONS_UPDATED: Action.DESCRIBE,
+}
+
+
+def monitored_event(record: Any) -> MonitoredEvent | None:
+    """The monitored event this record is, or None when it is not a security-group change.
+
+    ModifyInstanceAttribute and ModifyNetworkInterfaceAttribute count only when they carry groupSet.
+    Raises RecordError when a monitored record is too malformed to decide.
+    """
+    root = Field(record)
+    if not isinstance(record, dict):
+        raise RecordError("", f"a record must be a JSON object, got {type(record).__name__}")
+    name = root.get("eventName").value
+    event = MONITORED_BY_NAME.get(name) if isinstance(name, str) else None
+    if event is None:
+        return None
+    source = root.get("eventSource").value
+    if source is not None and source != EVENT_SOURCE:
+        return None
+    if event.requires_group_set and not root.get("requestParameters").get("groupSet").present:
+        return None
+    return event
+
+
+def normalise(
+    record: Any,
+    event: MonitoredEvent,
+    fallback_account: str = "",
+    fallback_region: str = "",
+    internal_ranges: tuple[IPNetwork, ...] = (),
+) -> SecurityGroupRecord:
+    """Read every fact of a monitored record. Raises RecordError naming the field it could not read."""
+    root = Field(record)
+    params = root.get("requestParameters")
+    response = root.get("responseElements")
+    error_code = root.get("errorCode").text("")
+    actor = actor_from(root, fallback_account)
+    account = root.get("recipientAccountId").text("") or actor.account or fallback_account
+    reader = _RuleReader(internal_ranges)
+    group_ids: list[str] = []
+    group_name = params.get("groupName").text("")
+    vpc_id = params.get("vpcId").text("")
+    target = ""
+    changes: tuple[RuleChange, ...] = ()
+    if event.kind in _ACTIONS:
+        changes = tuple(reader.changes(event, params, response, error_code))
+        group_ids = [params.get("groupId").text("")] + [change.group_id for change in changes]
+        # A call that named the group by groupName carries its id only in the response.
+        for item in response.get("securityGroupRuleSet", "revokedSecurityGroupRuleSet").items():
+            group_ids.append(item.get("groupId").text(""))
+        if event.kind is EventKind.RULES_MODIFIED:
+            group_ids.insert(0, _modify_request(params).get("GroupId").text(""))
+    elif event.kind is EventKind.GROUP_CREATED:
+        group_ids = [response.get("groupId").text("")]
+    elif event.kind is EventKind.GROUP_DELETED:
+        group_ids = [params.get("groupId").text("")]
+        if not group_ids[0] and not group_name:
+            raise RecordError(params.path, "names no group: neither groupId nor groupName")
+    else:
+        group_ids = [item.get("groupId").text() for item in params.get("groupSet").items()]
+        target = params.get("networkInterfaceId", "instanceId").text("")
+    return SecurityGroupRecord(
+        event=event,
+        event_id=root.get("eventID").text(""),
+        event_time=_event_time(root.get("eventTime")),
+        account=account,
+        region=root.get("awsRegion").text("") or fallback_region,
+        actor=actor,
+        error_code=error_code,
+        error_message=root.get("errorMessage").text(""),
+        group_ids=tuple(dict.fromkeys(gid for gid in group_ids if gid)),
+        group_name=group_name,
+        vpc_id=vpc_id,
+        target=target,
+        changes=changes,
+    )
+
+
+def _event_time(field: Field) -> str:
+    """ISO 8601 in UTC ("2021-01-24T04:55:45Z") when readable, else the text as published."""
+    text = field.text("")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _modify_request(params: Field) -> Field:
+    """ModifySecurityGroupRules keeps the API's PascalCase inside a wrapper object."""
+    wrapped = params.get("ModifySecurityGroupRulesRequest")
+    return wrapped if wrapped.value is not None else params
+
+
+class _RuleReader:
+    def __init__(self, internal_ranges: tuple[IPNetwork, ...]) -> None:
+        self.internal_ranges = internal_ranges
+
+    def cidr(self, field: Field) -> Peer:
+        try:
+            return classify_cidr(field.text(), self.internal_ranges)
+        except ValueError as error:
+            raise RecordError(field.path, str(error)) from None
+
+    def changes(self, event: MonitoredEvent, params: Field, response: Field, error_code: str) -> Iterator[RuleChange]:
+        action = _ACTIONS[event.kind]
+        direction = Direction(event.direction) if event.direction else Direction.UNSTATED
+        group_id = params.get("groupId").text("")
+        found = False
+        if event.kind is EventKind.RULES_MODIFIED:
+            for change in self._modified_rules(_modify_request(params)):
+                found = True
+                yield change
+        else:
+            for permission in params.get("ipPermissions").items():
+                for change in self._permission(permission, action, direction, group_id):
+                    found = True
+                    yield change
+            if not found and params.get("cidrIp", "sourceSecurityGroupName", "ipProtocol").present:
+                found = True
+                yield from self._flat(params, action, direction, group_id)
+            if not found:
+                for item in params.get("securityGroupRuleDescriptionSet", "securityGroupRuleDescriptions").items():
+                    found = True
+                    yield self._rule_id_only(action, direction, group_id, item)
+            if not found:
+                for item in params.get("securityGroupRuleIds", "securityGroupRuleIdSet").items():
+                    found = True
+                    yield self._rule_id_only(action, direction, group_id, item)
+        response_rules = response.get("securityGroupRuleSet", "revokedSecurityGroupRuleSet")
+        if not found:
+            for item in response_rules.items():
+                found = True
+                yield self._response_rule(item, action, direction)
+        if not found and not error_code:
+            raise RecordError(params.path, f"{event.name} names no rule (no ipPermissions, flat rule or rule ids)")
+
+    def _permission(
+        self, permission: Field, action: Action, direction: Direction, group_id: str
+    ) -> Iterator[RuleChange]:
+        protocol = protocol_name(permission.get("ipProtocol").text())
+        from_port = permission.get("fromPort").port()
+        to_port = permission.get("toPort").port()
+        peers: list[tuple[Peer, str]] = []
+        for item in permission.get("ipRanges").items():
+            peers.append((self.cidr(item.get("cidrIp")), item.get("description").text("")))
+        for item in permission.get("ipv6Ranges").items():
+            peers.append((self.cidr(item.get("cidrIpv6")), item.get("description").text("")))
+        for item in permission.get("prefixListIds").items():
+            peers.append(
+                (Peer(PeerKind.PREFIX_LIST, item.get("prefixListId").text()), item.get("description").text(""))
+            )
+        for item in permission.get("groups").items():
+            referenced = item.get("groupId").text("") or item.get("groupName").text()
+            peers.append((Peer(PeerKind.SECURITY_GROUP, referenced), item.get("description").text("")))
+        if not peers:
+            raise RecordError(
+                permission.path, "names no source: ipRanges, ipv6Ranges, prefixListIds and groups are empty"
+            )
+        for peer, description in peers:
+            yield RuleChange(action, direction, protocol, from_port, to_port, peer, group_id, "", description)
+
+    def _flat(self, params: Field, action: Action, direction: Direction, group_id: str) -> Iterator[RuleChange]:
+        """The legacy form: cidrIp, ipProtocol, fromPort, toPort at the top of requestParameters."""
+        if params.get("cidrIp").present:
+            peer = self.cidr(params.get("cidrIp"))
+        else:
+            peer = Peer(PeerKind.SECURITY_GROUP, params.get("sourceSecurityGroupName").text())
+        protocol = protocol_name(params.get("ipProtocol").text("-1"))
+        yield RuleChange(
+            action, direction, protocol, params.get("fromPort").port(), params.get("toPort").port(), peer, group_id
+        )
+
+    def _rule_id_only(self, action: Action, direction: Direction, group_id: str, item: Field) -> RuleChange:
+        rule_id = item.text() if isinstance(item.value, str) else item.get("securityGroupRuleId").text()
+        description = "" if isinstance(item.value, str) else item.get("description").text("")
+        return RuleChange(action, direction, "", None, None, Peer(PeerKind.UNKNOWN, ""), group_id, rule_id, description)
+
+    def _response_rule(self, item: Field, action: Action, direction: Direction) -> RuleChange:
+        """A rule as the response states it (one item per rule and peer)."""
+        is_egress = item.get("isEgress").value
+        if isinstance(is_egress, bool):
+            direction = Direction.EGRESS if is_egress else Direction.INGRESS
+        return RuleChange(
+            action,
+            direction,
+            protocol_name(item.get("ipProtocol").text("-1")),
+            item.get("fromPort").port(),
+            item.get("toPort").port(),
+            self._rule_peer(item, "cidrIpv4", "cidrIpv6", "prefixListId", "referencedGroupInfo"),
+            item.get("groupId").text(""),
+            item.get("securityGroupRuleId").text(""),
+            item.get("description").text(""),
+        )
+
+    def _modified_rules(self, request: Field) -> Iterator[RuleChange]:
+        group_id = request.get("GroupId").text("")
+        for entry in request.get("SecurityGroupRule").items():
+            rule = entry.get("SecurityGroupRule")
+            if not isinstance(rule.value, dict):
+                raise RecordError(rule.path, "missing the new rule definition")
+            yield RuleChange(
+                Action.MODIFY,
+                Direction.UNSTATED,
+                protocol_name(rule.get("IpProtocol").text("-1")),
+                rule.get("FromPort").port(),
+                rule.get("ToPort").port(),
+                self._rule_peer(rule, "CidrIpv4", "CidrIpv6", "PrefixListId", "ReferencedGroupId"),
+                group_id,
+                entry.get("SecurityGroupRuleId").text(""),
+                rule.get("Description").text(""),
+            )
+
+    def _rule_peer(self, rule: Field, ipv4: str, ipv6: str, prefix_list: str, group: str) -> Peer:
+        for key in (ipv4, ipv6):
+            if rule.get(key).present:
+                return self.cidr(rule.get(key))
+        if rule.get(prefix_list).present:
+            return Peer(PeerKind.PREFIX_LIST, rule.get(prefix_list).text())
+        referenced = rule.get(group)
+        if isinstance(referenced.value, dict):
+            referenced = referenced.get("groupId")
+        if referenced.present:
+            return Peer(PeerKind.SECURITY_GROUP, referenced.text())
+        raise RecordError(rule.path, f"names no peer: none of {ipv4}, {ipv6}, {prefix_list}, {group}")

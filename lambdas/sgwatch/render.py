@@ -1,0 +1,88 @@
+"""Render classifications for people: one block per record, and a report over many."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from sgwatch.classify import Classification
+from sgwatch.model import Action
+from sgwatch.severity import Severity
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SYMBOL = {Action.ADD: "+", Action.REVOKE: "-", Action.MODIFY: "~", Action.DESCRIBE: "#"}
+_WIDTH = 8  # "CRITICAL"
+
+
+def clean(text: str, limit: int = 400) -> str:
+    """Untrusted text (descriptions, names, user agents) made safe to print: one line, no control characters."""
+    flat = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def headline(result: Classification) -> str:
+    """One line: severity, event, groups, where, when."""
+    where = "/".join(part for part in (result.account, result.region) if part)
+    groups = " ".join(result.group_ids)
+    parts = [
+        result.severity.name.ljust(_WIDTH),
+        result.event_name or "(no eventName)",
+        groups,
+        where,
+        result.event_time,
+    ]
+    return clean("  ".join(part for part in parts if part), 300)
+
+
+def render_text(result: Classification) -> str:
+    """The readable form of one result, as `sgwatch classify --format text` prints it."""
+    if result.error:
+        return f"{'ERROR'.ljust(_WIDTH)}  {clean(result.error)}\n"
+    if result.record is None:
+        return f"{headline(result)}  (not a security-group change)\n"
+    record = result.record
+    lines = [headline(result)]
+    source = f" from {record.actor.source_ip}" if record.actor.source_ip else ""
+    lines.append(f"  who     {clean(record.actor.name)} via {clean(record.actor.via or 'an unknown client')}{source}")
+    if record.failed:
+        lines.append(f"  result  FAILED: {clean(record.error_code)}")
+    for verdict in result.verdicts:
+        change = verdict.change
+        if change is not None:
+            peer = change.peer.address or "(peer not in the record)"
+            rule_id = f" {change.rule_id}" if change.rule_id else ""
+            lines.append(
+                f"  {_SYMBOL[change.action]} {change.direction.value:<8} {change.ports_label():<22}"
+                f" {peer} ({change.peer.kind.value}){rule_id}  [{verdict.severity.name}]"
+            )
+    seen: set[str] = set()
+    for verdict in result.verdicts:
+        if verdict.reason not in seen:
+            seen.add(verdict.reason)
+            lines.append(f"  why     {clean(verdict.reason, 1000)}")
+    top = max(result.verdicts, key=lambda verdict: verdict.severity)
+    lines.append(f"  do      {top.rule.advice}")
+    return "\n".join(lines) + "\n"
+
+
+def render_report(results: Sequence[Classification], detail_count: int = 3) -> str:
+    """A report over many results: a table by severity, then the full text of the most severe findings."""
+    findings = [result for result in results if result.record is not None]
+    errors = [result for result in results if result.error]
+    by_severity = Counter(result.severity for result in findings)
+    lines = [f"sgwatch report: {len(findings)} security-group changes, {len(errors)} unreadable records", ""]
+    lines.append(f"{'severity':<10}{'count':>6}  events")
+    for severity in sorted(Severity, reverse=True):
+        if severity is Severity.NONE:
+            continue
+        names = Counter(result.event_name for result in findings if result.severity is severity)
+        listed = ", ".join(f"{name} x{count}" if count > 1 else name for name, count in names.most_common())
+        lines.append(f"{severity.name:<10}{by_severity[severity]:>6}  {listed}")
+    ranked = sorted(findings, key=lambda result: result.severity, reverse=True)[:detail_count]
+    if ranked:
+        lines += ["", f"The {len(ranked)} most severe:", ""]
+        lines += [render_text(result) for result in ranked]
+    for result in errors:
+        lines.append(render_text(result))
+    return "\n".join(lines).rstrip() + "\n"
