@@ -233,12 +233,10 @@ def _change_verdict(record: SecurityGroupRecord, change: RuleChange, settings: S
     described = f" (description {change.description!r})" if change.description else ""
     if change.action is Action.REVOKE:
         direction = "Outbound" if change.direction is Direction.EGRESS else "Inbound"
-        rule_id = f" rule {change.rule_id}" if change.rule_id else ""
-        return Verdict(
-            RULE["rule-revoked"],
-            f"{direction}{rule_id} {change.ports_label()} with {peer} revoked on {where} {by}",
-            change,
-        )
+        what = f"rule {change.rule_id}" if change.rule_id else "rule"
+        if change.protocol:
+            what += f" ({change.ports_label()} with {peer})"
+        return Verdict(RULE["rule-revoked"], f"{direction} {what} revoked on {where} {by}", change)
     if change.action is Action.DESCRIBE:
         target = f"rule {change.rule_id}" if change.rule_id else f"{change.ports_label()} with {peer}"
         return Verdict(
@@ -256,7 +254,7 @@ def _change_verdict(record: SecurityGroupRecord, change: RuleChange, settings: S
     sentence = f"{_opened_sentence(change, services, rule)} on {where} {by}{described}"
     if change.action is Action.MODIFY:
         sentence = (
-            f"Rule {change.rule_id or '(id not given)'} rewritten: {sentence[0].lower()}{sentence[1:]}; the record does"
+            f"Rule {change.rule_id or '(id not given)'} rewritten: {sentence}; the record does"
             " not say whether the rule is inbound or outbound, so it is rated as inbound, the worst case"
         )
     if record.group_name == "default" and rule.severity < RULE["default-group-ingress"].severity:

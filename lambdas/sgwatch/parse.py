@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,38 +123,42 @@ class _RuleReader:
         except ValueError as error:
             raise RecordError(field.path, str(error)) from None
 
-    def changes(self, event: MonitoredEvent, params: Field, response: Field, error_code: str) -> Iterator[RuleChange]:
+    def changes(self, event: MonitoredEvent, params: Field, response: Field, error_code: str) -> list[RuleChange]:
+        """The rules a call changed, from the first place in the record that states them."""
         action = _ACTIONS[event.kind]
         direction = Direction(event.direction) if event.direction else Direction.UNSTATED
         group_id = params.get("groupId").text("")
-        found = False
-        if event.kind is EventKind.RULES_MODIFIED:
-            for change in self._modified_rules(_modify_request(params)):
-                found = True
-                yield change
-        else:
-            for permission in params.get("ipPermissions").items():
-                for change in self._permission(permission, action, direction, group_id):
-                    found = True
-                    yield change
-            if not found and params.get("cidrIp", "sourceSecurityGroupName", "ipProtocol").present:
-                found = True
-                yield from self._flat(params, action, direction, group_id)
-            if not found:
-                for item in params.get("securityGroupRuleDescriptionSet", "securityGroupRuleDescriptions").items():
-                    found = True
-                    yield self._rule_id_only(action, direction, group_id, item)
-            if not found:
-                for item in params.get("securityGroupRuleIds", "securityGroupRuleIdSet").items():
-                    found = True
-                    yield self._rule_id_only(action, direction, group_id, item)
-        response_rules = response.get("securityGroupRuleSet", "revokedSecurityGroupRuleSet")
-        if not found:
-            for item in response_rules.items():
-                found = True
-                yield self._response_rule(item, action, direction)
-        if not found and not error_code:
-            raise RecordError(params.path, f"{event.name} names no rule (no ipPermissions, flat rule or rule ids)")
+        places: list[Callable[[], Iterable[RuleChange]]] = [
+            lambda: self._modified_rules(_modify_request(params)),
+        ]
+        if event.kind is not EventKind.RULES_MODIFIED:
+            id_lists = params.get(
+                "securityGroupRuleDescriptionSet",
+                "securityGroupRuleDescriptions",
+                "securityGroupRuleIds",
+                "securityGroupRuleIdSet",
+            )
+            places = [
+                lambda: (
+                    change
+                    for permission in params.get("ipPermissions").items()
+                    for change in self._permission(permission, action, direction, group_id)
+                ),
+                lambda: self._flat(params, action, direction, group_id),
+                # Revocation by rule id: the response states the rules that went, when the record has it.
+                lambda: (
+                    self._response_rule(item, action, direction)
+                    for item in response.get("securityGroupRuleSet", "revokedSecurityGroupRuleSet").items()
+                ),
+                lambda: (self._rule_id_only(action, direction, group_id, item) for item in id_lists.items()),
+            ]
+        for place in places:
+            found = list(place())
+            if found:
+                return found
+        if error_code:
+            return []  # a failed call may have been rejected for the very reason that it names no rule
+        raise RecordError(params.path, f"{event.name} names no rule (no ipPermissions, flat rule or rule ids)")
 
     def _permission(
         self, permission: Field, action: Action, direction: Direction, group_id: str
@@ -183,6 +187,8 @@ class _RuleReader:
 
     def _flat(self, params: Field, action: Action, direction: Direction, group_id: str) -> Iterator[RuleChange]:
         """The legacy form: cidrIp, ipProtocol, fromPort, toPort at the top of requestParameters."""
+        if not params.get("cidrIp", "sourceSecurityGroupName", "ipProtocol").present:
+            return
         if params.get("cidrIp").present:
             peer = self.cidr(params.get("cidrIp"))
         else:

@@ -75,11 +75,9 @@ def _raw_log_entries(data: bytes, msgspec: Any) -> list[bytes] | None:
     if data.lstrip()[:1] != b"{" or b'"Records"' not in data[:4096]:
         return None
 
-    class LogFile(msgspec.Struct):  # type: ignore[misc]
-        Records: list[msgspec.Raw]
-
+    log_file = msgspec.defstruct("LogFile", [("Records", list[msgspec.Raw])])
     try:
-        return [bytes(raw) for raw in msgspec.json.decode(data, type=LogFile).Records]
+        return [bytes(raw) for raw in msgspec.json.decode(data, type=log_file).Records]
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None  # the general path reads it and names what is wrong
 
