@@ -66,6 +66,19 @@ def render_text(result: Classification) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _most_severe(findings: Sequence[Classification], count: int) -> list[Classification]:
+    """The most severe findings, preferring different exposures to the same one seen several times."""
+    ranked = sorted(findings, key=lambda result: result.severity, reverse=True)
+    distinct: dict[tuple[str, ...], Classification] = {}
+    for result in ranked:
+        top = max(result.verdicts, key=lambda verdict: verdict.severity)
+        ports = top.change.ports_label() if top.change else ""
+        distinct.setdefault((result.severity.name, top.rule.name, ports), result)
+    chosen = sorted(distinct.values(), key=lambda result: result.severity, reverse=True)[:count]
+    chosen += [result for result in ranked if result not in chosen][: count - len(chosen)]
+    return sorted(chosen, key=ranked.index)
+
+
 def render_report(results: Sequence[Classification], detail_count: int = 3) -> str:
     """A report over many results: a table by severity, then the full text of the most severe findings."""
     findings = [result for result in results if result.record is not None]
@@ -79,7 +92,7 @@ def render_report(results: Sequence[Classification], detail_count: int = 3) -> s
         names = Counter(result.event_name for result in findings if result.severity is severity)
         listed = ", ".join(f"{name} x{count}" if count > 1 else name for name, count in names.most_common())
         lines.append(f"{severity.name:<10}{by_severity[severity]:>6}  {listed}")
-    ranked = sorted(findings, key=lambda result: result.severity, reverse=True)[:detail_count]
+    ranked = _most_severe(findings, detail_count)
     if ranked:
         lines += ["", f"The {len(ranked)} most severe:", ""]
         lines += [render_text(result) for result in ranked]

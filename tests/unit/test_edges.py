@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from sgwatch.addresses import PeerKind
 from sgwatch.classify import Classification, classify
 from sgwatch.envelopes import unwrap
 from sgwatch.model import Action, Direction
 from sgwatch.severity import Severity
+
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
 
 
@@ -96,7 +96,9 @@ def test_delete_by_group_name_names_the_group() -> None:
 
 
 def test_modify_security_group_rules_object_and_list() -> None:
-    single = classify_file("cloudtrail/rubysoho07-cloudtrail-watcher/modify_security_group_rules_console_iamuser_cidrv4_443.json")
+    single = classify_file(
+        "cloudtrail/rubysoho07-cloudtrail-watcher/modify_security_group_rules_console_iamuser_cidrv4_443.json"
+    )
     [change] = changes(single)
     assert change["ruleId"] == "sgr-0481972caed6e2e1c"
     assert change["direction"] == "unstated"
@@ -158,7 +160,11 @@ def test_revocation_by_rule_id_reads_the_rule_from_the_response() -> None:
     result = classify_file("constructed/revoke_ingress_rule_ids.json")
     assert result.record is not None
     [change] = result.record.changes
-    assert (change.rule_id, change.peer.kind, change.ports_label()) == ("sgr-0555555555555555e", PeerKind.WORLD, "22/tcp")
+    assert (change.rule_id, change.peer.kind, change.ports_label()) == (
+        "sgr-0555555555555555e",
+        PeerKind.WORLD,
+        "22/tcp",
+    )
 
 
 def test_denied_attempt_is_medium_and_never_higher() -> None:
@@ -172,14 +178,18 @@ def test_denied_attempt_is_medium_and_never_higher() -> None:
 
 
 def test_lower_cased_keys_are_read() -> None:
-    result = classify_file("cloudtrail/panther-analysis/manualsgchange__authorize_ingress_console_error_unauthorizedoperation.json")
+    result = classify_file(
+        "cloudtrail/panther-analysis/manualsgchange__authorize_ingress_console_error_unauthorizedoperation.json"
+    )
     assert result.actor == "assumed-role/TestAdmin/alan"
     assert result.account == "112233445566"
     assert result.event_time == "2021-01-24T04:55:45Z"
 
 
 def test_attachment_lists_the_new_group_set_and_target() -> None:
-    result = classify_file("cloudtrail/netebakari-cloudtrail-lambda/modify_network_interface_attribute_groupset_three_groups_console.json")
+    result = classify_file(
+        "cloudtrail/netebakari-cloudtrail-lambda/modify_network_interface_attribute_groupset_three_groups_console.json"
+    )
     assert result.group_ids == ["sg-01234567890abcdef", "sg-1234567890abcdef0", "sg-234567890abcdef01"]
     assert result.record is not None
     assert result.record.target == "eni-01234567890abcdef"

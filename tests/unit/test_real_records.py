@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sgwatch.classify import classify
 from sgwatch.envelopes import unwrap
 from sgwatch.severity import Severity
+
 from tests.conftest import REAL_RECORDS, load, real_record_files
 
 #: file -> (severity, the severity rules behind it). Why each one, in a word: see the comment.
@@ -32,7 +32,10 @@ EXPECTED: dict[str, tuple[Severity, set[str]]] = {
     "panther-analysis/manualsgchange__create_security_group_terraform.json": (Severity.INFO, {"group-created"}),
     "panther-analysis/sgmodified__authorize_ingress_console_ssh_32.json": (Severity.LOW, {"ingress-added"}),
     "panther-analysis/sgmodified__authorize_ingress_error_requestexpired.json": (Severity.LOW, {"failed-call"}),
-    "panther-analysis/startupscriptchange__modifyinstanceattribute_instancetype_lowercase_keys.json": (Severity.NONE, set()),
+    "panther-analysis/startupscriptchange__modifyinstanceattribute_instancetype_lowercase_keys.json": (
+        Severity.NONE,
+        set(),
+    ),
     "panther-analysis/startupscriptchange__modifyinstanceattribute_userdata.json": (Severity.NONE, set()),
     "rubysoho07-cloudtrail-watcher/authorize_egress_terraform_v6_all_traffic_proto_-1.json": (
         Severity.LOW,
