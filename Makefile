@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/sgwatch demo
 
 bench: setup
-	$(BIN)/python bench/classify_throughput.py
+	$(BIN)/python -m bench.classify_throughput
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -15,7 +15,7 @@ from sgwatch.classify import Classification, classify
 from sgwatch.envelopes import Item
 from sgwatch.render import render_report, render_text
 from sgwatch.severity import Severity
-from sgwatch.sources import SKIPPED, read_paths
+from sgwatch.sources import read_paths
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
 
@@ -25,8 +25,8 @@ BUNDLED_RECORDS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "
 
 def _results(items: Iterable[Item], counts: Counter[str]) -> Iterable[Classification]:
     for item in items:
-        if item is SKIPPED:
-            counts["skipped"] += 1
+        if item.skipped:
+            counts["skipped"] += item.skipped
             continue
         if item.error:
             counts["unreadable"] += 1

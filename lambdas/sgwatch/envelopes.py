@@ -17,6 +17,7 @@ class Item:
     account: str = ""
     region: str = ""
     error: str = ""  # the input around the record could not be read; record is then None
+    skipped: int = 0  # stands for this many records proven not to be security-group calls, left undecoded
 
 
 def _text(value: Any) -> str:

@@ -7,34 +7,56 @@ import json
 import random
 from typing import Any
 
+import msgspec
 from sgwatch.classify import classify
 from sgwatch.envelopes import unwrap
-from sgwatch.sources import SKIPPED, may_be_security_group, read_bytes
+from sgwatch.sources import _fast_log_file, may_be_security_group, read_bytes
 
 from tests.conftest import CONSTRUCTED, load, real_record_files
 
 SAMPLES = [load(path) for path in real_record_files()] + [load(path) for path in sorted(CONSTRUCTED.glob("*.json"))]
+ENTRIES = [
+    entry
+    for sample in SAMPLES
+    for entry in (sample.get("Records", [sample]) if isinstance(sample, dict) else sample)
+    if isinstance(entry, dict)
+]
+CANONICAL = [entry for entry in ENTRIES if "eventName" in entry or "Sns" in entry or "body" in entry]
 
 
-def _outputs(data: bytes, keep_all: bool) -> list[dict[str, Any]]:
-    results = []
+def _outputs(data: bytes, keep_all: bool) -> tuple[list[dict[str, Any]], int]:
+    results, skipped = [], 0
     for item in read_bytes(data, "log.json.gz", keep_all=keep_all):
-        if item is SKIPPED:
+        skipped += item.skipped
+        if item.skipped:
             continue
         result = classify(item.record, location=item.location, account=item.account, region=item.region)
         if result.record is not None or result.error:
             results.append(result.to_dict())
-    return results
+    return results, skipped
 
 
-def test_fast_and_general_paths_agree_on_a_shuffled_log_file() -> None:
-    entries = [sample for sample in SAMPLES if isinstance(sample, dict)]
-    random.Random(7).shuffle(entries)
-    data = gzip.compress(json.dumps({"Records": entries}).encode())
-    fast = _outputs(data, keep_all=False)
-    general = _outputs(data, keep_all=True)  # keep_all reads every record with the general decoder
+def _log_file(entries: list[Any]) -> bytes:
+    shuffled = list(entries)
+    random.Random(7).shuffle(shuffled)
+    return json.dumps({"Records": shuffled}).encode()
+
+
+def test_fast_path_is_taken_and_agrees_with_the_general_path() -> None:
+    data = _log_file(CANONICAL)
+    assert _fast_log_file(data, "log.json.gz", msgspec) is not None
+    fast, skipped = _outputs(gzip.compress(data), keep_all=False)
+    general, _ = _outputs(gzip.compress(data), keep_all=True)  # keep_all reads every record with the general decoder
     assert fast == general
     assert len(fast) > 40
+    assert skipped == 1  # the S3 event; ModifyInstanceAttribute is decoded, then classified NONE
+
+
+def test_records_with_rewritten_key_case_make_the_fast_path_step_aside() -> None:
+    data = _log_file(ENTRIES)
+    assert len(ENTRIES) > len(CANONICAL)
+    assert _fast_log_file(data, "log.json", msgspec) is None
+    assert _outputs(data, keep_all=False)[0] == _outputs(data, keep_all=True)[0]
 
 
 def test_prefilter_never_rejects_a_security_group_record() -> None:

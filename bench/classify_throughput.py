@@ -1,0 +1,97 @@
+"""Classification throughput on a production-like CloudTrail log file, beside zcat (the floor) and jq (filter only).
+
+Run: `make bench` (or `.venv/bin/python bench/classify_throughput.py --runs 5`). Prints medians; compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sgwatch.classify import classify
+from sgwatch.sources import read_paths
+
+from bench.cloudtrail_mix import generate
+
+DATA = Path(__file__).resolve().parent / "data"
+SGWATCH = str(Path(sys.executable).parent / "sgwatch")
+
+
+def median_seconds(action: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def shell(command: str) -> Callable[[], object]:
+    return lambda: subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True, stdout=subprocess.DEVNULL)
+
+
+def in_process(path: Path) -> Callable[[], object]:
+    def run() -> int:
+        found = 0
+        for item in read_paths([str(path)]):
+            if not item.skipped and classify(item.record, location=item.location).record is not None:
+                found += 1
+        return found
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    path = DATA / f"cloudtrail-mix-{args.records}.json.gz"
+    if not path.exists():
+        print(f"generating {path.name} ({args.records:,} records, ~1% security-group calls)...", file=sys.stderr)
+        generate(path, args.records)
+    raw_size = len(gzip.decompress(path.read_bytes()))
+    found = in_process(path)()
+    print(
+        f"file: {path.name}: {path.stat().st_size / 1e6:.1f} MB gzip, {raw_size / 1e6:.1f} MB JSON,"
+        f" {args.records:,} records, {found:,} security-group records; median of {args.runs} runs"
+    )
+
+    measured: dict[str, float] = {}
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("zcat FILE > /dev/null", shell(f"zcat {path} > /dev/null")),
+        ("sgwatch classify FILE (CLI)", shell(f"{SGWATCH} classify {path} 2>/dev/null > /dev/null")),
+        ("classify in process", in_process(path)),
+        ("python json.load(gzip) only", lambda: json.loads(gzip.decompress(path.read_bytes()))),
+    ]
+    if shutil.which("jq"):
+        cases.append(
+            ("zcat FILE | jq select(ec2)", shell(
+                f"zcat {path} | jq -c '.Records[] | select(.eventSource==\"ec2.amazonaws.com\")' > /dev/null"
+            ))
+        )  # fmt: skip
+    print(f"{'what':<32}{'median s':>10}{'records/s':>14}")
+    for name, action in cases:
+        seconds = median_seconds(action, args.runs)
+        measured[name] = seconds
+        print(f"{name:<32}{seconds:>10.2f}{args.records / seconds:>14,.0f}")
+    import resource  # noqa: PLC0415 - only for the figure below
+
+    peak_child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak memory of the largest child process (CLI or jq): {peak_child_mb:.0f} MB")
+    cli = measured["sgwatch classify FILE (CLI)"]
+    print(f"CLI / zcat: {cli / measured['zcat FILE > /dev/null']:.2f}x (target <= 3x)")
+    if "zcat FILE | jq select(ec2)" in measured:
+        print(f"jq / CLI:   {measured['zcat FILE | jq select(ec2)'] / cli:.2f}x (target >= 4x)")
+
+
+if __name__ == "__main__":
+    main()
