@@ -215,6 +215,12 @@ def _ingress_rule(change: RuleChange, settings: Settings) -> tuple[SeverityRule,
     return RULE["ingress-added"], services
 
 
+def ingress_verdict(change: RuleChange, settings: Settings = DEFAULT_SETTINGS) -> Verdict:
+    """How severe an inbound rule is by itself, with the phrase "SSH (22/tcp) opened to the whole internet (...)"."""
+    rule, services = _ingress_rule(change, settings)
+    return Verdict(rule, _opened_sentence(change, services, rule), change)
+
+
 def _opened_sentence(change: RuleChange, services: list[SensitivePort], rule: SeverityRule) -> str:
     if rule.name == "world-all-traffic":
         subject = "All traffic (every protocol and port)"

@@ -95,6 +95,17 @@ def normalise(
     )
 
 
+def permission_changes(
+    permission: Field,
+    action: Action,
+    direction: Direction,
+    group_id: str = "",
+    internal_ranges: tuple[IPNetwork, ...] = (),
+) -> Iterator[RuleChange]:
+    """The rule changes of one IpPermission, in CloudTrail's form or DescribeSecurityGroups' form."""
+    return _RuleReader(internal_ranges).permission(permission, action, direction, group_id)
+
+
 def _event_time(field: Field) -> str:
     """ISO 8601 in UTC ("2021-01-24T04:55:45Z") when readable, else the text as published."""
     text = field.text("")
@@ -142,7 +153,7 @@ class _RuleReader:
                 lambda: (
                     change
                     for permission in params.get("ipPermissions").items()
-                    for change in self._permission(permission, action, direction, group_id)
+                    for change in self.permission(permission, action, direction, group_id)
                 ),
                 lambda: self._flat(params, action, direction, group_id),
                 # Revocation by rule id: the response states the rules that went, when the record has it.
@@ -160,7 +171,7 @@ class _RuleReader:
             return []  # a failed call may have been rejected for the very reason that it names no rule
         raise RecordError(params.path, f"{event.name} names no rule (no ipPermissions, flat rule or rule ids)")
 
-    def _permission(
+    def permission(
         self, permission: Field, action: Action, direction: Direction, group_id: str
     ) -> Iterator[RuleChange]:
         protocol = protocol_name(permission.get("ipProtocol").text())
@@ -175,7 +186,7 @@ class _RuleReader:
             peers.append(
                 (Peer(PeerKind.PREFIX_LIST, item.get("prefixListId").text()), item.get("description").text(""))
             )
-        for item in permission.get("groups").items():
+        for item in permission.get("groups", "UserIdGroupPairs").items():
             referenced = item.get("groupId").text("") or item.get("groupName").text()
             peers.append((Peer(PeerKind.SECURITY_GROUP, referenced), item.get("description").text("")))
         if not peers:

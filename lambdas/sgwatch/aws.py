@@ -1,0 +1,95 @@
+"""The AWS edges of the Lambda: EC2 enrichment (cached in a warm container) and SNS publishing."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sgwatch.enrich import GroupFacts
+
+_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_MAX_INTERFACES_COUNTED = 1000
+
+
+def _error_text(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        details = response.get("Error", {})
+        return f"{details.get('Code', type(error).__name__)}: {details.get('Message', '')}".rstrip(": ")
+    return f"{type(error).__name__}: {error}"
+
+
+class Ec2Enricher:
+    """Describes security groups and counts the interfaces that use them, caching answers for ttl seconds.
+
+    The cache is short on purpose: the rules of the groups it describes are what sgwatch watches change.
+    """
+
+    def __init__(self, client: Any, ttl_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self._cache: dict[str, tuple[float, GroupFacts]] = {}
+
+    def facts(self, group_ids: Sequence[str]) -> dict[str, GroupFacts]:
+        now = self.clock()
+        found: dict[str, GroupFacts] = {}
+        missing = []
+        for group_id in dict.fromkeys(group_ids):
+            cached = self._cache.get(group_id)
+            if cached and cached[0] > now:
+                found[group_id] = cached[1]
+            elif not _GROUP_ID.match(group_id):
+                found[group_id] = GroupFacts(group_id, error="not a security group id that EC2 accepts")
+            else:
+                missing.append(group_id)
+        for group_id, facts in self._describe(missing).items():
+            found[group_id] = facts
+            if not facts.error:
+                self._cache[group_id] = (now + self.ttl_seconds, facts)
+        return found
+
+    def _describe(self, group_ids: list[str]) -> dict[str, GroupFacts]:
+        if not group_ids:
+            return {}
+        try:
+            groups = self.client.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
+        except Exception as error:  # AccessDenied, throttling, a deleted group: the alert goes out without facts
+            if len(group_ids) > 1:  # one deleted group must not hide the others
+                return {gid: facts for one in group_ids for gid, facts in self._describe([one]).items()}
+            return {group_ids[0]: GroupFacts(group_ids[0], error=_error_text(error))}
+        described = {group["GroupId"]: self._facts(group) for group in groups}
+        for group_id in group_ids:
+            described.setdefault(group_id, GroupFacts(group_id, error="not returned by DescribeSecurityGroups"))
+        return described
+
+    def _facts(self, group: Mapping[str, Any]) -> GroupFacts:
+        count: int | None = 0
+        try:
+            pages = self.client.get_paginator("describe_network_interfaces").paginate(
+                Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}],
+                PaginationConfig={"MaxItems": _MAX_INTERFACES_COUNTED},
+            )
+            count = sum(len(page.get("NetworkInterfaces", [])) for page in pages)
+        except Exception:  # the blast radius is a nice-to-have: the rest of the facts still stand
+            count = None
+        return GroupFacts(
+            group_id=group["GroupId"],
+            name=group.get("GroupName", ""),
+            vpc_id=group.get("VpcId", ""),
+            description=group.get("Description", ""),
+            tags={tag["Key"]: tag.get("Value", "") for tag in group.get("Tags", [])},
+            interface_count=count,
+            ingress_permissions=tuple(group.get("IpPermissions", [])),
+        )
+
+
+class SnsPublisher:
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self.client = client
+        self.topic_arn = topic_arn
+
+    def publish(self, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None:
+        self.client.publish(TopicArn=self.topic_arn, Subject=subject, Message=message, MessageAttributes=attributes)

@@ -1,0 +1,99 @@
+"""What EC2 says about the groups a change touched, and how it raises severity. Pure: facts in, verdicts out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, Verdict, ingress_verdict
+from sgwatch.events import EventKind
+from sgwatch.fields import Field, RecordError
+from sgwatch.model import Action, Direction
+from sgwatch.parse import permission_changes
+from sgwatch.rules import RULE
+
+
+@dataclass(frozen=True)
+class GroupFacts:
+    """A security group as EC2 describes it now. `error` says what could not be learned, and why."""
+
+    group_id: str
+    name: str = ""
+    vpc_id: str = ""
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    interface_count: int | None = None  # how many network interfaces use it: the blast radius
+    ingress_permissions: tuple[Any, ...] = ()  # IpPermissions as DescribeSecurityGroups returns them
+    error: str = ""
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == "default"
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error:
+            return {"groupId": self.group_id, "error": self.error}
+        return {
+            "groupId": self.group_id,
+            "name": self.name,
+            "vpcId": self.vpc_id,
+            "isDefault": self.is_default,
+            "tags": self.tags,
+            "networkInterfaces": self.interface_count,
+        }
+
+
+def worst_exposure(facts: GroupFacts, settings: Settings = DEFAULT_SETTINGS) -> Verdict | None:
+    """The most severe thing the group's current inbound rules allow from the internet, if anything."""
+    worst: Verdict | None = None
+    for index, permission in enumerate(facts.ingress_permissions):
+        try:
+            changes = list(
+                permission_changes(Field(permission, f"IpPermissions[{index}]"), Action.ADD, Direction.INGRESS)
+            )
+        except RecordError:
+            continue  # a rule sgwatch cannot read adds nothing here; the change itself was classified already
+        for change in changes:
+            verdict = ingress_verdict(change, settings)
+            if change.peer.is_cidr and (worst is None or verdict.severity > worst.severity):
+                worst = verdict
+    return worst
+
+
+def apply_facts(
+    result: Classification, facts: dict[str, GroupFacts], settings: Settings = DEFAULT_SETTINGS
+) -> Classification:
+    """The classification, with severity raised where EC2's facts show more risk than the record alone."""
+    record = result.record
+    if record is None or record.failed:
+        return result
+    extra: list[Verdict] = []
+    if record.event.kind in (EventKind.RULES_ADDED, EventKind.RULES_MODIFIED):
+        for change in record.changes:
+            group = facts.get(change.group_id) or (facts.get(record.group_ids[0]) if record.group_ids else None)
+            adds_ingress = change.direction in (Direction.INGRESS, Direction.UNSTATED)
+            if group is not None and group.is_default and adds_ingress and record.group_name != "default":
+                extra.append(
+                    Verdict(
+                        RULE["default-group-ingress"],
+                        f"{group.group_id} is the default security group of {group.vpc_id or 'its VPC'}:"
+                        f" {RULE['default-group-ingress'].rationale}.",
+                        change,
+                    )
+                )
+    if record.event.kind is EventKind.ATTACHMENT_CHANGED:
+        for group_id in record.group_ids:
+            group = facts.get(group_id)
+            exposure = worst_exposure(group, settings) if group else None
+            if exposure is not None and exposure.severity > RULE["attachment-changed"].severity:
+                extra.append(
+                    Verdict(
+                        RULE["open-group-attached"],
+                        f"{group_id}, which has {exposure.reason}, now guards {record.target or 'the resource'}."
+                        f" Why it matters: {RULE['open-group-attached'].rationale}.",
+                    )
+                )
+    if not extra:
+        return result
+    verdicts = result.verdicts + tuple(extra)
+    return replace(result, verdicts=verdicts, severity=max(verdict.severity for verdict in verdicts))

@@ -1,0 +1,115 @@
+"""The Lambda entry point: Powertools Logger and Metrics around the pipeline. Clients are built once, lazily."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from sgwatch import names
+from sgwatch.aws import Ec2Enricher, SnsPublisher
+from sgwatch.pipeline import PipelineSettings, process_batch
+from sgwatch.severity import Severity
+
+logger = Logger(service=names.SERVICE)
+metrics = Metrics(namespace=names.METRIC_NAMESPACE, service=names.SERVICE)
+
+
+class ConfigError(ValueError):
+    """The function's environment is wrong; the message names the variable and what to set."""
+
+
+@dataclass(frozen=True)
+class HandlerSettings:
+    topic_arn: str
+    pipeline: PipelineSettings
+
+
+def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
+    topic_arn = environ.get(names.ENV_TOPIC_ARN, "")
+    if not topic_arn.startswith("arn:"):
+        raise ConfigError(f"{names.ENV_TOPIC_ARN} must be the ARN of the alert topic, got {topic_arn!r}")
+    try:
+        minimum = Severity.parse(environ.get(names.ENV_PUBLISH_MIN_SEVERITY, "LOW"))
+    except ValueError as error:
+        raise ConfigError(f"{names.ENV_PUBLISH_MIN_SEVERITY}: {error}") from None
+    domain = environ.get(names.ENV_CONSOLE_DOMAIN, "console.aws.amazon.com")
+    return HandlerSettings(topic_arn, PipelineSettings(publish_min_severity=minimum, console_domain=domain))
+
+
+class PowertoolsMetrics:
+    """The pipeline's metrics as EMF: dimensioned counts as single metrics, the rest on the handler's Metrics."""
+
+    def add(self, name: str, value: float, unit: str = "Count", dimension: tuple[str, str] | None = None) -> None:
+        if dimension is None:
+            metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
+            return
+        with single_metric(
+            name=name,
+            unit=MetricUnit(unit),
+            value=value,
+            namespace=names.METRIC_NAMESPACE,
+            default_dimensions={names.SERVICE_DIMENSION: names.SERVICE},
+        ) as metric:
+            metric.add_dimension(name=dimension[0], value=dimension[1])
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    settings: HandlerSettings
+    enricher: Ec2Enricher
+    publisher: SnsPublisher
+
+
+_runtime: _Runtime | None = None
+
+
+def _get_runtime() -> _Runtime:
+    global _runtime  # noqa: PLW0603 - one set of clients per warm container, built on first use
+    if _runtime is None:
+        import boto3  # noqa: PLC0415 - deferred to the first invocation, not paid at import
+        from botocore.config import Config  # noqa: PLC0415
+
+        settings = settings_from_env(os.environ)
+        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5)
+        _runtime = _Runtime(
+            settings,
+            Ec2Enricher(boto3.client("ec2", config=config)),
+            SnsPublisher(boto3.client("sns", config=config), settings.topic_arn),
+        )
+    return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the clients (a new environment, as in tests and the demo)."""
+    global _runtime  # noqa: PLW0603
+    _runtime = None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    runtime = _get_runtime()
+    outcome = process_batch(
+        event,
+        enricher=runtime.enricher,
+        publisher=runtime.publisher,
+        metrics=PowertoolsMetrics(),
+        logger=logger,
+        settings=runtime.settings.pipeline,
+    )
+    logger.info(
+        "batch done",
+        extra={
+            "records": len(event.get("Records", [])),
+            "alerts": len(outcome.alerts),
+            "published": outcome.published,
+            "suppressed": outcome.suppressed,
+            "failed_messages": len(outcome.failed_message_ids),
+        },
+    )
+    return outcome.response

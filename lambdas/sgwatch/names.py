@@ -1,0 +1,45 @@
+"""Names that cross a boundary, declared once: the Lambda, the CDK app, the dashboard and the tests import them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+SERVICE: Final = "sgwatch"
+
+# Environment variables the stack sets on the function.
+ENV_TOPIC_ARN: Final = "SGWATCH_TOPIC_ARN"
+ENV_PUBLISH_MIN_SEVERITY: Final = "SGWATCH_PUBLISH_MIN_SEVERITY"
+ENV_CONSOLE_DOMAIN: Final = "SGWATCH_CONSOLE_DOMAIN"
+
+# CloudWatch metrics, emitted as EMF by the function; the dashboard and alarms read the same names.
+METRIC_NAMESPACE: Final = "sgwatch"
+METRIC_CHANGES: Final = "SecurityGroupChanges"  # dimension SEVERITY_DIMENSION, one per record
+METRIC_CHANGES_BY_EVENT: Final = "SecurityGroupChangesByEvent"  # dimension EVENT_NAME_DIMENSION
+METRIC_ALERTS_PUBLISHED: Final = "AlertsPublished"
+METRIC_ALERTS_SUPPRESSED: Final = "AlertsSuppressed"  # below the publish threshold: logged and counted only
+METRIC_CLASSIFICATION_ERRORS: Final = "ClassificationErrors"
+METRIC_ENRICHMENT_FAILURES: Final = "EnrichmentFailures"
+METRIC_PUBLISH_FAILURES: Final = "PublishFailures"
+METRIC_DETECTION_LATENCY: Final = "DetectionLatency"  # milliseconds from the event's time to the publish
+SEVERITY_DIMENSION: Final = "Severity"
+EVENT_NAME_DIMENSION: Final = "EventName"
+SERVICE_DIMENSION: Final = "service"  # Powertools adds it to every metric
+
+ALL_METRICS: Final = (
+    METRIC_CHANGES,
+    METRIC_CHANGES_BY_EVENT,
+    METRIC_ALERTS_PUBLISHED,
+    METRIC_ALERTS_SUPPRESSED,
+    METRIC_CLASSIFICATION_ERRORS,
+    METRIC_ENRICHMENT_FAILURES,
+    METRIC_PUBLISH_FAILURES,
+    METRIC_DETECTION_LATENCY,
+)
+
+# SNS message attributes of an alert: subscribers filter on them.
+ATTRIBUTE_SEVERITY: Final = "severity"
+ATTRIBUTE_SEVERITY_RANK: Final = "severity_rank"
+ATTRIBUTE_EVENT_NAME: Final = "event_name"
+ATTRIBUTE_ACCOUNT: Final = "account"
+ATTRIBUTE_REGION: Final = "region"
+ATTRIBUTE_GROUP_ID: Final = "group_id"

@@ -1,0 +1,172 @@
+"""One Lambda batch, from SQS messages to published alerts. The AWS edges come in as small interfaces."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sgwatch import names
+from sgwatch.alerts import Alert, group_results, publication
+from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, classify
+from sgwatch.enrich import GroupFacts, apply_facts
+from sgwatch.envelopes import unwrap
+from sgwatch.severity import Severity
+
+
+class Enricher(Protocol):
+    def facts(self, group_ids: Sequence[str]) -> dict[str, GroupFacts]: ...
+
+
+class Publisher(Protocol):
+    def publish(self, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None: ...
+
+
+class MetricsSink(Protocol):
+    def add(self, name: str, value: float, unit: str = "Count", dimension: tuple[str, str] | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Validated once (see handler.settings_from_env); the defaults are those of the stack."""
+
+    publish_min_severity: Severity = Severity.LOW
+    console_domain: str = "console.aws.amazon.com"
+    classification: Settings = DEFAULT_SETTINGS
+
+
+@dataclass
+class BatchOutcome:
+    failed_message_ids: list[str] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    published: int = 0
+    suppressed: int = 0
+
+    @property
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        """The partial-batch response: the messages SQS must deliver again."""
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in self.failed_message_ids]}
+
+
+@dataclass(frozen=True)
+class _Read:
+    message_id: str
+    result: Classification
+    raw: Any = None
+
+
+def _read_message(message: Any, settings: Settings) -> list[_Read]:
+    """Every record of one SQS message, classified. An undecodable body is an unreadable record, not an exception."""
+    message_id = str(message.get("messageId", "")) if isinstance(message, dict) else ""
+    body = message.get("body") if isinstance(message, dict) else None
+    location = f"sqs message {message_id or '(no id)'}"
+    try:
+        document = json.loads(body) if isinstance(body, str) else body
+    except ValueError as error:
+        failure = Classification(
+            Severity.NONE, error=f"{location}: body is not valid JSON ({error})", location=location
+        )
+        return [_Read(message_id, failure, body)]
+    reads = []
+    for item in unwrap(document, location):
+        if item.error:
+            reads.append(
+                _Read(message_id, Classification(Severity.NONE, error=item.error, location=item.location), body)
+            )
+            continue
+        result = classify(
+            item.record, location=item.location, account=item.account, region=item.region, settings=settings
+        )
+        reads.append(_Read(message_id, result, item.record if result.error else None))
+    return reads
+
+
+def _latency_ms(event_time: str, now: datetime) -> float | None:
+    try:
+        moment = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (now - moment).total_seconds() * 1000)
+
+
+def process_batch(
+    event: Any,
+    *,
+    enricher: Enricher,
+    publisher: Publisher,
+    metrics: MetricsSink,
+    logger: logging.Logger | Any,
+    settings: PipelineSettings = PipelineSettings(),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> BatchOutcome:
+    """Classify, enrich, group and publish one SQS batch. Publishing failures fail only their own messages."""
+    outcome = BatchOutcome()
+    messages = event.get("Records", []) if isinstance(event, dict) else []
+    reads = [read for message in messages for read in _read_message(message, settings.classification)]
+
+    findings: list[_Read] = []
+    for read in reads:
+        result = read.result
+        if result.error:
+            metrics.add(names.METRIC_CLASSIFICATION_ERRORS, 1)
+            logger.warning("unreadable record", extra={"error": result.error, "message_id": read.message_id})
+            findings.append(read)
+        elif result.record is None:
+            logger.info(
+                "not a security-group change", extra={"eventName": result.event_name, "eventID": result.event_id}
+            )
+        else:
+            findings.append(read)
+
+    group_ids = list(dict.fromkeys(g for read in findings for g in read.result.group_ids))
+    facts = enricher.facts(group_ids) if group_ids else {}
+    for missing in (group for group in facts.values() if group.error):
+        metrics.add(names.METRIC_ENRICHMENT_FAILURES, 1)
+        logger.warning("enrichment failed", extra={"groupId": missing.group_id, "error": missing.error})
+
+    message_of: dict[int, str] = {}
+    raw_of: dict[int, Any] = {}
+    enriched = []
+    for read in findings:
+        result = apply_facts(read.result, facts, settings.classification) if not read.result.error else read.result
+        message_of[id(result)] = read.message_id
+        raw_of[id(result)] = read.raw
+        enriched.append(result)
+        if not result.error:
+            metrics.add(names.METRIC_CHANGES, 1, dimension=(names.SEVERITY_DIMENSION, result.severity.name))
+            metrics.add(names.METRIC_CHANGES_BY_EVENT, 1, dimension=(names.EVENT_NAME_DIMENSION, result.event_name))
+            if hasattr(logger, "set_correlation_id"):
+                logger.set_correlation_id(result.event_id)
+            logger.info("security-group change", extra={"result": result.to_dict()})
+
+    failed: dict[str, None] = {}
+    for results in group_results(enriched):
+        alert_facts = tuple(facts[g] for g in dict.fromkeys(g for r in results for g in r.group_ids) if g in facts)
+        raw = next((raw_of[id(r)] for r in results if raw_of[id(r)] is not None), None)
+        alert = Alert(tuple(results), alert_facts, raw)
+        outcome.alerts.append(alert)
+        if alert.severity < settings.publish_min_severity:
+            outcome.suppressed += 1
+            metrics.add(names.METRIC_ALERTS_SUPPRESSED, 1)
+            continue
+        now = clock()
+        rendered = publication(alert, published_at=now, domain=settings.console_domain)
+        try:
+            publisher.publish(rendered.subject, rendered.message, rendered.attributes)
+        except Exception as error:  # any failure to publish: SQS redelivers these messages, then dead-letters them
+            metrics.add(names.METRIC_PUBLISH_FAILURES, 1)
+            logger.error("publish failed", extra={"error": repr(error), "subject": rendered.subject})
+            failed.update(dict.fromkeys(message_of[id(r)] for r in results))
+            continue
+        outcome.published += 1
+        metrics.add(names.METRIC_ALERTS_PUBLISHED, 1)
+        latency = _latency_ms(alert.first.event_time, now)
+        if latency is not None:
+            metrics.add(names.METRIC_DETECTION_LATENCY, latency, unit="Milliseconds")
+    outcome.failed_message_ids = [message_id for message_id in failed if message_id]
+    return outcome
