@@ -5,9 +5,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint demo bench clean
+NODE_STAMP := node_modules/.installed
+CDK := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 npx --no-install cdk
 
-setup: $(STAMP)
+.PHONY: setup test lint demo bench synth deploy destroy clean
+
+setup: $(STAMP) $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +23,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 lint: setup
-	$(BIN)/ruff check lambdas tests bench
-	$(BIN)/ruff format --check lambdas tests bench
+	$(BIN)/ruff check lambdas tests bench infra app.py
+	$(BIN)/ruff format --check lambdas tests bench infra app.py
 	$(BIN)/mypy
 
 test: lint
@@ -29,5 +36,16 @@ demo: setup
 bench: setup
 	$(BIN)/python -m bench.classify_throughput
 
+synth: setup
+	$(CDK) synth --quiet
+	$(BIN)/cfn-lint
+
+# Deploy to the account and region of your AWS credentials. Context: make deploy ARGS="-c alertEmail=you@example.com"
+deploy: setup
+	$(CDK) deploy $(ARGS)
+
+destroy: setup
+	$(CDK) destroy $(ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,136 @@
+"""The stack's settings, read once from CDK context and validated into a frozen object."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sgwatch.severity import Severity
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[\w-]+:\d+$")
+
+#: Every context key the app reads, with its default and what it means (the README's table is built from this).
+CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
+    "alertEmail": ("", "address that receives alerts at or above minSeverity (none: subscribe something else)"),
+    "operationsEmail": ("", "address that receives the operational alarms (default: alertEmail)"),
+    "minSeverity": ("MEDIUM", "lowest severity emailed (SNS filter policy on severity_rank)"),
+    "publishMinSeverity": ("LOW", "lowest severity the function publishes; lower changes are logged and counted"),
+    "batchWindowSeconds": (20, "how long the function waits to fill a batch (0-20 s): the detection delay it adds"),
+    "batchSize": (10, "SQS messages per invocation (1-100)"),
+    "maxReceiveCount": (5, "failed receives before a message goes to the dead-letter queue"),
+    "logRetentionDays": (90, "retention of the function's log group"),
+    "powertoolsLayerArn": ("", "pin the Powertools layer (default: the public SSM parameter, resolved at deploy)"),
+    "enabled": (True, "false disables the detection rule without destroying anything"),
+    "stackName": ("sgwatch", "name of the CloudFormation stack"),
+}
+
+_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
+class ConfigError(ValueError):
+    """A context value is wrong; the message names the key and what it accepts."""
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    alert_email: str
+    operations_email: str
+    min_severity: Severity
+    publish_min_severity: Severity
+    batch_window_seconds: int
+    batch_size: int
+    max_receive_count: int
+    log_retention_days: int
+    powertools_layer_arn: str
+    enabled: bool
+    stack_name: str
+
+
+def _integer(key: str, value: Any, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"context {key}: expected a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(f"context {key}: {number} is outside {low}-{high}")
+    return number
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    raise ConfigError(f"context {key}: expected true or false, got {value!r}")
+
+
+def _email(key: str, value: Any) -> str:
+    text = str(value or "").strip()
+    if text and not _EMAIL.match(text):
+        raise ConfigError(f"context {key}: {text!r} is not an email address")
+    return text
+
+
+def _severity(key: str, value: Any) -> Severity:
+    try:
+        severity = Severity.parse(str(value))
+    except ValueError as error:
+        raise ConfigError(f"context {key}: {error}") from None
+    if severity is Severity.NONE:
+        raise ConfigError(f"context {key}: NONE would send changes that are not security-group changes; use INFO")
+    return severity
+
+
+def load_config(get: Callable[[str], Any]) -> MonitorConfig:
+    """Read every key through `get` (node.try_get_context), apply defaults, validate, freeze."""
+
+    def value(key: str) -> Any:
+        found = get(key)
+        return CONTEXT_KEYS[key][0] if found is None or found == "" else found
+
+    retention = _integer("logRetentionDays", value("logRetentionDays"), 1, 3653)
+    if retention not in _RETENTION_DAYS:
+        raise ConfigError(f"context logRetentionDays: {retention} is not one CloudWatch Logs offers: {_RETENTION_DAYS}")
+    layer = str(value("powertoolsLayerArn"))
+    if layer and not _LAYER_ARN.match(layer):
+        raise ConfigError(f"context powertoolsLayerArn: {layer!r} is not a Lambda layer version ARN")
+    alert_email = _email("alertEmail", value("alertEmail"))
+    return MonitorConfig(
+        alert_email=alert_email,
+        operations_email=_email("operationsEmail", value("operationsEmail")) or alert_email,
+        min_severity=_severity("minSeverity", value("minSeverity")),
+        publish_min_severity=_severity("publishMinSeverity", value("publishMinSeverity")),
+        batch_window_seconds=_integer("batchWindowSeconds", value("batchWindowSeconds"), 0, 20),
+        batch_size=_integer("batchSize", value("batchSize"), 1, 100),
+        max_receive_count=_integer("maxReceiveCount", value("maxReceiveCount"), 1, 1000),
+        log_retention_days=retention,
+        powertools_layer_arn=layer,
+        enabled=_boolean("enabled", value("enabled")),
+        stack_name=str(value("stackName")),
+    )

@@ -1,0 +1,67 @@
+"""The detection rule: EventBridge catches the CloudTrail events of security-group calls into an encrypted buffer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from sgwatch.events import EVENT_SOURCE, EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, MONITORED_EVENTS
+
+
+def detail_pattern() -> dict[str, Any]:
+    """The `detail` part of the rule: the monitored events, and the attachment calls only when they carry groupSet."""
+    always = [event.name for event in MONITORED_EVENTS if not event.requires_group_set]
+    with_group_set = [event.name for event in MONITORED_EVENTS if event.requires_group_set]
+    return {
+        "eventSource": [EVENT_SOURCE],
+        "$or": [
+            {"eventName": always},
+            {
+                "eventName": with_group_set,
+                # groupSet.items is a list of objects; EventBridge matches a leaf inside it.
+                "requestParameters": {"groupSet": {"items": {"groupId": [{"exists": True}]}}},
+            },
+        ],
+    }
+
+
+def encrypted_queue(scope: Construct, construct_id: str, **kwargs: Any) -> sqs.Queue:
+    return sqs.Queue(scope, construct_id, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, **kwargs)
+
+
+class Detection(Construct):
+    """Rule -> buffer queue, with the target's retry policy and a dead-letter queue for undeliverable events."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, enabled: bool, max_receive_count: int,
+                 visibility_timeout: Duration) -> None:  # fmt: skip
+        super().__init__(scope, construct_id)
+        self.buffer_dead_letters = encrypted_queue(self, "BufferDeadLetters", retention_period=Duration.days(14))
+        self.buffer = encrypted_queue(
+            self,
+            "Buffer",
+            visibility_timeout=visibility_timeout,
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=self.buffer_dead_letters),
+        )
+        self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="sgwatch: CloudTrail events of security-group changes",
+            enabled=enabled,
+            event_pattern=events.EventPattern(
+                source=[EVENTBRIDGE_SOURCE], detail_type=[EVENTBRIDGE_DETAIL_TYPE], detail=detail_pattern()
+            ),
+        )
+        self.rule.add_target(
+            targets.SqsQueue(
+                self.buffer,
+                dead_letter_queue=self.undelivered,
+                retry_attempts=185,
+                max_event_age=Duration.hours(24),
+            )
+        )

@@ -1,0 +1,98 @@
+"""The function: classifies each change, enriches it from EC2, and publishes alerts. A plain folder asset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+from sgwatch import names
+from sgwatch.severity import Severity
+
+LAMBDA_ASSET = Path(__file__).resolve().parents[1] / "lambdas"
+#: Kept out of the asset: caches change its hash between runs, and the CLI fast path is not the Lambda's.
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/*.egg-info"]
+TIMEOUT = Duration.seconds(60)
+POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.13/latest"
+
+
+class Processor(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        buffer: sqs.IQueue,
+        topic: sns.ITopic,
+        key: kms.IKey,
+        batch_size: int,
+        batch_window_seconds: int,
+        publish_min_severity: Severity,
+        log_retention_days: int,
+        powertools_layer_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(self, "Logs", removal_policy=RemovalPolicy.DESTROY)
+        # RetentionDays names its members in words; the days themselves were validated by load_config.
+        cfn_log_group = self.log_group.node.default_child
+        assert isinstance(cfn_log_group, logs.CfnLogGroup)
+        cfn_log_group.retention_in_days = log_retention_days
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="sgwatch function: write its logs, describe security groups, publish alerts",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[self.log_group.log_group_arn]
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"],
+                resources=["*"],  # these Describe calls support no resource-level permissions
+            )
+        )
+        layer_arn = powertools_layer_arn or ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="sgwatch: classify security-group changes and publish alerts",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.X86_64,
+            handler="sgwatch.handler.lambda_handler",
+            code=lambda_.Code.from_asset(str(LAMBDA_ASSET), exclude=ASSET_EXCLUDES),
+            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
+            role=self.role,
+            memory_size=256,
+            timeout=TIMEOUT,
+            log_group=self.log_group,
+            environment={
+                names.ENV_TOPIC_ARN: topic.topic_arn,
+                names.ENV_PUBLISH_MIN_SEVERITY: publish_min_severity.name,
+                names.ENV_CONSOLE_DOMAIN: "console.aws.amazon.com",
+                "POWERTOOLS_SERVICE_NAME": names.SERVICE,
+                "POWERTOOLS_METRICS_NAMESPACE": names.METRIC_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        topic.grant_publish(self.function)
+        key.grant(self.function, "kms:GenerateDataKey*", "kms:Decrypt")
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                buffer,
+                batch_size=batch_size,
+                max_batching_window=Duration.seconds(batch_window_seconds),
+                report_batch_item_failures=True,
+            )
+        )
+        self.region = Stack.of(self).region

@@ -1,0 +1,80 @@
+"""The stack: a thin composition of one construct per capability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from constructs import Construct
+
+from infra.alerting import Alerting
+from infra.config import MonitorConfig
+from infra.detection import Detection
+from infra.monitoring import Monitoring
+from infra.processor import TIMEOUT, Processor
+
+
+class SgwatchStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: MonitorConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, description="sgwatch: security-group change monitor", **kwargs)
+        alerting = Alerting(
+            self,
+            "Alerting",
+            alert_email=config.alert_email,
+            operations_email=config.operations_email,
+            min_severity=config.min_severity,
+        )
+        detection = Detection(
+            self,
+            "Detection",
+            enabled=config.enabled,
+            max_receive_count=config.max_receive_count,
+            visibility_timeout=TIMEOUT.plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT),
+        )
+        processor = Processor(
+            self,
+            "Processor",
+            buffer=detection.buffer,
+            topic=alerting.topic,
+            key=alerting.key,
+            batch_size=config.batch_size,
+            batch_window_seconds=config.batch_window_seconds,
+            publish_min_severity=config.publish_min_severity,
+            log_retention_days=config.log_retention_days,
+            powertools_layer_arn=config.powertools_layer_arn,
+        )
+        Monitoring(
+            self,
+            "Monitoring",
+            function=processor.function,
+            log_group=processor.log_group,
+            rule=detection.rule,
+            buffer=detection.buffer,
+            dead_letter_queues=[detection.buffer_dead_letters, detection.undelivered],
+            operations=alerting.operations,
+        )
+        self.alerting, self.detection, self.processor = alerting, detection, processor
+        self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        """cdk-nag findings that are deliberate, each with its reason."""
+        for queue in (self.detection.buffer_dead_letters, self.detection.undelivered):
+            Validations.of(queue).acknowledge(
+                Acknowledgment(id="AwsSolutions::AwsSolutions-SQS3", reason="this queue is itself a dead-letter queue")
+            )
+        Validations.of(self.processor.function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-L1",
+                reason="Python 3.13 is the runtime sgwatch is tested on and the Powertools layer it loads is built for",
+            )
+        )
+        Validations.of(self.processor.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="ec2:DescribeSecurityGroups and ec2:DescribeNetworkInterfaces support no resource-level permissions",
+            ),
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                reason="GenerateDataKey* (the variants SNS uses to encrypt) is scoped to the one topic key",
+            ),
+        )
