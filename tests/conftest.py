@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REAL_RECORDS = FIXTURES / "cloudtrail"
 CONSTRUCTED = FIXTURES / "constructed"
@@ -18,3 +20,11 @@ def load(path: Path | str) -> Any:
 
 def real_record_files() -> list[Path]:
     return sorted(REAL_RECORDS.rglob("*.json"))
+
+
+@pytest.fixture(scope="session")
+def default_stack() -> Any:
+    """The stack as `cdk synth` builds it (cdk.json's context, cdk-nag on), with an alert address set."""
+    from tests.infra.conftest import synth
+
+    return synth(alertEmail="secops@example.com")

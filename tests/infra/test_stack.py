@@ -1,0 +1,258 @@
+"""The synthesized stack states sgwatch's intent: found by construct path, asserted by what it means."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import Stack
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Template
+from sgwatch import names
+from sgwatch.events import EVENT_SOURCE, EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, monitored_event_names
+
+from infra.config import ConfigError
+from infra.processor import POWERTOOLS_PARAMETER
+from infra.stack import SgwatchStack
+from tests.infra.conftest import logical_id, resource, synth
+
+Built = tuple[SgwatchStack, Template]
+
+
+def ref(stack: Stack, *path: str) -> dict[str, Any]:
+    return {"Ref": logical_id(stack, *path)}
+
+
+def arn(stack: Stack, *path: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id(stack, *path), "Arn"]}
+
+
+def test_rule_pattern_is_exactly_the_monitored_list(default_stack: Built) -> None:
+    stack, template = default_stack
+    rule = resource(template, stack, "Detection", "Rule")["Properties"]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == [EVENTBRIDGE_SOURCE]
+    assert pattern["detail-type"] == [EVENTBRIDGE_DETAIL_TYPE]
+    assert pattern["detail"]["eventSource"] == [EVENT_SOURCE]
+    always, with_group_set = pattern["detail"]["$or"]
+    assert sorted(always["eventName"] + with_group_set["eventName"]) == sorted(monitored_event_names())
+    assert with_group_set["eventName"] == ["ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute"]
+    assert with_group_set["requestParameters"] == {"groupSet": {"items": {"groupId": [{"exists": True}]}}}
+    assert rule["State"] == "ENABLED"
+
+
+def test_rule_target_is_the_buffer_with_retries_and_its_own_dead_letter_queue(default_stack: Built) -> None:
+    stack, template = default_stack
+    [target] = resource(template, stack, "Detection", "Rule")["Properties"]["Targets"]
+    assert target["Arn"] == arn(stack, "Detection", "Buffer")
+    assert target["DeadLetterConfig"]["Arn"] == arn(stack, "Detection", "UndeliveredEvents")
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
+
+
+@pytest.mark.parametrize("queue", ["Buffer", "BufferDeadLetters", "UndeliveredEvents"])
+def test_queues_are_encrypted_and_refuse_plain_http(default_stack: Built, queue: str) -> None:
+    stack, template = default_stack
+    assert resource(template, stack, "Detection", queue)["Properties"]["SqsManagedSseEnabled"] is True
+    policies = template.find_resources("AWS::SQS::QueuePolicy")
+    denies_insecure = [
+        statement
+        for policy in policies.values()
+        if ref(stack, "Detection", queue) in policy["Properties"]["Queues"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Deny" and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert denies_insecure
+
+
+def test_buffer_redrives_to_its_dead_letter_queue(default_stack: Built) -> None:
+    stack, template = default_stack
+    buffer = resource(template, stack, "Detection", "Buffer")["Properties"]
+    assert buffer["RedrivePolicy"] == {
+        "deadLetterTargetArn": arn(stack, "Detection", "BufferDeadLetters"),
+        "maxReceiveCount": 5,
+    }
+    assert buffer["VisibilityTimeout"] >= 6 * 60  # six times the function timeout, as SQS event sources advise
+
+
+def test_function_consumes_small_batches_with_partial_failures(default_stack: Built) -> None:
+    stack, template = default_stack
+    [mapping] = template.find_resources("AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["EventSourceArn"] == arn(stack, "Detection", "Buffer")
+    assert properties["BatchSize"] == 10
+    assert properties["MaximumBatchingWindowInSeconds"] == 20
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_function_runtime_layer_environment_and_logs(default_stack: Built) -> None:
+    stack, template = default_stack
+    function = resource(template, stack, "Processor", "Function")["Properties"]
+    assert function["Runtime"] == "python3.13"
+    assert function["Handler"] == "sgwatch.handler.lambda_handler"
+    assert set(function["Environment"]["Variables"]) >= {
+        names.ENV_TOPIC_ARN, names.ENV_PUBLISH_MIN_SEVERITY, names.ENV_CONSOLE_DOMAIN,
+    }  # fmt: skip
+    assert function["Environment"]["Variables"][names.ENV_TOPIC_ARN] == ref(stack, "Alerting", "Alerts")
+    assert function["LoggingConfig"]["LogGroup"] == ref(stack, "Processor", "Logs")
+    assert resource(template, stack, "Processor", "Logs")["Properties"]["RetentionInDays"] == 90
+    [layer] = function["Layers"]
+    parameters = template.to_json()["Parameters"]
+    assert parameters[layer["Ref"]]["Default"] == POWERTOOLS_PARAMETER
+
+
+def test_pinned_powertools_layer_replaces_the_parameter() -> None:
+    pinned = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:18"
+    stack, template = synth(powertoolsLayerArn=pinned)
+    assert resource(template, stack, "Processor", "Function")["Properties"]["Layers"] == [pinned]
+
+
+def _statements(template: Template, stack: Stack) -> list[dict[str, Any]]:
+    role_policies = [
+        policy["Properties"]["PolicyDocument"]["Statement"]
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if ref(stack, "Processor", "Role") in policy["Properties"]["Roles"]
+    ]
+    return [statement for statements in role_policies for statement in statements]
+
+
+def test_function_role_is_least_privilege(default_stack: Built) -> None:
+    stack, template = default_stack
+    role = resource(template, stack, "Processor", "Role")["Properties"]
+    assert "ManagedPolicyArns" not in role
+    grants = {}
+    for statement in _statements(template, stack):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            grants[action] = statement["Resource"]
+    assert set(grants) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces",
+        "sns:Publish", "kms:GenerateDataKey*", "kms:Decrypt",
+        "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+    }  # fmt: skip
+    assert grants["sns:Publish"] == ref(stack, "Alerting", "Alerts")
+    assert grants["kms:Decrypt"] == arn(stack, "Alerting", "Key")
+    assert grants["sqs:ReceiveMessage"] == arn(stack, "Detection", "Buffer")
+    assert grants["logs:PutLogEvents"] == arn(stack, "Processor", "Logs")
+    assert grants["ec2:DescribeSecurityGroups"] == "*"
+
+
+def test_topics_use_a_rotating_customer_key_that_alarms_can_use(default_stack: Built) -> None:
+    stack, template = default_stack
+    key = resource(template, stack, "Alerting", "Key")["Properties"]
+    assert key["EnableKeyRotation"] is True
+    cloudwatch_grants = [
+        statement
+        for statement in key["KeyPolicy"]["Statement"]
+        if statement.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch_grants and "kms:Decrypt" in cloudwatch_grants[0]["Action"]
+    for topic in ("Alerts", "Operations"):
+        assert resource(template, stack, "Alerting", topic)["Properties"]["KmsMasterKeyId"] == arn(
+            stack, "Alerting", "Key"
+        )
+    topic_policies = [policy["Properties"] for policy in template.find_resources("AWS::SNS::TopicPolicy").values()]
+    for topic in ("Alerts", "Operations"):
+        statements = [
+            s
+            for p in topic_policies
+            if ref(stack, "Alerting", topic) in p["Topics"]
+            for s in p["PolicyDocument"]["Statement"]
+        ]
+        assert any(
+            s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+
+
+def _subscriptions(template: Template) -> list[dict[str, Any]]:
+    return [subscription["Properties"] for subscription in template.find_resources("AWS::SNS::Subscription").values()]
+
+
+def test_email_subscription_filters_on_minimum_severity(default_stack: Built) -> None:
+    stack, template = default_stack
+    alerts = [s for s in _subscriptions(template) if s["TopicArn"] == ref(stack, "Alerting", "Alerts")]
+    assert [(s["Protocol"], s["Endpoint"], s["FilterPolicy"]) for s in alerts] == [
+        ("email", "secops@example.com", {names.ATTRIBUTE_SEVERITY_RANK: [{"numeric": [">=", 3]}]})
+    ]
+    operations = [s for s in _subscriptions(template) if s["TopicArn"] == ref(stack, "Alerting", "Operations")]
+    assert [(s["Endpoint"], "FilterPolicy" in s) for s in operations] == [("secops@example.com", False)]
+
+
+def test_min_severity_and_no_email() -> None:
+    _, template = synth(alertEmail="secops@example.com", minSeverity="high")
+    assert _subscriptions(template)[0]["FilterPolicy"] == {names.ATTRIBUTE_SEVERITY_RANK: [{"numeric": [">=", 4]}]}
+    _, quiet = synth()
+    assert _subscriptions(quiet) == []
+
+
+def test_enabled_false_disables_the_rule_and_keeps_everything() -> None:
+    stack, template = synth(enabled="false")
+    assert resource(template, stack, "Detection", "Rule")["Properties"]["State"] == "DISABLED"
+    assert template.find_resources("AWS::Lambda::Function")
+
+
+def test_alarms_cover_errors_throttles_dead_letters_backlog_and_delivery(default_stack: Built) -> None:
+    stack, template = default_stack
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    by_metric = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert by_metric >= {
+        ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"), ("AWS/Events", "FailedInvocations"),
+        (names.METRIC_NAMESPACE, names.METRIC_CLASSIFICATION_ERRORS), (names.METRIC_NAMESPACE, names.METRIC_PUBLISH_FAILURES),
+    }  # fmt: skip
+    dead_letter_alarms = [
+        a for a in alarms.values() if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    ]
+    assert len(dead_letter_alarms) == 2
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [ref(stack, "Alerting", "Operations")]
+
+
+def test_outputs_give_the_topic_and_the_dashboard(default_stack: Built) -> None:
+    _, template = default_stack
+    outputs = template.to_json()["Outputs"]
+    descriptions = {key: json.dumps(value["Value"]) for key, value in outputs.items()}
+    assert any(key.startswith("AlertingAlertTopicArn") for key in outputs)
+    assert any(
+        key.startswith("MonitoringDashboardUrl") and "dashboards:name=" in value for key, value in descriptions.items()
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("minSeverity", "URGENT", "context minSeverity: unknown severity 'URGENT'"),
+        ("batchWindowSeconds", 60, "context batchWindowSeconds: 60 is outside 0-20"),
+        ("alertEmail", "not-an-address", "context alertEmail: 'not-an-address' is not an email address"),
+        ("logRetentionDays", 100, "context logRetentionDays: 100 is not one CloudWatch Logs offers"),
+        ("enabled", "maybe", "context enabled: expected true or false"),
+    ],
+)
+def test_bad_context_names_the_key(key: str, value: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        synth(**{key: value})
+
+
+def test_cdk_nag_fails_synth_on_an_unacknowledged_finding() -> None:
+    from app import build_app, cdk_json_context
+
+    app = build_app(cdk_json_context())
+    stack = next(child for child in app.node.children if isinstance(child, SgwatchStack))
+    sqs.Queue(stack, "Unencrypted", encryption=sqs.QueueEncryption.UNENCRYPTED)
+    with pytest.raises(RuntimeError, match=r"(?s)sgwatch/Unencrypted/Resource.*AwsSolutions-SQS2"):
+        app.synth()
+
+
+def test_cfn_lint_is_clean_on_the_template(default_stack: Built, tmp_path: Path) -> None:
+    _, template = default_stack
+    path = tmp_path / "sgwatch.template.json"
+    path.write_text(json.dumps(template.to_json()))
+    linted = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert linted.returncode == 0, linted.stdout + linted.stderr
