@@ -107,7 +107,14 @@ def process_batch(
     """Classify, enrich, group and publish one SQS batch. Publishing failures fail only their own messages."""
     outcome = BatchOutcome()
     messages = event.get("Records", []) if isinstance(event, dict) else []
-    reads = [read for message in messages for read in _read_message(message, settings.classification)]
+    reads: list[_Read] = []
+    failed: dict[str, None] = {}
+    for message in messages:
+        try:
+            reads.extend(_read_message(message, settings.classification))
+        except Exception:  # a defect, not bad input (that is classified): retry, then keep it in the dead-letter queue
+            logger.exception("could not process message", extra={"message_id": message.get("messageId")})
+            failed[str(message.get("messageId", ""))] = None
 
     findings: list[_Read] = []
     for read in reads:
@@ -144,7 +151,6 @@ def process_batch(
                 logger.set_correlation_id(result.event_id)
             logger.info("security-group change", extra={"result": result.to_dict()})
 
-    failed: dict[str, None] = {}
     for results in group_results(enriched):
         alert_facts = tuple(facts[g] for g in dict.fromkeys(g for r in results for g in r.group_ids) if g in facts)
         raw = next((raw_of[id(r)] for r in results if raw_of[id(r)] is not None), None)

@@ -47,6 +47,18 @@ SEVERITY_RULES: tuple[SeverityRule, ...] = (
         "Revoke the rule and put the resource in a dedicated group (CIS: default groups restrict all traffic).",
     ),
     SeverityRule(
+        "open-group-attached",
+        Severity.HIGH,
+        "a group that is open to the internet now guards one more instance or network interface",
+        "Check that the resource is meant to be reachable from the internet; otherwise attach a narrower group.",
+    ),
+    SeverityRule(
+        "unreadable-record",
+        Severity.MEDIUM,
+        "sgwatch could not read this security-group record, so its risk is unknown",
+        "Read the attached record yourself; report its shape so sgwatch learns it.",
+    ),
+    SeverityRule(
         "denied-attempt",
         Severity.MEDIUM,
         "someone tried to change a security group without permission: nothing changed, but it is a signal",

@@ -1,0 +1,213 @@
+"""The function under moto: real EC2 facts, a real topic, inbox queues subscribed with and without a filter."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+from sgwatch import handler, names
+from sgwatch.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT
+
+from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
+from tests.infra.conftest import shown_metrics
+from tests.integration.conftest import (
+    ACCOUNT,
+    REGION,
+    LambdaContext,
+    World,
+    emf_metrics,
+    eventbridge,
+    on_group,
+    sqs_event,
+)
+
+SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+EGRESS_ALL = load(
+    REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_egress_terraform_v6_all_traffic_proto_-1.json"
+)
+REVOKE = load(
+    REAL_RECORDS / "rubysoho07-cloudtrail-watcher/revoke_ingress_terraform_v6_ssh_with_revokedSecurityGroupRuleSet.json"
+)
+PRIVATE_ALL = load(REAL_RECORDS / "streamalert/eventbridge_authorize_ingress_all_traffic_rfc1918.json")["detail"]
+ATTACH = load(REAL_RECORDS / "wwalpha-aws-spotlight/modify_network_interface_attribute_groupset_clientvpn_service.json")
+
+
+def run(event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
+    return response
+
+
+def body_json(message: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(message["Message"].split("--- JSON ---\n", 1)[1])
+    return parsed
+
+
+def test_an_alert_reaches_the_topic_with_subject_body_and_attributes(world: World) -> None:
+    record = on_group(SSH_WORLD, world.app_group)
+    assert run(sqs_event(eventbridge(record))) == {"batchItemFailures": []}
+    [alert] = world.received(world.inbox_url)
+    assert alert["Subject"] == f"CRITICAL: add 22/tcp from 0.0.0.0/0 on {world.app_group}"
+    attributes = {name: value["Value"] for name, value in alert["MessageAttributes"].items()}
+    assert attributes == {
+        names.ATTRIBUTE_SEVERITY: "CRITICAL",
+        names.ATTRIBUTE_SEVERITY_RANK: "5",
+        names.ATTRIBUTE_EVENT_NAME: "AuthorizeSecurityGroupIngress",
+        names.ATTRIBUTE_ACCOUNT: ACCOUNT,
+        names.ATTRIBUTE_REGION: REGION,
+        names.ATTRIBUTE_GROUP_ID: world.app_group,
+    }
+    text = alert["Message"]
+    assert "Who:   user/test_user via Terraform" in text
+    assert f"SSH (22/tcp) opened to the whole internet (0.0.0.0/0) on {world.app_group}" in text
+    assert "What to do: Revoke the rule now" in text
+    assert f"#SecurityGroup:groupId={world.app_group}" in text
+    assert f"name 'payments-app', {world.vpc_id}, used by 2 network interfaces, tags team=payments" in text
+    payload = body_json(alert)
+    assert payload["results"][0]["eventID"] == record["eventID"]
+    assert payload["groups"][0]["networkInterfaces"] == 2
+    assert len(world.received(world.email_url)) == 1
+
+
+def test_the_email_filter_policy_drops_below_threshold_alerts(world: World) -> None:
+    run(sqs_event(eventbridge(on_group(EGRESS_ALL, world.app_group))))
+    [alert] = world.received(world.inbox_url)
+    assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "LOW"
+    assert world.received(world.email_url) == []
+
+
+def test_changes_by_one_actor_to_one_group_are_one_alert_and_duplicates_count_once(world: World) -> None:
+    ssh = on_group(SSH_WORLD, world.app_group, "00000000-0000-4000-8000-000000000001")
+    egress = on_group(EGRESS_ALL, world.app_group, "00000000-0000-4000-8000-000000000002")
+    other_group = on_group(EGRESS_ALL, world.open_group, "00000000-0000-4000-8000-000000000003")
+    response = run(sqs_event(eventbridge(egress), eventbridge(ssh), eventbridge(ssh), eventbridge(other_group)))
+    assert response == {"batchItemFailures": []}
+    alerts = world.received(world.inbox_url)
+    assert len(alerts) == 2
+    grouped = next(
+        alert for alert in alerts if alert["MessageAttributes"][names.ATTRIBUTE_GROUP_ID]["Value"] == world.app_group
+    )
+    assert grouped["Subject"].startswith("CRITICAL: add 22/tcp from 0.0.0.0/0")
+    assert grouped["Subject"].endswith("(+1 more)")
+    assert [result["eventID"] for result in body_json(grouped)["results"]] == [egress["eventID"], ssh["eventID"]]
+
+
+def test_ingress_on_a_default_group_is_raised_by_enrichment(world: World) -> None:
+    run(sqs_event(eventbridge(on_group(PRIVATE_ALL, world.default_group))))
+    [alert] = world.received(world.inbox_url)
+    assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH"
+    assert f"{world.default_group} is the default security group of {world.vpc_id}" in alert["Message"]
+
+
+def test_attaching_a_world_open_group_is_raised_by_enrichment(world: World) -> None:
+    attach = copy.deepcopy(ATTACH)
+    attach["requestParameters"]["groupSet"] = {"items": [{"groupId": world.open_group}]}
+    attach["requestParameters"]["networkInterfaceId"] = world.eni_id
+    run(sqs_event(eventbridge(attach)))
+    [alert] = world.received(world.inbox_url)
+    assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH"
+    assert (
+        f"{world.open_group}, which has SSH (22/tcp) opened to the whole internet (0.0.0.0/0), now guards {world.eni_id}"
+        in alert["Message"]
+    )
+
+
+def test_enrichment_denied_still_alerts_and_says_what_is_missing(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = handler._get_runtime()
+    with Stubber(runtime.enricher.client) as stubber:
+        stubber.add_client_error("describe_security_groups", "UnauthorizedOperation", "You are not authorized")
+        run(sqs_event(eventbridge(on_group(SSH_WORLD, world.app_group))))
+    [alert] = world.received(world.inbox_url)
+    assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "CRITICAL"
+    assert f"{world.app_group}: not described (UnauthorizedOperation: You are not authorized)" in alert["Message"]
+    emitted = {name for name, _, _ in emf_metrics(capsys.readouterr().out)}
+    assert names.METRIC_ENRICHMENT_FAILURES in emitted
+
+
+def test_a_failed_publish_fails_exactly_its_records(world: World) -> None:
+    runtime = handler._get_runtime()
+    first = on_group(SSH_WORLD, world.app_group)
+    second = on_group(SSH_WORLD, world.open_group)
+    with Stubber(runtime.publisher.client) as stubber:
+        stubber.add_response("publish", {"MessageId": "1"})
+        stubber.add_client_error("publish", "InternalError", "try again", http_status_code=500)
+        response = run(sqs_event(eventbridge(first), eventbridge(second)))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
+
+
+def test_an_unreadable_record_is_alerted_with_its_raw_record_not_retried(world: World) -> None:
+    broken = on_group(SSH_WORLD, world.app_group)
+    broken["requestParameters"]["ipPermissions"]["items"][0]["fromPort"] = "ssh"
+    response = run(sqs_event("this is not json", eventbridge(broken)))
+    assert response == {"batchItemFailures": []}
+    alerts = world.received(world.inbox_url)
+    assert [alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] for alert in alerts] == ["MEDIUM", "MEDIUM"]
+    assert "sqs message message-0: body is not valid JSON" in alerts[0]["Message"]
+    assert body_json(alerts[0])["rawRecord"] == "this is not json"
+    assert (
+        "requestParameters.ipPermissions.items[0].fromPort: expected a port number, got 'ssh'" in alerts[1]["Message"]
+    )
+    assert body_json(alerts[1])["rawRecord"]["eventID"] == broken["eventID"]
+
+
+def test_below_threshold_changes_are_counted_not_published(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run(sqs_event(eventbridge(on_group(REVOKE, world.app_group))))
+    assert world.received(world.inbox_url) == []
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert (names.METRIC_ALERTS_SUPPRESSED, frozenset({names.SERVICE_DIMENSION})) in {(n, d) for n, d, _ in metrics}
+    assert any(
+        document.get(names.SEVERITY_DIMENSION) == "INFO"
+        for name, _, document in metrics
+        if name == names.METRIC_CHANGES
+    )
+
+
+def test_untrusted_text_cannot_break_the_subject_forge_lines_or_overflow(world: World) -> None:
+    record = on_group(SSH_WORLD, world.app_group)
+    permission = record["requestParameters"]["ipPermissions"]["items"][0]
+    permission["ipRanges"]["items"][0]["description"] = "ok\r\nCRITICAL: all clear\u2028" + "x" * 300_000
+    record["userIdentity"]["arn"] = "arn:aws:iam::000000000000:user/evil\nSubject: forged"
+    run(sqs_event(eventbridge(record)))
+    [alert] = world.received(world.inbox_url)
+    assert len(alert["Subject"]) <= MAX_SUBJECT and alert["Subject"].isascii() and "\n" not in alert["Subject"]
+    assert len(alert["Message"].encode()) <= MAX_MESSAGE_BYTES
+    assert "\nCRITICAL: all clear" not in alert["Message"]
+    assert "\nSubject: forged" not in alert["Message"]
+
+
+def test_every_metric_the_dashboard_shows_is_emitted_and_every_emitted_metric_is_shown(
+    world: World, capsys: pytest.CaptureFixture[str], default_stack: Any
+) -> None:
+    fixtures = [load(path) for path in sorted(REAL_RECORDS.rglob("*.json"))]
+    fixtures += [load(CONSTRUCTED / "eventbridge_authorize_ingress_rdp_world.json")]
+    bodies = [fixture if "detail" in fixture else eventbridge(fixture) for fixture in fixtures]
+    run(sqs_event(*bodies, "not json"))
+    runtime = handler._get_runtime()
+    with Stubber(runtime.publisher.client) as stubber:
+        stubber.add_client_error("publish", "InternalError", "try again", http_status_code=500)
+        run(sqs_event(eventbridge(on_group(SSH_WORLD, world.app_group))))
+    emitted = {(name, dimensions) for name, dimensions, _ in emf_metrics(capsys.readouterr().out)}
+    _, template = default_stack
+    assert emitted == shown_metrics(template, names.METRIC_NAMESPACE)
+
+
+def test_a_defect_on_one_message_fails_only_that_message(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sgwatch import pipeline
+
+    real_classify = pipeline.classify
+
+    def classify_or_fail(record: Any, **kwargs: Any) -> Any:
+        if record.get("eventID") == "defect":
+            raise RuntimeError("a defect")
+        return real_classify(record, **kwargs)
+
+    monkeypatch.setattr(pipeline, "classify", classify_or_fail)
+    healthy = on_group(SSH_WORLD, world.app_group)
+    response = run(sqs_event(eventbridge(on_group(SSH_WORLD, world.open_group, "defect")), eventbridge(healthy)))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    [alert] = world.received(world.inbox_url)
+    assert body_json(alert)["results"][0]["eventID"] == healthy["eventID"]
