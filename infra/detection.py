@@ -9,24 +9,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from sgwatch.events import EVENT_SOURCE, EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, MONITORED_EVENTS
-
-
-def detail_pattern() -> dict[str, Any]:
-    """The `detail` part of the rule: the monitored events, and the attachment calls only when they carry groupSet."""
-    always = [event.name for event in MONITORED_EVENTS if not event.requires_group_set]
-    with_group_set = [event.name for event in MONITORED_EVENTS if event.requires_group_set]
-    return {
-        "eventSource": [EVENT_SOURCE],
-        "$or": [
-            {"eventName": always},
-            {
-                "eventName": with_group_set,
-                # groupSet.items is a list of objects; EventBridge matches a leaf inside it.
-                "requestParameters": {"groupSet": {"items": {"groupId": [{"exists": True}]}}},
-            },
-        ],
-    }
+from sgwatch.events import event_pattern
 
 
 def encrypted_queue(scope: Construct, construct_id: str, **kwargs: Any) -> sqs.Queue:
@@ -48,13 +31,14 @@ class Detection(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=self.buffer_dead_letters),
         )
         self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
+        pattern = event_pattern()
         self.rule = events.Rule(
             self,
             "Rule",
             description="sgwatch: CloudTrail events of security-group changes",
             enabled=enabled,
             event_pattern=events.EventPattern(
-                source=[EVENTBRIDGE_SOURCE], detail_type=[EVENTBRIDGE_DETAIL_TYPE], detail=detail_pattern()
+                source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
             ),
         )
         self.rule.add_target(

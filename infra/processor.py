@@ -18,8 +18,16 @@ from sgwatch import names
 from sgwatch.severity import Severity
 
 LAMBDA_ASSET = Path(__file__).resolve().parents[1] / "lambdas"
-#: Kept out of the asset: caches change its hash between runs, and the CLI fast path is not the Lambda's.
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/*.egg-info"]
+#: Kept out of the asset: caches change its hash between runs; the CLI, its file reader and the demo are not the Lambda's.
+ASSET_EXCLUDES = [
+    "**/__pycache__",
+    "**/*.pyc",
+    "*.egg-info",
+    "**/*.egg-info",
+    "sgwatch/cli.py",
+    "sgwatch/demo.py",
+    "sgwatch/sources.py",
+]
 TIMEOUT = Duration.seconds(60)
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.13/latest"
 

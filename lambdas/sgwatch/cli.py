@@ -70,12 +70,16 @@ def command_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def command_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    paths = args.paths or [str(BUNDLED_RECORDS)]
     if not args.paths and not BUNDLED_RECORDS.is_dir():
         err.write(
             f"sgwatch demo: the bundled records are not at {BUNDLED_RECORDS}; name files or directories to replay\n"
         )
         return EXIT_USAGE
+    paths = args.paths or [str(BUNDLED_RECORDS)]
+    if not args.classify_only:
+        from sgwatch import demo  # noqa: PLC0415 - needs the development install (moto); the report does not
+
+        return demo.main(paths, out, BUNDLED_RECORDS)
     counts: Counter[str] = Counter()
     results = list(_results(read_paths(paths), counts))
     out.write(render_report(results, detail_count=args.top))
@@ -109,12 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo_parser = commands.add_parser(
         "demo",
-        help="classify the bundled real CloudTrail records and print a report (no AWS account needed)",
-        description="Replay the real, published CloudTrail records bundled with sgwatch (or the PATHs given) and"
-        " print a report: a table by severity and the full text of the most severe findings.",
+        help="replay the bundled real CloudTrail records through the whole pipeline, emulated (no AWS account needed)",
+        description="Replay the real, published CloudTrail records bundled with sgwatch (or the PATHs given) through"
+        " the deployed pipeline on an emulated AWS account (moto, in process): the EventBridge rule, the buffer, the"
+        " handler in Lambda-shaped batches, the SNS topic. Prints the inbox, the most severe alert and the metrics."
+        " --classify-only prints a classification report instead (a table by severity, the most severe findings).",
+    )
+    demo_parser.add_argument(
+        "--classify-only", action="store_true", help="only classify the records and print a report (no emulation)"
     )
     demo_parser.add_argument("paths", nargs="*", metavar="PATH", help="records to replay instead of the bundled ones")
-    demo_parser.add_argument("--top", type=int, default=3, help="how many of the most severe findings to show in full")
+    demo_parser.add_argument(
+        "--top", type=int, default=3, help="with --classify-only: how many of the most severe findings to show in full"
+    )
     demo_parser.set_defaults(handler=command_demo)
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 EVENT_SOURCE = "ec2.amazonaws.com"
 EVENTBRIDGE_SOURCE = "aws.ec2"
@@ -109,3 +110,24 @@ MONITORED_BY_NAME: dict[str, MonitoredEvent] = {event.name: event for event in M
 def monitored_event_names() -> list[str]:
     """Every monitored eventName, in catalogue order."""
     return [event.name for event in MONITORED_EVENTS]
+
+
+def event_pattern() -> dict[str, Any]:
+    """The EventBridge pattern of the detection rule: the monitored events, the attachment calls only with groupSet."""
+    always = [event.name for event in MONITORED_EVENTS if not event.requires_group_set]
+    with_group_set = [event.name for event in MONITORED_EVENTS if event.requires_group_set]
+    return {
+        "source": [EVENTBRIDGE_SOURCE],
+        "detail-type": [EVENTBRIDGE_DETAIL_TYPE],
+        "detail": {
+            "eventSource": [EVENT_SOURCE],
+            "$or": [
+                {"eventName": always},
+                {
+                    "eventName": with_group_set,
+                    # groupSet.items is a list of objects; EventBridge matches a leaf inside it.
+                    "requestParameters": {"groupSet": {"items": {"groupId": [{"exists": True}]}}},
+                },
+            ],
+        },
+    }

@@ -13,7 +13,13 @@ from aws_cdk import Stack
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 from sgwatch import names
-from sgwatch.events import EVENT_SOURCE, EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, monitored_event_names
+from sgwatch.events import (
+    EVENT_SOURCE,
+    EVENTBRIDGE_DETAIL_TYPE,
+    EVENTBRIDGE_SOURCE,
+    event_pattern,
+    monitored_event_names,
+)
 
 from infra.config import ConfigError
 from infra.processor import POWERTOOLS_PARAMETER
@@ -43,6 +49,7 @@ def test_rule_pattern_is_exactly_the_monitored_list(default_stack: Built) -> Non
     assert with_group_set["eventName"] == ["ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute"]
     assert with_group_set["requestParameters"] == {"groupSet": {"items": {"groupId": [{"exists": True}]}}}
     assert rule["State"] == "ENABLED"
+    assert pattern == event_pattern()  # the one pattern the demo and the contract tests use too
 
 
 def test_rule_target_is_the_buffer_with_retries_and_its_own_dead_letter_queue(default_stack: Built) -> None:

@@ -172,7 +172,7 @@ def test_text_format_neutralises_control_characters(tmp_path: Path) -> None:
 
 def test_demo_reports_by_severity_and_shows_the_worst() -> None:
     out, err = io.StringIO(), io.StringIO()
-    assert main(["demo"], out, err) == EXIT_OK
+    assert main(["demo", "--classify-only"], out, err) == EXIT_OK
     report = out.getvalue()
     assert report.startswith("sgwatch report: 29 security-group changes, 0 unreadable records")
     assert "CRITICAL       5  AuthorizeSecurityGroupIngress x5" in report
