@@ -27,13 +27,14 @@ lint: setup
 	$(BIN)/ruff format --check lambdas tests bench infra app.py
 	$(BIN)/mypy
 
-test: lint
+test: lint synth
 	$(BIN)/pytest
 
 demo: setup
 	$(BIN)/sgwatch demo
 
 bench: setup
+	$(BIN)/python -m bench.handler_cold_start
 	$(BIN)/python -m bench.classify_throughput
 
 synth: setup
