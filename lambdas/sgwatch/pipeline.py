@@ -14,6 +14,7 @@ from sgwatch.alerts import Alert, group_results, publication
 from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, classify
 from sgwatch.enrich import GroupFacts, apply_facts
 from sgwatch.envelopes import unwrap
+from sgwatch.parse import parse_time
 from sgwatch.severity import Severity
 
 
@@ -85,13 +86,8 @@ def _read_message(message: Any, settings: Settings) -> list[_Read]:
 
 
 def _latency_ms(event_time: str, now: datetime) -> float | None:
-    try:
-        moment = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (now - moment).total_seconds() * 1000)
+    moment = parse_time(event_time)
+    return max(0.0, (now - moment).total_seconds() * 1000) if moment else None
 
 
 def process_batch(
