@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -87,6 +87,131 @@ def command_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_UNREADABLE if counts["unreadable"] else EXIT_OK
 
 
+class _Clients:
+    """boto3 clients from the standard AWS environment (profiles, AWS_REGION, AWS_ENDPOINT_URL), one per service and
+    region, built once and shared by the worker threads."""
+
+    def __init__(self) -> None:
+        import threading  # noqa: PLC0415 - the AWS commands' own needs, not classify's
+
+        import boto3  # noqa: PLC0415
+        from botocore.config import Config  # noqa: PLC0415
+
+        self._session = boto3.session.Session()
+        self._config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+        self._lookup_config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20)
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str], object] = {}
+        self.default_region = self._session.region_name or "us-east-1"
+
+    def __call__(self, service: str, region: str) -> object:
+        with self._lock:
+            key = (service, region)
+            if key not in self._clients:
+                # LookupEvents retries are sgwatch's own: they must wait for the rate limiter.
+                config = self._lookup_config if service == "cloudtrail-lookup" else self._config
+                name = "cloudtrail" if service == "cloudtrail-lookup" else service
+                self._clients[key] = self._session.client(name, region_name=region, config=config)
+            return self._clients[key]
+
+
+def _regions(text: str, clients: _Clients, default_all: bool) -> list[str]:
+    from sgwatch.audit import enabled_regions  # noqa: PLC0415
+
+    if text == "all" or (not text and default_all):
+        return enabled_regions(clients, clients.default_region)
+    return [region.strip() for region in (text or clients.default_region).split(",") if region.strip()]
+
+
+def _progress(err: TextIO, label: str, total: int) -> Callable[..., None] | None:
+    if not err.isatty():
+        return None
+    done: list[str] = []
+
+    def report(region: str, records: int | None = None) -> None:
+        if records is None:
+            done.append(region)
+            err.write(f"\r{label}: {len(done)}/{total} regions")
+        else:
+            err.write(f"\r{label}: {region}, {records} records so far   ")
+        err.flush()
+
+    return report
+
+
+def command_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from sgwatch import audit  # noqa: PLC0415
+
+    try:
+        clients = _Clients()
+        regions = _regions(args.regions, clients, default_all=True)
+    except Exception as error:  # no credentials, no network: the audit could not run
+        err.write(f"sgwatch audit: {error}\n")
+        return EXIT_USAGE
+    checks = audit.run_audit(regions, clients, progress=_progress(err, "audit", len(regions)))
+    if err.isatty():
+        err.write("\n")
+    if args.format == "json":
+        out.write(json.dumps([check.to_dict() for check in checks], indent=2) + "\n")
+    else:
+        out.write(audit.render_table(checks))
+    return audit.exit_status(checks)
+
+
+def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from sgwatch import history  # noqa: PLC0415
+    from sgwatch.render import clean  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    try:
+        start = history.parse_since(args.since, now)
+        minimum = Severity.parse(args.min_severity)
+    except ValueError as error:
+        err.write(f"sgwatch history: {error}\n")
+        return EXIT_USAGE
+    try:
+        clients = _Clients()
+        regions = _regions(args.regions, clients, default_all=False)
+    except Exception as error:
+        err.write(f"sgwatch history: {error}\n")
+        return EXIT_USAGE
+    results, per_region = history.run_history(
+        regions,
+        lambda region: clients("cloudtrail-lookup", region),
+        start,
+        now,
+        progress=_progress(err, "history", len(regions)),
+    )
+    if err.isatty():
+        err.write("\n")
+    shown = [r for r in results if r.error or (r.record is not None and r.severity >= minimum)]
+    if args.format == "json":
+        for result in shown:
+            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        out.write(f"{'SEVERITY':<9} {'TIME':<20} {'REGION':<14} {'EVENT':<32} {'ACTOR':<36} WHY\n")
+        for result in shown:
+            why = result.error or (result.reasons[0].split(". Why it matters")[0] if result.reasons else "")
+            severity = "ERROR" if result.error else result.severity.name
+            out.write(
+                f"{severity:<9} {result.event_time:<20} {result.region:<14} {result.event_name:<32}"
+                f" {clean(result.actor, 36):<36} {clean(why, 300)}\n"
+            )
+    for region_result in per_region:
+        if region_result.error:
+            err.write(f"sgwatch history: {region_result.error}\n")
+    requests = sum(r.requests for r in per_region)
+    throttled = sum(r.throttled for r in per_region)
+    err.write(
+        f"sgwatch history: {len(results)} records from {len(regions)} regions since {start:%Y-%m-%d %H:%M} UTC;"
+        f" {len(shown)} shown at {minimum.name} and above; {requests} LookupEvents requests, {throttled} throttled\n"
+    )
+    failed = any(r.error for r in per_region) or any(r.error for r in results)
+    return EXIT_UNREADABLE if failed else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sgwatch", description="Watch AWS security-group changes: which change matters, and why."
@@ -127,6 +252,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=int, default=3, help="with --classify-only: how many of the most severe findings to show in full"
     )
     demo_parser.set_defaults(handler=command_demo)
+
+    audit_parser = commands.add_parser(
+        "audit",
+        help="check that security-group changes are monitored: CloudTrail, AWS Config and sgwatch, per region",
+        description="For each region: a trail that covers it is logging management write events; AWS Config records"
+        " AWS::EC2::SecurityGroup and has a delivery channel; sgwatch's rule is deployed, enabled and reaches its"
+        " function; and the account has a multi-region trail. Each check is PASS, FAIL (with the fix) or UNKNOWN"
+        " (naming the permission that was denied). Exit status: 0 all pass, 1 any fails, 2 could not run (or only"
+        " UNKNOWN).",
+    )
+    audit_parser.add_argument("--regions", default="all", help="all (enabled regions, the default) or a comma list")
+    audit_parser.add_argument("--format", choices=("table", "json"), default="table")
+    audit_parser.set_defaults(handler=command_audit)
+
+    history_parser = commands.add_parser(
+        "history",
+        help="look back at security-group changes with CloudTrail LookupEvents (up to 90 days), classified",
+        description="LookupEvents for each monitored event name, every page, regions in parallel, at most 2 requests"
+        " per second per region, throttling retried with backoff; every record classified as the Lambda would,"
+        " most severe first.",
+    )
+    history_parser.add_argument("--since", default="7d", help="7d, 12h, 30m or an ISO date (default 7d; at most 90d)")
+    history_parser.add_argument("--regions", default="", help="the current region (default), all, or a comma list")
+    history_parser.add_argument("--min-severity", default="LOW", help="lowest severity shown (default LOW)")
+    history_parser.add_argument("--format", choices=("table", "json"), default="table")
+    history_parser.set_defaults(handler=command_history)
     return parser
 
 

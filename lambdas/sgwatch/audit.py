@@ -1,0 +1,365 @@
+"""`sgwatch audit`: are security-group changes monitored? CloudTrail, AWS Config and sgwatch itself, per region.
+
+The verdicts are pure functions of API answers; the calls go through clients that the caller builds (the CLI, from the
+standard AWS environment). A denied call makes its check UNKNOWN, naming the permission, and the rest still runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sgwatch.events import EVENT_SOURCE, EVENTBRIDGE_SOURCE, MONITORED_BY_NAME
+
+PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
+SECURITY_GROUP_TYPE = "AWS::EC2::SecurityGroup"
+ACCOUNT = "account"
+DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "Client.UnauthorizedOperation",
+        "UnauthorizedAccess",
+    }
+)
+ClientFactory = Callable[[str, str], Any]  # (service, region) -> a boto3 client
+
+#: The read-only permissions the audit uses (the README lists them from here).
+PERMISSIONS = (
+    "ec2:DescribeRegions",
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
+    "config:DescribeConfigurationRecorders",
+    "config:DescribeConfigurationRecorderStatus",
+    "config:DescribeDeliveryChannels",
+    "events:ListRules",
+    "events:ListTargetsByRule",
+    "lambda:ListEventSourceMappings",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    region: str
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class _Unknown(Exception):
+    """A call was denied or failed: the check cannot say PASS or FAIL."""
+
+
+def _call(client: Any, operation: str, **kwargs: Any) -> Any:
+    try:
+        return getattr(client, operation)(**kwargs)
+    except Exception as error:
+        response = getattr(error, "response", None)
+        code = response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+        prefix = client.meta.service_model.signing_name if hasattr(client, "meta") else "aws"
+        permission = f"{prefix}:{''.join(part.title() for part in operation.split('_'))}"
+        if code in DENIED_CODES:
+            raise _Unknown(f"{permission} was denied") from None
+        raise _Unknown(f"{permission} failed: {code or type(error).__name__}: {error}") from None
+
+
+# --- CloudTrail ---------------------------------------------------------------------------------------------------
+
+
+def captures_management_writes(selectors: dict[str, Any]) -> tuple[bool, str]:
+    """Whether a trail's selectors record management write events, and how."""
+    basic = selectors.get("EventSelectors") or []
+    advanced = selectors.get("AdvancedEventSelectors") or []
+    if not basic and not advanced:
+        return True, "default selectors (all management events)"
+    for selector in basic:
+        if selector.get("IncludeManagementEvents", True) and selector.get("ReadWriteType", "All") in (
+            "All",
+            "WriteOnly",
+        ):
+            return True, f"management events, {selector.get('ReadWriteType', 'All')}"
+    for selector in advanced:
+        fields = {field["Field"]: field for field in selector.get("FieldSelectors", [])}
+        category = fields.get("eventCategory", {})
+        if "Management" not in category.get("Equals", []):
+            continue
+        read_only = fields.get("readOnly", {})
+        if read_only.get("Equals") in (["true"], ["True"]) or read_only.get("NotEquals") in (["false"], ["False"]):
+            continue  # read-only management events only
+        excluded_source = fields.get("eventSource", {})
+        if EVENT_SOURCE in excluded_source.get("NotEquals", []) or (
+            excluded_source.get("Equals") and EVENT_SOURCE not in excluded_source["Equals"]
+        ):
+            continue  # EC2's events are left out
+        return True, f"advanced selector {selector.get('Name', '(unnamed)')!r} (management events)"
+    return False, "its selectors record no management write events"
+
+
+def _cloudtrail(region: str, clients: ClientFactory, trails: list[dict[str, Any]], cache: dict[str, Any]) -> Check:
+    name = "CloudTrail records management writes"
+    covering = [trail for trail in trails if trail.get("IsMultiRegionTrail") or trail.get("HomeRegion") == region]
+    if not covering:
+        return Check(
+            region,
+            name,
+            FAIL,
+            "no trail covers this region: EventBridge receives no API-call events here",
+            "make deploy ARGS='-c createTrail=true' (a multi-region trail), or: aws cloudtrail create-trail --name"
+            " sgwatch --s3-bucket-name BUCKET --is-multi-region-trail && aws cloudtrail start-logging --name sgwatch",
+        )
+    problems = []
+    for trail in covering:
+        arn, home = trail["TrailARN"], trail.get("HomeRegion", region)
+        if arn not in cache:
+            client = clients("cloudtrail", home)
+            cache[arn] = (
+                _call(client, "get_trail_status", Name=arn).get("IsLogging", False),
+                captures_management_writes(_call(client, "get_event_selectors", TrailName=arn)),
+            )
+        logging_on, (writes, how) = cache[arn]
+        where = "multi-region" if trail.get("IsMultiRegionTrail") else "regional"
+        if logging_on and writes:
+            return Check(region, name, PASS, f"trail {trail['Name']} ({where}, home {home}) is logging: {how}")
+        if not logging_on:
+            problems.append((f"trail {trail['Name']} is not logging", f"aws cloudtrail start-logging --name {arn}"))
+        else:
+            problems.append(
+                (
+                    f"trail {trail['Name']}: {how}",
+                    f"aws cloudtrail put-event-selectors --trail-name {arn} --event-selectors"
+                    ' \'[{"ReadWriteType":"All","IncludeManagementEvents":true}]\'',
+                )
+            )
+    return Check(region, name, FAIL, "; ".join(p for p, _ in problems), " ; ".join(f for _, f in problems))
+
+
+# --- AWS Config ---------------------------------------------------------------------------------------------------
+
+
+def records_security_groups(recorder: dict[str, Any]) -> tuple[bool, str]:
+    group = recorder.get("recordingGroup") or {}
+    strategy = (group.get("recordingStrategy") or {}).get("useOnly", "")
+    excluded = (group.get("exclusionByResourceTypes") or {}).get("resourceTypes") or []
+    if strategy == "EXCLUSION_BY_RESOURCE_TYPES":
+        if SECURITY_GROUP_TYPE in excluded:
+            return False, f"{SECURITY_GROUP_TYPE} is excluded"
+        return True, "all resource types but the excluded ones"
+    if group.get("allSupported", True) and strategy != "INCLUSION_BY_RESOURCE_TYPES":
+        return True, "all supported resource types"
+    if SECURITY_GROUP_TYPE in (group.get("resourceTypes") or []):
+        return True, f"{SECURITY_GROUP_TYPE} is listed"
+    return False, f"{SECURITY_GROUP_TYPE} is not among the recorded types"
+
+
+def _config(region: str, clients: ClientFactory) -> list[Check]:
+    client = clients("config", region)
+    name = "AWS Config records security groups"
+    checks = []
+    try:
+        recorders = _call(client, "describe_configuration_recorders").get("ConfigurationRecorders", [])
+        if not recorders:
+            checks.append(
+                Check(
+                    region,
+                    name,
+                    FAIL,
+                    "no configuration recorder in this region",
+                    "make deploy ARGS='-c recordSecurityGroups=true', or create one: aws configservice"
+                    " put-configuration-recorder ... (one recorder per region is allowed)",
+                )
+            )
+        else:
+            recorder = recorders[0]
+            statuses = _call(client, "describe_configuration_recorder_status").get("ConfigurationRecordersStatus", [])
+            recording = any(s.get("recording") for s in statuses if s.get("name") == recorder["name"])
+            covers, how = records_security_groups(recorder)
+            if not recording:
+                checks.append(
+                    Check(
+                        region,
+                        name,
+                        FAIL,
+                        f"recorder {recorder['name']} is stopped",
+                        f"aws configservice start-configuration-recorder --configuration-recorder-name {recorder['name']}",
+                    )
+                )
+            elif not covers:
+                checks.append(
+                    Check(
+                        region,
+                        name,
+                        FAIL,
+                        f"recorder {recorder['name']}: {how}",
+                        f"aws configservice put-configuration-recorder: add {SECURITY_GROUP_TYPE} to the recording group"
+                        f" of {recorder['name']} (sgwatch does not replace an existing recorder)",
+                    )
+                )
+            else:
+                checks.append(Check(region, name, PASS, f"recorder {recorder['name']} is recording: {how}"))
+    except _Unknown as unknown:
+        checks.append(Check(region, name, UNKNOWN, str(unknown)))
+    channel = "AWS Config delivery channel"
+    try:
+        channels = _call(client, "describe_delivery_channels").get("DeliveryChannels", [])
+        if channels:
+            checks.append(Check(region, channel, PASS, f"delivery channel {channels[0]['name']} exists"))
+        else:
+            checks.append(
+                Check(
+                    region,
+                    channel,
+                    FAIL,
+                    "no delivery channel: the recorder cannot record without one",
+                    "make deploy ARGS='-c recordSecurityGroups=true', or: aws configservice put-delivery-channel ...",
+                )
+            )
+    except _Unknown as unknown:
+        checks.append(Check(region, channel, UNKNOWN, str(unknown)))
+    return checks
+
+
+# --- sgwatch ------------------------------------------------------------------------------------------------------
+
+
+def is_sgwatch_pattern(pattern: dict[str, Any]) -> bool:
+    """A rule built from sgwatch's pattern (any scope): aws.ec2, and only monitored event names."""
+    if pattern.get("source") != [EVENTBRIDGE_SOURCE]:
+        return False
+    detail = pattern.get("detail") or {}
+    names = list(detail.get("eventName", []))
+    for branch in detail.get("$or", []):
+        names += branch.get("eventName", [])
+    return bool(names) and all(name in MONITORED_BY_NAME for name in names)
+
+
+def _sgwatch(region: str, clients: ClientFactory) -> Check:
+    name = "sgwatch rule deployed and enabled"
+    events = clients("events", region)
+    rules = []
+    token = None
+    while True:
+        page = _call(events, "list_rules", **({"NextToken": token} if token else {}))
+        rules += page.get("Rules", [])
+        token = page.get("NextToken")
+        if not token:
+            break
+    ours = [rule for rule in rules if rule.get("EventPattern") and is_sgwatch_pattern(json.loads(rule["EventPattern"]))]
+    if not ours:
+        return Check(region, name, FAIL, "no sgwatch rule in this region", f"make deploy (with AWS_REGION={region})")
+    rule = ours[0]
+    if rule.get("State") != "ENABLED":
+        return Check(
+            region, name, FAIL, f"rule {rule['Name']} is {rule.get('State')}", "make deploy ARGS='-c enabled=true'"
+        )
+    targets = _call(events, "list_targets_by_rule", Rule=rule["Name"]).get("Targets", [])
+    functions = clients("lambda", region)
+    for target in targets:
+        arn = target["Arn"]
+        if ":lambda:" in arn:
+            return Check(region, name, PASS, f"rule {rule['Name']} is enabled and invokes {arn}")
+        if ":sqs:" in arn:
+            mappings = _call(functions, "list_event_source_mappings", EventSourceArn=arn).get("EventSourceMappings", [])
+            enabled = [m for m in mappings if m.get("State") in ("Enabled", "Enabling", "Updating")]
+            if enabled:
+                return Check(
+                    region,
+                    name,
+                    PASS,
+                    f"rule {rule['Name']} is enabled; its queue feeds {enabled[0]['FunctionArn'].rsplit(':', 1)[-1]}",
+                )
+    return Check(
+        region, name, FAIL, f"rule {rule['Name']} reaches no function", "make deploy (the stack is incomplete)"
+    )
+
+
+# --- the audit ----------------------------------------------------------------------------------------------------
+
+
+def enabled_regions(clients: ClientFactory, default_region: str) -> list[str]:
+    """The regions enabled for the account. Raises RuntimeError when they cannot be listed."""
+    try:
+        regions = _call(clients("ec2", default_region), "describe_regions").get("Regions", [])
+    except _Unknown as unknown:
+        raise RuntimeError(f"cannot list the account's regions: {unknown}") from None
+    return sorted(region["RegionName"] for region in regions)
+
+
+def _region(region: str, clients: ClientFactory, cache: dict[str, Any]) -> tuple[list[Check], list[dict[str, Any]]]:
+    checks: list[Check] = []
+    trails: list[dict[str, Any]] = []
+    try:
+        trails = _call(clients("cloudtrail", region), "describe_trails", includeShadowTrails=True).get("trailList", [])
+        checks.append(_cloudtrail(region, clients, trails, cache))
+    except _Unknown as unknown:
+        checks.append(Check(region, "CloudTrail records management writes", UNKNOWN, str(unknown)))
+    checks += _config(region, clients)
+    try:
+        checks.append(_sgwatch(region, clients))
+    except _Unknown as unknown:
+        checks.append(Check(region, "sgwatch rule deployed and enabled", UNKNOWN, str(unknown)))
+    return checks, trails
+
+
+def run_audit(
+    regions: Sequence[str], clients: ClientFactory, workers: int = 8, progress: Callable[[str], None] | None = None
+) -> list[Check]:
+    """Every check in every region (regions in parallel), then the account-wide multi-region trail check."""
+    cache: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(regions)))) as pool:
+        results = []
+        for region, (checks, trails) in zip(
+            regions, pool.map(lambda r: _region(r, clients, cache), regions), strict=True
+        ):
+            results.append((checks, trails))
+            if progress:
+                progress(region)
+    checks = [check for region_checks, _ in results for check in region_checks]
+    all_trails = [trail for _, trails in results for trail in trails]
+    name = "a multi-region trail exists"
+    if any(c.name.startswith("CloudTrail") and c.status == UNKNOWN for c in checks) and not all_trails:
+        checks.insert(0, Check(ACCOUNT, name, UNKNOWN, "the trails could not be listed"))
+    elif any(trail.get("IsMultiRegionTrail") for trail in all_trails):
+        multi = sorted({trail["Name"] for trail in all_trails if trail.get("IsMultiRegionTrail")})
+        checks.insert(0, Check(ACCOUNT, name, PASS, f"multi-region trail: {', '.join(multi)}"))
+    else:
+        checks.insert(
+            0,
+            Check(
+                ACCOUNT,
+                name,
+                FAIL,
+                "no multi-region trail: a new region would go unrecorded",
+                "make deploy ARGS='-c createTrail=true', or: aws cloudtrail update-trail --name NAME --is-multi-region-trail",
+            ),
+        )
+    return checks
+
+
+def exit_status(checks: Iterable[Check]) -> int:
+    """0 when every check passed, 1 when any failed, 2 when some could not be run (and none failed)."""
+    statuses = {check.status for check in checks}
+    if FAIL in statuses:
+        return 1
+    return 2 if UNKNOWN in statuses else 0
+
+
+def render_table(checks: Sequence[Check]) -> str:
+    width = max([len(c.region) for c in checks] + [7])
+    name_width = max(len(c.name) for c in checks) if checks else 10
+    lines = [f"{'REGION':<{width}}  {'CHECK':<{name_width}}  {'STATUS':<7}  DETAIL"]
+    for check in checks:
+        lines.append(f"{check.region:<{width}}  {check.name:<{name_width}}  {check.status:<7}  {check.detail}")
+        if check.fix:
+            lines.append(f"{'':<{width}}  {'':<{name_width}}  {'':<7}  fix: {check.fix}")
+    counts = {status: sum(1 for c in checks if c.status == status) for status in (PASS, FAIL, UNKNOWN)}
+    lines.append(f"\n{counts[PASS]} passed, {counts[FAIL]} failed, {counts[UNKNOWN]} unknown")
+    return "\n".join(lines) + "\n"
