@@ -361,5 +361,5 @@ def render_table(checks: Sequence[Check]) -> str:
         if check.fix:
             lines.append(f"{'':<{width}}  {'':<{name_width}}  {'':<7}  fix: {check.fix}")
     counts = {status: sum(1 for c in checks if c.status == status) for status in (PASS, FAIL, UNKNOWN)}
-    lines.append(f"\n{counts[PASS]} passed, {counts[FAIL]} failed, {counts[UNKNOWN]} unknown")
+    lines.append(f"\naudit: {counts[PASS]} PASS, {counts[FAIL]} FAIL, {counts[UNKNOWN]} UNKNOWN")
     return "\n".join(lines) + "\n"

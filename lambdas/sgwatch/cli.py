@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -102,7 +103,8 @@ class _Clients:
         self._lookup_config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20)
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], object] = {}
-        self.default_region = self._session.region_name or "us-east-1"
+        # AWS_REGION is what the AWS CLI and SDKs v2 read; boto3 reads AWS_DEFAULT_REGION: honour both.
+        self.default_region = self._session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
 
     def __call__(self, service: str, region: str) -> object:
         with self._lock:
