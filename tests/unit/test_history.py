@@ -1,0 +1,221 @@
+"""`sgwatch history` against botocore Stubbers (moto has no LookupEvents): pages, regions, throttling, rate limit."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from sgwatch import history
+from sgwatch.events import monitored_event_names
+from sgwatch.history import RateLimiter, lookup_region, parse_since, run_history
+from sgwatch.severity import Severity
+
+from tests.conftest import REAL_RECORDS, load
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+START = NOW - timedelta(days=7)
+SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+REVOKE = load(
+    REAL_RECORDS / "rubysoho07-cloudtrail-watcher/revoke_ingress_terraform_v6_ssh_with_revokedSecurityGroupRuleSet.json"
+)
+CREATE = load(REAL_RECORDS / "wwalpha-aws-spotlight/create_security_group_console_iamuser.json")
+
+
+class FakeTime:
+    """A clock that sleeping advances: the rate limiter's waits are observable and cost no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.lock = threading.Lock()
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+
+def event(record: dict[str, Any], event_id: str) -> dict[str, Any]:
+    return {
+        "EventId": event_id,
+        "EventName": record["eventName"],
+        "CloudTrailEvent": json.dumps({**record, "eventID": event_id}),
+    }
+
+
+def stubbed(region: str, pages: dict[str, list[list[dict[str, Any]]]], throttle_first: int = 0) -> tuple[Any, Stubber]:
+    """A CloudTrail client answering LookupEvents per event name, in the order sgwatch asks: one page list per name."""
+    client = boto3.client("cloudtrail", region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    for _ in range(throttle_first):
+        stubber.add_client_error("lookup_events", "ThrottlingException", "Rate exceeded", http_status_code=400)
+    for name in monitored_event_names():
+        name_pages = pages.get(name, [[]])
+        for index, page in enumerate(name_pages):
+            expected: dict[str, Any] = {
+                "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}],
+                "StartTime": START,
+                "EndTime": NOW,
+                "MaxResults": 50,
+            }
+            if index:
+                expected["NextToken"] = f"{name}-{index}"
+            response: dict[str, Any] = {"Events": page}
+            if index < len(name_pages) - 1:
+                response["NextToken"] = f"{name}-{index + 1}"
+            stubber.add_response("lookup_events", response, expected)
+    stubber.activate()
+    return client, stubber
+
+
+def test_every_page_is_read_and_every_record_classified() -> None:
+    pages = {
+        "AuthorizeSecurityGroupIngress": [[event(SSH_WORLD, "a1"), event(SSH_WORLD, "a2")], [event(SSH_WORLD, "a3")]],
+        "RevokeSecurityGroupIngress": [[event(REVOKE, "r1")]],
+    }
+    client, stubber = stubbed("eu-west-1", pages)
+    fake = FakeTime()
+    result = lookup_region(client, "eu-west-1", START, NOW, RateLimiter(clock=fake.clock, sleep=fake.sleep))
+    stubber.assert_no_pending_responses()
+    assert [record["eventID"] for record in result.records] == ["a1", "a2", "a3", "r1"]
+    assert result.requests == len(monitored_event_names()) + 1  # one name had two pages
+
+
+def test_regions_in_parallel_most_severe_first() -> None:
+    clients = {
+        "eu-west-1": stubbed("eu-west-1", {"RevokeSecurityGroupIngress": [[event(REVOKE, "r1")]]}),
+        "us-east-1": stubbed(
+            "us-east-1",
+            {
+                "AuthorizeSecurityGroupIngress": [[event(SSH_WORLD, "a1")]],
+                "CreateSecurityGroup": [[event(CREATE, "c1")]],
+            },
+        ),
+    }
+    fake = FakeTime()
+    results, per_region = run_history(
+        list(clients), lambda region: clients[region][0], START, NOW,
+        limiter_for=lambda _region: RateLimiter(clock=fake.clock, sleep=fake.sleep),
+    )  # fmt: skip
+    for _, stubber in clients.values():
+        stubber.assert_no_pending_responses()
+    # most severe first; among equals, newest first (the revocation is from 2026, the creation from 2021)
+    assert [(r.event_id, r.severity) for r in results] == [
+        ("a1", Severity.CRITICAL),
+        ("r1", Severity.INFO),
+        ("c1", Severity.INFO),
+    ]
+    assert {r.region for r in per_region} == {"eu-west-1", "us-east-1"}
+    assert results[0].reasons[0].startswith("SSH (22/tcp) opened to the whole internet")
+
+
+def test_throttling_is_retried_with_backoff_and_nothing_is_lost() -> None:
+    client, stubber = stubbed(
+        "eu-west-1", {"AuthorizeSecurityGroupIngress": [[event(SSH_WORLD, "a1")]]}, throttle_first=3
+    )
+    waits: list[float] = []
+    fake = FakeTime()
+
+    def backoff_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        fake.sleep(seconds)
+
+    result = lookup_region(
+        client, "eu-west-1", START, NOW, RateLimiter(clock=fake.clock, sleep=fake.sleep), sleep=backoff_sleep
+    )
+    stubber.assert_no_pending_responses()
+    assert waits == [1.0, 2.0, 4.0]
+    assert (result.throttled, result.error, [r["eventID"] for r in result.records]) == (3, "", ["a1"])
+
+
+def test_throttling_that_never_ends_is_reported_not_hidden() -> None:
+    client = boto3.client("cloudtrail", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        for _ in range(3):
+            stubber.add_client_error("lookup_events", "ThrottlingException", "Rate exceeded", http_status_code=400)
+        fake = FakeTime()
+        result = lookup_region(
+            client,
+            "eu-west-1",
+            START,
+            NOW,
+            RateLimiter(clock=fake.clock, sleep=fake.sleep),
+            max_attempts=3,
+            sleep=fake.sleep,
+        )
+    assert "LookupEvents for AuthorizeSecurityGroupIngress failed: ThrottlingException" in result.error
+
+
+def test_the_rate_limit_is_never_exceeded() -> None:
+    calls: list[float] = []
+    fake = FakeTime()
+    client, stubber = stubbed("eu-west-1", {"AuthorizeSecurityGroupIngress": [[], [], []]})
+    original = client.lookup_events
+
+    def timed(**kwargs: Any) -> Any:
+        calls.append(fake.now)
+        return original(**kwargs)
+
+    client.lookup_events = timed
+    lookup_region(client, "eu-west-1", START, NOW, RateLimiter(rate=2.0, clock=fake.clock, sleep=fake.sleep))
+    stubber.assert_no_pending_responses()
+    assert len(calls) == len(monitored_event_names()) + 2
+    gaps = [later - earlier for earlier, later in itertools.pairwise(calls)]
+    assert min(gaps) >= 0.5 - 1e-9
+    window_counts = [sum(1 for t in calls if start <= t < start + 1.0) for start in calls]
+    assert max(window_counts) <= 2
+
+
+def test_since_is_parsed_and_bounded() -> None:
+    assert parse_since("7d", NOW) == NOW - timedelta(days=7)
+    assert parse_since("12h", NOW) == NOW - timedelta(hours=12)
+    assert parse_since("2026-11-01", NOW) == datetime(2026, 11, 1, tzinfo=UTC)
+    with pytest.raises(ValueError, match="keeps 90 days"):
+        parse_since("91d", NOW)
+    with pytest.raises(ValueError, match="expected 7d, 12h, 30m or an ISO date"):
+        parse_since("last week", NOW)
+
+
+def test_cli_history_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sgwatch import cli
+
+    client, _ = stubbed(
+        "eu-west-1",
+        {
+            "AuthorizeSecurityGroupIngress": [[event(SSH_WORLD, "a1")]],
+            "RevokeSecurityGroupIngress": [[event(REVOKE, "r1")]],
+        },
+    )
+
+    class Clients:
+        default_region = "eu-west-1"
+
+        def __call__(self, service: str, region: str) -> Any:
+            return client
+
+    monkeypatch.setattr(cli, "_Clients", Clients)
+    monkeypatch.setattr(history, "RateLimiter", lambda: RateLimiter(rate=1000.0))
+    monkeypatch.setattr(cli, "_regions", lambda text, clients, default_all: ["eu-west-1"])
+    real_parse = history.parse_since
+    monkeypatch.setattr(history, "parse_since", lambda text, now: real_parse(text, NOW))
+    real_run = history.run_history
+    monkeypatch.setattr(
+        history,
+        "run_history",
+        lambda regions, client_for, start, end, **kw: real_run(regions, client_for, start, NOW, **kw),
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main(["history", "--since", "7d"], out, err) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("SEVERITY  TIME")
+    assert lines[1].startswith("CRITICAL  2026-01-24T03:45:49Z ap-northeast-2 AuthorizeSecurityGroupIngress")
+    assert len(lines) == 2  # the INFO revocation is below the default LOW
+    assert "2 records from 1 regions" in err.getvalue()
