@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sgwatch.events import SCOPES
 from sgwatch.severity import Severity
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -24,6 +25,10 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "logRetentionDays": (90, "retention of the function's log group"),
     "powertoolsLayerArn": ("", "pin the Powertools layer (default: the public SSM parameter, resolved at deploy)"),
     "enabled": (True, "false disables the detection rule without destroying anything"),
+    "monitor": ("all", "all, or ingress: leave out the egress-only calls (scale monitoring down)"),
+    "createTrail": (False, "true creates a multi-region trail for management events, with its encrypted log bucket"),
+    "recordSecurityGroups": (False, "true creates an AWS Config recorder and delivery channel for security groups"),
+    "complianceLogDays": (365, "with createTrail or recordSecurityGroups: days before their logs expire"),
     "stackName": ("sgwatch", "name of the CloudFormation stack"),
 }
 
@@ -70,6 +75,10 @@ class MonitorConfig:
     powertools_layer_arn: str
     enabled: bool
     stack_name: str
+    monitor: str
+    create_trail: bool
+    record_security_groups: bool
+    compliance_log_days: int
 
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
@@ -133,4 +142,14 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         powertools_layer_arn=layer,
         enabled=_boolean("enabled", value("enabled")),
         stack_name=str(value("stackName")),
+        monitor=_scope(str(value("monitor"))),
+        create_trail=_boolean("createTrail", value("createTrail")),
+        record_security_groups=_boolean("recordSecurityGroups", value("recordSecurityGroups")),
+        compliance_log_days=_integer("complianceLogDays", value("complianceLogDays"), 1, 3653),
     )
+
+
+def _scope(text: str) -> str:
+    if text not in SCOPES:
+        raise ConfigError(f"context monitor: {text!r} is not a scope; expected one of {', '.join(SCOPES)}")
+    return text

@@ -19,7 +19,7 @@ def encrypted_queue(scope: Construct, construct_id: str, **kwargs: Any) -> sqs.Q
 class Detection(Construct):
     """Rule -> buffer queue, with the target's retry policy and a dead-letter queue for undeliverable events."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, enabled: bool, max_receive_count: int,
+    def __init__(self, scope: Construct, construct_id: str, *, enabled: bool, monitor: str, max_receive_count: int,
                  visibility_timeout: Duration) -> None:  # fmt: skip
         super().__init__(scope, construct_id)
         self.buffer_dead_letters = encrypted_queue(self, "BufferDeadLetters", retention_period=Duration.days(14))
@@ -31,7 +31,7 @@ class Detection(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=self.buffer_dead_letters),
         )
         self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
-        pattern = event_pattern()
+        pattern = event_pattern(monitor)
         self.rule = events.Rule(
             self,
             "Rule",

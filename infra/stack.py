@@ -8,6 +8,7 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import Construct
 
 from infra.alerting import Alerting
+from infra.compliance import AuditTrail, ComplianceLogs, SecurityGroupRecorder
 from infra.config import MonitorConfig
 from infra.detection import Detection
 from infra.monitoring import Monitoring
@@ -28,6 +29,7 @@ class SgwatchStack(Stack):
             self,
             "Detection",
             enabled=config.enabled,
+            monitor=config.monitor,
             max_receive_count=config.max_receive_count,
             visibility_timeout=TIMEOUT.plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT),
         )
@@ -54,6 +56,12 @@ class SgwatchStack(Stack):
             operations=alerting.operations,
         )
         self.alerting, self.detection, self.processor = alerting, detection, processor
+        if config.create_trail or config.record_security_groups:
+            logs = ComplianceLogs(self, "ComplianceLogs", expiration_days=config.compliance_log_days)
+            if config.create_trail:
+                AuditTrail(self, "AuditTrail", bucket=logs.bucket)
+            if config.record_security_groups:
+                SecurityGroupRecorder(self, "SecurityGroupRecorder", bucket=logs.bucket)
         self._acknowledge()
 
     def _acknowledge(self) -> None:

@@ -112,10 +112,18 @@ def monitored_event_names() -> list[str]:
     return [event.name for event in MONITORED_EVENTS]
 
 
-def event_pattern() -> dict[str, Any]:
+#: Monitoring scopes, to scale down without removing anything: "ingress" leaves out the egress-only calls.
+SCOPES: dict[str, tuple[MonitoredEvent, ...]] = {
+    "all": MONITORED_EVENTS,
+    "ingress": tuple(event for event in MONITORED_EVENTS if event.direction != "egress"),
+}
+
+
+def event_pattern(scope: str = "all") -> dict[str, Any]:
     """The EventBridge pattern of the detection rule: the monitored events, the attachment calls only with groupSet."""
-    always = [event.name for event in MONITORED_EVENTS if not event.requires_group_set]
-    with_group_set = [event.name for event in MONITORED_EVENTS if event.requires_group_set]
+    events = SCOPES[scope]
+    always = [event.name for event in events if not event.requires_group_set]
+    with_group_set = [event.name for event in events if event.requires_group_set]
     return {
         "source": [EVENTBRIDGE_SOURCE],
         "detail-type": [EVENTBRIDGE_DETAIL_TYPE],

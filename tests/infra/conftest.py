@@ -8,7 +8,7 @@ from typing import Any
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk import Stack
+from aws_cdk import CfnResource, Stack
 from aws_cdk.assertions import Template
 
 from app import build_app, cdk_json_context
@@ -24,12 +24,12 @@ def synth(**overrides: Any) -> tuple[SgwatchStack, Template]:
 
 def logical_id(stack: Stack, *path: str) -> str:
     """The logical id of the resource at a construct path below the stack, e.g. ("Detection", "Rule")."""
-    node = stack.node
-    for part in path:
-        node = node.find_child(part).node
-    resource = node.default_child
-    assert resource is not None, path
-    return str(stack.resolve(stack.get_logical_id(resource)))  # type: ignore[arg-type]
+    construct = stack.node.find_child(path[0])
+    for part in path[1:]:
+        construct = construct.node.find_child(part)
+    resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+    assert isinstance(resource, CfnResource), path
+    return str(stack.resolve(stack.get_logical_id(resource)))
 
 
 def resource(template: Template, stack: Stack, *path: str) -> dict[str, Any]:

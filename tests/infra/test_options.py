@@ -1,0 +1,78 @@
+"""The opt-in prerequisites and the scale-down switches: off by default, cdk-nag clean when on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from aws_cdk.assertions import Template
+from sgwatch.events import monitored_event_names
+
+from tests.infra.conftest import resource, synth
+
+
+def test_prerequisites_are_off_by_default(default_stack: Any) -> None:
+    _, template = default_stack
+    for kind in ("AWS::CloudTrail::Trail", "AWS::Config::ConfigurationRecorder", "AWS::S3::Bucket"):
+        assert template.find_resources(kind) == {}
+
+
+def _with_prerequisites() -> tuple[Any, Template]:
+    return synth(createTrail=True, recordSecurityGroups=True)  # synth runs cdk-nag: a finding would raise
+
+
+def test_create_trail_is_multi_region_validated_and_writes_to_a_locked_bucket(tmp_path: Path) -> None:
+    stack, template = _with_prerequisites()
+    trail = resource(template, stack, "AuditTrail", "Trail")["Properties"]
+    assert trail["IsMultiRegionTrail"] is True
+    assert trail["EnableLogFileValidation"] is True
+    assert trail["IsLogging"] is True
+    assert trail["EventSelectors"] == [{"IncludeManagementEvents": True, "ReadWriteType": "All"}]
+    bucket = resource(template, stack, "ComplianceLogs", "Bucket")["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"
+    }
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }  # fmt: skip
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 365
+    assert "LoggingConfiguration" in bucket
+    policies = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in template.find_resources("AWS::S3::BucketPolicy").values()
+    ]
+    assert any(
+        s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for p in policies
+        for s in p
+    )
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template.to_json()))
+    linted = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert linted.returncode == 0, linted.stdout
+
+
+def test_record_security_groups_records_exactly_security_groups() -> None:
+    stack, template = _with_prerequisites()
+    recorder = resource(template, stack, "SecurityGroupRecorder", "Recorder")["Properties"]
+    assert recorder["RecordingGroup"]["ResourceTypes"] == ["AWS::EC2::SecurityGroup"]
+    assert recorder["RecordingGroup"]["AllSupported"] is False
+    channel = template.to_json()["Resources"]
+    [delivery] = [r for r in channel.values() if r["Type"] == "AWS::Config::DeliveryChannel"]
+    assert delivery["Properties"]["S3KeyPrefix"] == "config"
+
+
+def test_monitor_ingress_scales_the_rule_down() -> None:
+    stack, template = synth(monitor="ingress")
+    detail = resource(template, stack, "Detection", "Rule")["Properties"]["EventPattern"]["detail"]
+    names = [name for branch in detail["$or"] for name in branch["eventName"]]
+    assert "AuthorizeSecurityGroupEgress" not in names and "RevokeSecurityGroupEgress" not in names
+    assert "UpdateSecurityGroupRuleDescriptionsEgress" not in names
+    assert "AuthorizeSecurityGroupIngress" in names and "ModifySecurityGroupRules" in names
+    assert len(names) == len(monitored_event_names()) - 3
