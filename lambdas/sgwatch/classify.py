@@ -35,10 +35,11 @@ class Verdict:
     rule: SeverityRule
     reason: str
     change: RuleChange | None = None
+    adjusted: Severity | None = None  # set by a policy entry, which the reason then names
 
     @property
     def severity(self) -> Severity:
-        return self.rule.severity
+        return self.adjusted if self.adjusted is not None else self.rule.severity
 
 
 @dataclass(frozen=True)

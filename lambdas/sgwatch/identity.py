@@ -75,5 +75,15 @@ def actor_from(record: Field, fallback_account: str = "") -> Actor:
     if invoked_by and kind != "AWSService":
         name = f"{name} (through {invoked_by})"
     from_console = record.get("sessionCredentialFromConsole").value in ("true", True)
-    via = client_name(record.get("userAgent").text(""), from_console, invoked_by)
-    return Actor(name=name, arn=arn, account=account, via=via, source_ip=record.get("sourceIPAddress").text(""))
+    user_agent = record.get("userAgent").text("")
+    issuer = identity.get("sessionContext")
+    issuer_arn = issuer.get("sessionIssuer").get("arn").text("") if isinstance(issuer.value, dict) else ""
+    return Actor(
+        name=name,
+        arn=arn,
+        account=account,
+        via=client_name(user_agent, from_console, invoked_by),
+        source_ip=record.get("sourceIPAddress").text(""),
+        user_agent=user_agent,
+        issuer_arn=issuer_arn,
+    )

@@ -106,6 +106,8 @@ class Actor:
     account: str = ""
     via: str = ""  # "console", "Terraform 1.5.7", "AWS CLI 2.15", ...
     source_ip: str = ""
+    user_agent: str = ""  # as the record gives it
+    issuer_arn: str = ""  # the role behind an assumed-role session
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,414 @@
+"""The policy: what a team expects, written once in a reviewed TOML file, applied everywhere sgwatch classifies.
+
+Trusted principals and user agents lower a change one level; internal ranges count as private; approved exposures
+(by group id, or by the group's `sgwatch:approved` tag) make a matching change INFO until they expire; the
+sensitive-port catalogue can grow or shrink; groups and accounts can be muted. A policy only ever lowers a severity,
+and every change it touches names the entry that did it: nothing disappears without a trace.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from sgwatch.addresses import IPNetwork, PeerKind
+from sgwatch.classify import Classification, Settings, Verdict
+from sgwatch.model import Action, Direction, RuleChange
+from sgwatch.ports import SENSITIVE_PORTS, SensitivePort
+from sgwatch.severity import Severity
+
+APPROVAL_TAG = "sgwatch:approved"
+_EXPOSURE = re.compile(
+    r"^\s*(?P<ports>all|\d{1,5}(?:-\d{1,5})?)(?:/(?P<protocol>tcp|udp|icmp|icmpv6|all))?\s+from\s+(?P<source>\S+)\s*$",
+    re.IGNORECASE,
+)
+
+
+class PolicyError(ValueError):
+    """The policy file is wrong; the message names the file, the line and the field."""
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """What an approval allows: "443/tcp from world", "8000-8100/tcp from 203.0.113.0/24", "all from any"."""
+
+    text: str
+    protocol: str  # tcp, udp, icmp, icmpv6, all
+    first: int
+    last: int
+    source: str  # world, broad-public, any, or a CIDR
+
+    def covers(self, change: RuleChange) -> bool:
+        if change.action not in (Action.ADD, Action.MODIFY) or change.direction is Direction.EGRESS:
+            return False
+        if self.protocol not in ("all", change.protocol):
+            return False
+        if self.protocol == "all" and (self.first, self.last) != (0, 65535) and change.protocol not in ("tcp", "udp"):
+            return False
+        first, last = change.port_range
+        if not (self.first <= first and last <= self.last):
+            return False
+        peer = change.peer
+        if self.source == "any":
+            return True
+        if self.source == "world":
+            return peer.kind is PeerKind.WORLD
+        if self.source == "broad-public":
+            return peer.kind is PeerKind.BROAD_PUBLIC
+        if not peer.is_cidr:
+            return False
+        approved = ipaddress.ip_network(self.source)
+        network = ipaddress.ip_network(peer.address)
+        return network.version == approved.version and network.subnet_of(approved)  # type: ignore[arg-type]
+
+
+def parse_exposure(text: str, where: str) -> Exposure:
+    match = _EXPOSURE.match(text)
+    if not match:
+        raise PolicyError(
+            f"{where}: {text!r} is not an exposure; write e.g. '443/tcp from world' or '22/tcp from 10.0.0.0/8'"
+        )
+    ports, protocol, source = (
+        match.group("ports").lower(),
+        (match.group("protocol") or "tcp").lower(),
+        match.group("source"),
+    )
+    if ports == "all":
+        first, last = 0, 65535
+        protocol = match.group("protocol").lower() if match.group("protocol") else "all"
+    else:
+        low, _, high = ports.partition("-")
+        first, last = int(low), int(high or low)
+        if not 0 <= first <= last <= 65535:
+            raise PolicyError(f"{where}: ports {ports!r} are not a range within 0-65535")
+    if source.lower() not in ("world", "broad-public", "any"):
+        try:
+            source = str(ipaddress.ip_network(source, strict=False))
+        except ValueError:
+            raise PolicyError(f"{where}: source {source!r} is not world, broad-public, any or a CIDR") from None
+    else:
+        source = source.lower()
+    return Exposure(text.strip(), protocol, first, last, source)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One policy entry, as people refer to it: "approved_exposure[2]" with its reason."""
+
+    kind: str
+    index: int
+    reason: str
+    line: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}[{self.index}]"
+
+    def cite(self) -> str:
+        line = f" (policy line {self.line})" if self.line else ""
+        return f"policy {self.name}{line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Approval:
+    entry: Entry
+    exposure: Exposure
+    owner: str
+    expires: date | None
+    group_id: str = ""  # empty for approvals read from a group's tag
+
+
+@dataclass(frozen=True)
+class Policy:
+    trusted_principals: tuple[tuple[Entry, str], ...] = ()
+    trusted_user_agents: tuple[tuple[Entry, str], ...] = ()
+    internal_ranges: tuple[tuple[Entry, IPNetwork], ...] = ()
+    approvals: tuple[Approval, ...] = ()
+    added_ports: tuple[SensitivePort, ...] = ()
+    removed_ports: tuple[tuple[Entry, str, str], ...] = ()  # (entry, name, protocol)
+    muted_groups: tuple[tuple[Entry, str], ...] = ()
+    muted_accounts: tuple[tuple[Entry, str], ...] = ()
+    channels: dict[str, Severity] = field(default_factory=dict)
+    source: str = ""
+
+    def settings(self) -> Settings:
+        """What classification itself takes from the policy: the port catalogue and the internal ranges."""
+        removed = {(name.lower(), protocol) for _, name, protocol in self.removed_ports}
+        ports = tuple(p for p in SENSITIVE_PORTS if (p.name.lower(), p.protocol) not in removed) + self.added_ports
+        return Settings(sensitive_ports=ports, internal_ranges=tuple(network for _, network in self.internal_ranges))
+
+    def describe(self) -> list[str]:
+        """Every entry, explained, for `sgwatch policy check`."""
+        lines = []
+        for entry, pattern in self.trusted_principals:
+            lines.append(
+                f"{entry.name}: changes by principals matching {pattern!r} are lowered one level ({entry.reason})"
+            )
+        for entry, pattern in self.trusted_user_agents:
+            lines.append(
+                f"{entry.name}: changes made with user agents matching {pattern!r} are lowered one level ({entry.reason})"
+            )
+        for entry, network in self.internal_ranges:
+            lines.append(f"{entry.name}: {network} counts as private, not public ({entry.reason})")
+        for approval in self.approvals:
+            until = f"until {approval.expires}" if approval.expires else "with no expiry"
+            lines.append(
+                f"{approval.entry.name}: {approval.exposure.text} on {approval.group_id} is approved {until},"
+                f" owner {approval.owner}: matching changes become INFO ({approval.entry.reason})"
+            )
+        for port in self.added_ports:
+            lines.append(f"sensitive_port: {port.label} is sensitive ({port.reason})")
+        for entry, name, protocol in self.removed_ports:
+            lines.append(f"{entry.name}: {name}/{protocol} is no longer sensitive ({entry.reason})")
+        for entry, group in self.muted_groups:
+            lines.append(
+                f"{entry.name}: changes to {group} become INFO: logged and counted, not alerted ({entry.reason})"
+            )
+        for entry, account in self.muted_accounts:
+            lines.append(f"{entry.name}: changes in account {account} become INFO ({entry.reason})")
+        for channel, severity in self.channels.items():
+            lines.append(f"channels.{channel}: {severity.name} and above")
+        return lines
+
+
+# --- reading ------------------------------------------------------------------------------------------------------
+
+_KNOWN: dict[str, set[str]] = {
+    "version": set(),
+    "trusted_principal": {"arn", "reason"},
+    "trusted_user_agent": {"pattern", "reason"},
+    "internal_range": {"cidr", "reason"},
+    "approved_exposure": {"group_id", "exposure", "owner", "expires", "reason"},
+    "sensitive_port": {"name", "protocol", "ports", "reason"},
+    "not_sensitive": {"name", "protocol", "reason"},
+    "mute": {"group_id", "account", "reason"},
+    "channels": {"email", "publish"},
+}
+
+
+def _line_of(text: str, kind: str, index: int) -> int:
+    """The line of the index-th [[kind]] table (TOML parsers do not keep positions)."""
+    seen = -1
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() == f"[[{kind}]]":
+            seen += 1
+            if seen == index:
+                return number
+    return 0
+
+
+def load_policy(text: str, source: str = "policy") -> Policy:
+    """Parse and validate a policy. Raises PolicyError naming the file, the line and the field."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"{source}: not valid TOML: {error}") from None
+    for key in document:
+        if key not in _KNOWN:
+            raise PolicyError(f"{source}: unknown section {key!r}; expected one of {', '.join(sorted(_KNOWN))}")
+    if document.get("version", 1) != 1:
+        raise PolicyError(f"{source}: version {document['version']!r} is not supported (expected 1)")
+
+    def tables(kind: str) -> list[tuple[Entry, dict[str, Any], str]]:
+        found = document.get(kind, [])
+        if not isinstance(found, list):
+            raise PolicyError(f"{source}: {kind} must be written as [[{kind}]] tables")
+        result = []
+        for index, table in enumerate(found):
+            line = _line_of(text, kind, index)
+            where = f"{source}:{line}: {kind}[{index}]" if line else f"{source}: {kind}[{index}]"
+            unknown = set(table) - _KNOWN[kind]
+            if unknown:
+                fields = ", ".join(sorted(_KNOWN[kind]))
+                raise PolicyError(f"{where}: unknown field {sorted(unknown)[0]!r}; fields are {fields}")
+            reason = table.get("reason")
+            if not isinstance(reason, str) or not reason.strip():
+                raise PolicyError(f"{where}.reason: every entry says why (a non-empty string)")
+            result.append((Entry(kind, index, reason.strip(), line), table, where))
+        return result
+
+    def text_field(table: dict[str, Any], name: str, where: str) -> str:
+        value = table.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise PolicyError(f"{where}.{name}: required, a non-empty string")
+        return value.strip()
+
+    principals = tuple((entry, text_field(t, "arn", w)) for entry, t, w in tables("trusted_principal"))
+    agents = tuple((entry, text_field(t, "pattern", w)) for entry, t, w in tables("trusted_user_agent"))
+    ranges = []
+    for entry, table, where in tables("internal_range"):
+        try:
+            ranges.append((entry, ipaddress.ip_network(text_field(table, "cidr", where), strict=False)))
+        except ValueError:
+            raise PolicyError(f"{where}.cidr: {table['cidr']!r} is not a CIDR") from None
+        if ranges[-1][1].prefixlen == 0:
+            raise PolicyError(f"{where}.cidr: {table['cidr']!r} is the whole internet; it cannot be internal")
+    approvals = []
+    for entry, table, where in tables("approved_exposure"):
+        group = text_field(table, "group_id", where)
+        if not re.match(r"^sg-[0-9a-f]{8,17}$", group):
+            raise PolicyError(f"{where}.group_id: {group!r} is not a security group id (sg-...)")
+        expires = table.get("expires")
+        if expires is not None and not isinstance(expires, date):
+            raise PolicyError(f"{where}.expires: write a TOML date such as 2027-03-31, not {expires!r}")
+        approvals.append(
+            Approval(
+                entry,
+                parse_exposure(text_field(table, "exposure", where), f"{where}.exposure"),
+                text_field(table, "owner", where),
+                expires,
+                group,
+            )
+        )
+    added = []
+    for entry, table, where in tables("sensitive_port"):
+        protocol = text_field(table, "protocol", where).lower()
+        if protocol not in ("tcp", "udp"):
+            raise PolicyError(f"{where}.protocol: tcp or udp, not {protocol!r}")
+        exposure = parse_exposure(f"{text_field(table, 'ports', where)}/{protocol} from any", f"{where}.ports")
+        added.append(
+            SensitivePort(
+                text_field(table, "name", where), protocol, exposure.first, exposure.last, "policy", entry.reason
+            )
+        )
+    removed = []
+    for entry, table, where in tables("not_sensitive"):
+        name, protocol = text_field(table, "name", where), text_field(table, "protocol", where).lower()
+        if not any(p.name.lower() == name.lower() and p.protocol == protocol for p in SENSITIVE_PORTS):
+            known = ", ".join(sorted({f"{p.name}/{p.protocol}" for p in SENSITIVE_PORTS}))
+            raise PolicyError(f"{where}.name: {name}/{protocol} is not in the built-in catalogue ({known})")
+        removed.append((entry, name, protocol))
+    muted_groups, muted_accounts = [], []
+    for entry, table, where in tables("mute"):
+        if "group_id" in table:
+            muted_groups.append((entry, text_field(table, "group_id", where)))
+        elif "account" in table:
+            account = text_field(table, "account", where)
+            if not re.match(r"^\d{12}$", account):
+                raise PolicyError(f"{where}.account: {account!r} is not a 12-digit account id")
+            muted_accounts.append((entry, account))
+        else:
+            raise PolicyError(f"{where}: a mute names a group_id or an account")
+    channels = {}
+    for channel, value in (document.get("channels") or {}).items():
+        if channel not in _KNOWN["channels"]:
+            raise PolicyError(f"{source}: channels.{channel}: unknown channel; channels are email, publish")
+        try:
+            channels[channel] = Severity.parse(str(value))
+        except ValueError as error:
+            raise PolicyError(f"{source}: channels.{channel}: {error}") from None
+    return Policy(tuple(principals), tuple(agents), tuple(ranges), tuple(approvals), tuple(added), tuple(removed),
+                  tuple(muted_groups), tuple(muted_accounts), channels, source)  # fmt: skip
+
+
+def tag_approvals(group_id: str, tags: dict[str, str]) -> tuple[list[Approval], list[str]]:
+    """Approvals written on the group itself: `sgwatch:approved = "443/tcp from world; owner=web; expires=2027-03-31"`.
+
+    Returns the approvals and the problems found in the tag (a bad tag approves nothing, and says so).
+    """
+    value = tags.get(APPROVAL_TAG)
+    if not value:
+        return [], []
+    parts = [part.strip() for part in value.split(";") if part.strip()]
+    options = dict(part.split("=", 1) for part in parts if "=" in part)
+    exposures = [part for part in parts if "=" not in part]
+    entry = Entry("tag", 0, f"{APPROVAL_TAG} on {group_id}")
+    problems = []
+    expires = None
+    if "expires" in options:
+        try:
+            expires = date.fromisoformat(options["expires"].strip())
+        except ValueError:
+            problems.append(
+                f"tag {APPROVAL_TAG} on {group_id}: expires={options['expires']!r} is not a date (YYYY-MM-DD)"
+            )
+    approvals = []
+    for text in exposures:
+        for piece in text.split(","):
+            try:
+                exposure = parse_exposure(piece, f"tag {APPROVAL_TAG} on {group_id}")
+            except PolicyError as error:
+                problems.append(str(error))
+                continue
+            approvals.append(Approval(entry, exposure, options.get("owner", "unknown").strip(), expires, group_id))
+    return approvals, problems
+
+
+# --- applying -----------------------------------------------------------------------------------------------------
+
+
+def _lowered(verdict: Verdict, to: Severity, note: str) -> Verdict:
+    if to >= verdict.severity:
+        return replace(verdict, reason=f"{verdict.reason} [{note}]")
+    return replace(
+        verdict, adjusted=to, reason=f"{verdict.reason} [{verdict.severity.name} lowered to {to.name} by {note}]"
+    )
+
+
+def apply_policy(
+    result: Classification, policy: Policy, *, tags: dict[str, dict[str, str]] | None = None, today: date | None = None
+) -> Classification:
+    """The classification with the policy applied. Only lowers; every touched verdict names the entry."""
+    record = result.record
+    if record is None:
+        return result
+    today = today or date.today()
+    verdicts = list(result.verdicts)
+    for index, verdict in enumerate(verdicts):
+        change = verdict.change
+        if change is None:
+            continue
+        group = change.group_id or (record.group_ids[0] if record.group_ids else "")
+        candidates = [a for a in policy.approvals if a.group_id == group]
+        tag_found, tag_problems = tag_approvals(group, (tags or {}).get(group, {}))
+        candidates += tag_found
+        for approval in candidates:
+            if not approval.exposure.covers(change):
+                continue
+            who = f"{approval.entry.name if approval.entry.kind != 'tag' else approval.entry.reason}"
+            if approval.expires and approval.expires < today:
+                verdicts[index] = replace(
+                    verdicts[index],
+                    reason=f"{verdicts[index].reason} [approval {who} for {approval.exposure.text} expired on"
+                    f" {approval.expires}; it no longer counts]",
+                )
+                continue
+            until = f", until {approval.expires}" if approval.expires else ""
+            verdicts[index] = _lowered(
+                verdicts[index], Severity.INFO,
+                f"approval {who}: {approval.exposure.text}, owner {approval.owner}{until} ({approval.entry.reason})",
+            )  # fmt: skip
+            break
+        for problem in tag_problems:
+            verdicts[index] = replace(verdicts[index], reason=f"{verdicts[index].reason} [{problem}]")
+    arns = [arn for arn in (record.actor.arn, record.actor.issuer_arn) if arn]
+    trusted = [
+        entry for entry, pattern in policy.trusted_principals if any(fnmatch.fnmatchcase(arn, pattern) for arn in arns)
+    ] + [
+        entry
+        for entry, pattern in policy.trusted_user_agents
+        if record.actor.user_agent and fnmatch.fnmatchcase(record.actor.user_agent, pattern)
+    ]
+    if trusted:
+        entry = trusted[0]
+        verdicts = [
+            _lowered(v, v.severity.lowered(), f"trusted {entry.cite()}") if v.severity > Severity.INFO else v
+            for v in verdicts
+        ]
+    muted = [e for e, g in policy.muted_groups if g in record.group_ids] + [
+        e for e, a in policy.muted_accounts if a == record.account
+    ]
+    if muted:
+        verdicts = [_lowered(v, Severity.INFO, f"mute {muted[0].cite()}") for v in verdicts]
+    if verdicts == list(result.verdicts):
+        return result
+    return replace(result, verdicts=tuple(verdicts), severity=max(v.severity for v in verdicts))
+
+
+def lowered_by_policy(result: Classification) -> bool:
+    return any(verdict.adjusted is not None for verdict in result.verdicts)
