@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TextIO
 
 from sgwatch import __version__
-from sgwatch.classify import Classification, classify
+from sgwatch.classify import DEFAULT_SETTINGS, Classification, classify
 from sgwatch.envelopes import Item
+from sgwatch.policy import Policy, PolicyError, apply_policy
 from sgwatch.render import render_report, render_text
 from sgwatch.severity import Severity
 from sgwatch.sources import read_paths
@@ -24,7 +25,20 @@ EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
 BUNDLED_RECORDS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "cloudtrail"
 
 
-def _results(items: Iterable[Item], counts: Counter[str]) -> Iterable[Classification]:
+def _load_policy(path: str | None) -> Policy | None:
+    """The policy at path, validated; PolicyError names the line and field."""
+    if not path:
+        return None
+    from sgwatch.policy import load_policy  # noqa: PLC0415
+
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise PolicyError(f"{path}: cannot read the policy ({error.strerror or error})") from None
+    return load_policy(text, path)
+
+
+def _results(items: Iterable[Item], counts: Counter[str], policy: Policy | None = None) -> Iterable[Classification]:
     for item in items:
         if item.skipped:
             counts["skipped"] += item.skipped
@@ -33,7 +47,12 @@ def _results(items: Iterable[Item], counts: Counter[str]) -> Iterable[Classifica
             counts["unreadable"] += 1
             yield Classification(Severity.NONE, error=item.error, location=item.location)
             continue
-        result = classify(item.record, location=item.location, account=item.account, region=item.region)
+        settings = policy.settings() if policy else DEFAULT_SETTINGS
+        result = classify(
+            item.record, location=item.location, account=item.account, region=item.region, settings=settings
+        )
+        if policy is not None:
+            result = apply_policy(result, policy)
         if result.error:
             counts["unreadable"] += 1
         elif result.record is None:
@@ -59,7 +78,12 @@ def _summary(counts: Counter[str]) -> str:
 
 def command_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     counts: Counter[str] = Counter()
-    for result in _results(read_paths(args.paths, keep_all=args.all), counts):
+    try:
+        policy = _load_policy(args.policy)
+    except PolicyError as error:
+        err.write(f"sgwatch classify: {error}\n")
+        return EXIT_USAGE
+    for result in _results(read_paths(args.paths, keep_all=args.all), counts, policy):
         if result.record is None and not result.error and not args.all:
             continue
         if args.format == "json":
@@ -170,6 +194,7 @@ def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         start = history.parse_since(args.since, now)
         minimum = Severity.parse(args.min_severity)
+        policy = _load_policy(args.policy)
     except ValueError as error:
         err.write(f"sgwatch history: {error}\n")
         return EXIT_USAGE
@@ -185,7 +210,11 @@ def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         start,
         now,
         progress=_progress(err, "history", len(regions)),
+        settings=policy.settings() if policy else None,
     )
+    if policy is not None:
+        results = [apply_policy(result, policy) for result in results]
+        results.sort(key=lambda result: (result.severity, result.event_time), reverse=True)
     if err.isatty():
         err.write("\n")
     shown = [r for r in results if r.error or (r.record is not None and r.severity >= minimum)]
@@ -214,6 +243,19 @@ def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_UNREADABLE if failed else EXIT_OK
 
 
+def command_policy_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        policy = _load_policy(args.file)
+    except PolicyError as error:
+        err.write(f"sgwatch policy check: {error}\n")
+        return EXIT_USAGE
+    assert policy is not None
+    out.write(f"{args.file}: valid\n")
+    for line in policy.describe():
+        out.write(f"  {line}\n")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sgwatch", description="Watch AWS security-group changes: which change matters, and why."
@@ -236,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify_parser.add_argument(
         "--all", action="store_true", help="print every record; the ones that are not security-group changes as NONE"
     )
+    classify_parser.add_argument("--policy", metavar="FILE", help="apply a policy file (see sgwatch policy check)")
     classify_parser.set_defaults(handler=command_classify)
 
     demo_parser = commands.add_parser(
@@ -279,7 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
     history_parser.add_argument("--regions", default="", help="the current region (default), all, or a comma list")
     history_parser.add_argument("--min-severity", default="LOW", help="lowest severity shown (default LOW)")
     history_parser.add_argument("--format", choices=("table", "json"), default="table")
+    history_parser.add_argument("--policy", metavar="FILE", help="apply a policy file")
     history_parser.set_defaults(handler=command_history)
+
+    policy_parser = commands.add_parser("policy", help="work with policy files")
+    policy_commands = policy_parser.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
+    check_parser = policy_commands.add_parser(
+        "check", help="validate a policy file and explain each entry", description="Exit 0 when valid, 2 when not."
+    )
+    check_parser.add_argument("file", metavar="FILE")
+    check_parser.set_defaults(handler=command_policy_check)
     return parser
 
 

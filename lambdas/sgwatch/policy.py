@@ -370,7 +370,7 @@ def apply_policy(
         for approval in candidates:
             if not approval.exposure.covers(change):
                 continue
-            who = f"{approval.entry.name if approval.entry.kind != 'tag' else approval.entry.reason}"
+            who = approval.entry.reason if approval.entry.kind == "tag" else approval.entry.cite().split(":", 1)[0]
             if approval.expires and approval.expires < today:
                 verdicts[index] = replace(
                     verdicts[index],
