@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sgwatch.events import SCOPES
+from sgwatch.policy import Policy, PolicyError, load_policy
 from sgwatch.severity import Severity
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -29,6 +31,7 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "createTrail": (False, "true creates a multi-region trail for management events, with its encrypted log bucket"),
     "recordSecurityGroups": (False, "true creates an AWS Config recorder and delivery channel for security groups"),
     "complianceLogDays": (365, "with createTrail or recordSecurityGroups: days before their logs expire"),
+    "policyFile": ("", "a policy file (TOML), validated at synth and shipped to the function"),
     "stackName": ("sgwatch", "name of the CloudFormation stack"),
 }
 
@@ -79,6 +82,8 @@ class MonitorConfig:
     create_trail: bool
     record_security_groups: bool
     compliance_log_days: int
+    policy_file: str
+    policy_text: str
 
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
@@ -130,11 +135,14 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
     if layer and not _LAYER_ARN.match(layer):
         raise ConfigError(f"context powertoolsLayerArn: {layer!r} is not a Lambda layer version ARN")
     alert_email = _email("alertEmail", value("alertEmail"))
+    policy_file, policy_text, policy = _policy(str(value("policyFile")))
+    channels = policy.channels if policy else {}
     return MonitorConfig(
         alert_email=alert_email,
         operations_email=_email("operationsEmail", value("operationsEmail")) or alert_email,
-        min_severity=_severity("minSeverity", value("minSeverity")),
-        publish_min_severity=_severity("publishMinSeverity", value("publishMinSeverity")),
+        # A policy's channels, reviewed with the rest of it, win over the context.
+        min_severity=channels.get("email") or _severity("minSeverity", value("minSeverity")),
+        publish_min_severity=channels.get("publish") or _severity("publishMinSeverity", value("publishMinSeverity")),
         batch_window_seconds=_integer("batchWindowSeconds", value("batchWindowSeconds"), 0, 20),
         batch_size=_integer("batchSize", value("batchSize"), 1, 100),
         max_receive_count=_integer("maxReceiveCount", value("maxReceiveCount"), 1, 1000),
@@ -146,7 +154,23 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         create_trail=_boolean("createTrail", value("createTrail")),
         record_security_groups=_boolean("recordSecurityGroups", value("recordSecurityGroups")),
         compliance_log_days=_integer("complianceLogDays", value("complianceLogDays"), 1, 3653),
+        policy_file=policy_file,
+        policy_text=policy_text,
     )
+
+
+def _policy(path: str) -> tuple[str, str, Policy | None]:
+    """The policy file, read and validated now: a bad policy fails the synth, not the function at run time."""
+    if not path:
+        return "", "", None
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"context policyFile: cannot read {path} ({error.strerror or error})") from None
+    try:
+        return path, text, load_policy(text, path)
+    except PolicyError as error:
+        raise ConfigError(f"context policyFile: {error}") from None
 
 
 def _scope(text: str) -> str:

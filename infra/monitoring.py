@@ -42,6 +42,17 @@ HIGH_AND_CRITICAL_QUERY = "\n".join(
 )
 
 
+LOWERED_QUERY = "\n".join(
+    [
+        "fields @timestamp, result.severity as severity, result.eventName as event, result.groupIds.0 as group,",
+        "  result.reasons.0 as reason",
+        '| filter message = "security-group change" and reason like /lowered to|no longer counts/',
+        "| sort @timestamp desc",
+        "| limit 50",
+    ]
+)
+
+
 class Monitoring(Construct):
     def __init__(
         self,
@@ -192,6 +203,24 @@ class Monitoring(Construct):
                 width=8,
             ),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=8),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Noise control: lowered, suppressed, deduplicated",
+                left=[
+                    sgwatch_metric(names.METRIC_LOWERED_BY_POLICY).with_(label="lowered by the policy"),
+                    sgwatch_metric(names.METRIC_ALERTS_SUPPRESSED).with_(label="below the publish threshold"),
+                    sgwatch_metric(names.METRIC_DUPLICATES_SUPPRESSED).with_(label="duplicates not re-alerted"),
+                    sgwatch_metric(names.METRIC_DEDUP_FAILURES).with_(label="deduplication store unavailable"),
+                ],
+                width=12,
+            ),
+            cloudwatch.LogQueryWidget(
+                title="What the policy lowered, and which entry did",
+                log_group_names=[log_group.log_group_name],
+                query_string=LOWERED_QUERY,
+                width=12,
+            ),
         )
         self.dashboard.add_widgets(
             cloudwatch.LogQueryWidget(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -46,6 +48,8 @@ class Processor(Construct):
         publish_min_severity: Severity,
         log_retention_days: int,
         powertools_layer_arn: str,
+        dedup_table: dynamodb.ITable,
+        policy_text: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", removal_policy=RemovalPolicy.DESTROY)
@@ -71,6 +75,30 @@ class Processor(Construct):
             )
         )
         layer_arn = powertools_layer_arn or ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER)
+        layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)]
+        environment = {
+            names.ENV_PUBLISH_MIN_SEVERITY: publish_min_severity.name,
+            names.ENV_CONSOLE_DOMAIN: "console.aws.amazon.com",
+            names.ENV_DEDUP_TABLE: dedup_table.table_name,
+            "POWERTOOLS_SERVICE_NAME": names.SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": names.METRIC_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        if policy_text:
+            # The validated policy travels as a small layer: the function reads it at /opt on its first invocation.
+            staging = Path(tempfile.mkdtemp(prefix="sgwatch-policy-"))
+            (staging / names.POLICY_LAYER_PATH).parent.mkdir(parents=True)
+            (staging / names.POLICY_LAYER_PATH).write_text(policy_text)
+            layers.append(
+                lambda_.LayerVersion(
+                    self,
+                    "Policy",
+                    code=lambda_.Code.from_asset(str(staging)),
+                    compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
+                    description="sgwatch policy",
+                )
+            )
+            environment[names.ENV_POLICY_FILE] = f"/opt/{names.POLICY_LAYER_PATH}"
         self.function = lambda_.Function(
             self,
             "Function",
@@ -79,21 +107,15 @@ class Processor(Construct):
             architecture=lambda_.Architecture.X86_64,
             handler="sgwatch.handler.lambda_handler",
             code=lambda_.Code.from_asset(str(LAMBDA_ASSET), exclude=ASSET_EXCLUDES),
-            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
+            layers=layers,
             role=self.role,
             memory_size=256,
             timeout=TIMEOUT,
             log_group=self.log_group,
-            environment={
-                names.ENV_TOPIC_ARN: topic.topic_arn,
-                names.ENV_PUBLISH_MIN_SEVERITY: publish_min_severity.name,
-                names.ENV_CONSOLE_DOMAIN: "console.aws.amazon.com",
-                "POWERTOOLS_SERVICE_NAME": names.SERVICE,
-                "POWERTOOLS_METRICS_NAMESPACE": names.METRIC_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": "INFO",
-            },
+            environment={names.ENV_TOPIC_ARN: topic.topic_arn, **environment},
         )
         topic.grant_publish(self.function)
+        dedup_table.grant(self.function, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         key.grant(self.function, "kms:GenerateDataKey*", "kms:Decrypt")
         self.function.add_event_source(
             sources.SqsEventSource(

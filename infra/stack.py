@@ -10,6 +10,7 @@ from constructs import Construct
 from infra.alerting import Alerting
 from infra.compliance import AuditTrail, ComplianceLogs, SecurityGroupRecorder
 from infra.config import MonitorConfig
+from infra.dedup import Deduplication
 from infra.detection import Detection
 from infra.monitoring import Monitoring
 from infra.processor import TIMEOUT, Processor
@@ -33,6 +34,7 @@ class SgwatchStack(Stack):
             max_receive_count=config.max_receive_count,
             visibility_timeout=TIMEOUT.plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT),
         )
+        deduplication = Deduplication(self, "Deduplication")
         processor = Processor(
             self,
             "Processor",
@@ -44,6 +46,8 @@ class SgwatchStack(Stack):
             publish_min_severity=config.publish_min_severity,
             log_retention_days=config.log_retention_days,
             powertools_layer_arn=config.powertools_layer_arn,
+            dedup_table=deduplication.table,
+            policy_text=config.policy_text,
         )
         Monitoring(
             self,

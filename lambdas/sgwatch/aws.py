@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from sgwatch import names
 from sgwatch.enrich import GroupFacts
 
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
@@ -93,3 +95,59 @@ class SnsPublisher:
 
     def publish(self, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None:
         self.client.publish(TopicArn=self.topic_arn, Subject=subject, Message=message, MessageAttributes=attributes)
+
+
+class DynamoDeduplicator:
+    """Remembers which CloudTrail events were alerted, across batches and retries, for a day.
+
+    A claim is "pending" until the alert is published, then "done"; a pending claim older than the visibility window
+    can be taken over, so that a function that died between claim and publish does not lose the alert.
+    """
+
+    def __init__(
+        self, client: Any, table: str, *, keep_seconds: int = 86_400, stale_seconds: int = 360,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.client, self.table = client, table
+        self.keep_seconds, self.stale_seconds, self.clock = keep_seconds, stale_seconds, clock
+
+    def claim(self, event_id: str) -> bool | None:
+        """True: first time, go ahead. False: already alerted (or being alerted). None: the store failed."""
+        now = int(self.clock())
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    names.DEDUP_KEY: {"S": event_id},
+                    "state": {"S": "pending"},
+                    "claimed": {"N": str(now)},
+                    names.DEDUP_EXPIRY: {"N": str(now + self.keep_seconds)},
+                },
+                ConditionExpression="attribute_not_exists(#key) OR (#state = :pending AND claimed < :stale)",
+                ExpressionAttributeNames={"#key": names.DEDUP_KEY, "#state": "state"},
+                ExpressionAttributeValues={
+                    ":pending": {"S": "pending"},
+                    ":stale": {"N": str(now - self.stale_seconds)},
+                },
+            )
+        except Exception as error:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+            return False if code == "ConditionalCheckFailedException" else None
+        return True
+
+    def done(self, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            with contextlib.suppress(Exception):  # a pending claim expires by itself; it cannot cause a loss
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={names.DEDUP_KEY: {"S": event_id}},
+                    UpdateExpression="SET #state = :done",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={":done": {"S": "done"}},
+                )
+
+    def release(self, event_ids: list[str]) -> None:
+        """Forget claims whose alert could not be published, so the retry is not taken for a duplicate."""
+        for event_id in event_ids:
+            with contextlib.suppress(Exception):  # a stale pending claim can be taken over anyway
+                self.client.delete_item(TableName=self.table, Key={names.DEDUP_KEY: {"S": event_id}})

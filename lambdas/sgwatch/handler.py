@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from sgwatch import names
-from sgwatch.aws import Ec2Enricher, SnsPublisher
+from sgwatch.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher
 from sgwatch.pipeline import PipelineSettings, process_batch
+from sgwatch.policy import PolicyError, load_policy
 from sgwatch.severity import Severity
 
 logger = Logger(service=names.SERVICE)
@@ -27,6 +29,7 @@ class ConfigError(ValueError):
 class HandlerSettings:
     topic_arn: str
     pipeline: PipelineSettings
+    dedup_table: str = ""
 
 
 def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
@@ -38,7 +41,18 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
     except ValueError as error:
         raise ConfigError(f"{names.ENV_PUBLISH_MIN_SEVERITY}: {error}") from None
     domain = environ.get(names.ENV_CONSOLE_DOMAIN, "console.aws.amazon.com")
-    return HandlerSettings(topic_arn, PipelineSettings(publish_min_severity=minimum, console_domain=domain))
+    policy = None
+    policy_file = environ.get(names.ENV_POLICY_FILE, "")
+    if policy_file:
+        try:
+            policy = load_policy(Path(policy_file).read_text(), policy_file)
+        except (OSError, PolicyError) as error:
+            raise ConfigError(f"{names.ENV_POLICY_FILE}: {error}") from None
+    return HandlerSettings(
+        topic_arn,
+        PipelineSettings(publish_min_severity=minimum, console_domain=domain, policy=policy),
+        environ.get(names.ENV_DEDUP_TABLE, ""),
+    )
 
 
 class PowertoolsMetrics:
@@ -63,6 +77,7 @@ class _Runtime:
     settings: HandlerSettings
     enricher: Ec2Enricher
     publisher: SnsPublisher
+    deduplicator: DynamoDeduplicator | None = None
 
 
 _runtime: _Runtime | None = None
@@ -76,10 +91,16 @@ def _get_runtime() -> _Runtime:
 
         settings = settings_from_env(os.environ)
         config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5)
+        deduplicator = (
+            DynamoDeduplicator(boto3.client("dynamodb", config=config), settings.dedup_table)
+            if settings.dedup_table
+            else None
+        )
         _runtime = _Runtime(
             settings,
             Ec2Enricher(boto3.client("ec2", config=config)),
             SnsPublisher(boto3.client("sns", config=config), settings.topic_arn),
+            deduplicator,
         )
     return _runtime
 
@@ -101,6 +122,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics=PowertoolsMetrics(),
         logger=logger,
         settings=runtime.settings.pipeline,
+        deduplicator=runtime.deduplicator,
     )
     logger.info(
         "batch done",

@@ -10,6 +10,13 @@ SERVICE: Final = "sgwatch"
 ENV_TOPIC_ARN: Final = "SGWATCH_TOPIC_ARN"
 ENV_PUBLISH_MIN_SEVERITY: Final = "SGWATCH_PUBLISH_MIN_SEVERITY"
 ENV_CONSOLE_DOMAIN: Final = "SGWATCH_CONSOLE_DOMAIN"
+ENV_POLICY_FILE: Final = "SGWATCH_POLICY_FILE"
+ENV_DEDUP_TABLE: Final = "SGWATCH_DEDUP_TABLE"
+
+# The policy as the stack ships it: a layer, unpacked under /opt.
+POLICY_LAYER_PATH: Final = "sgwatch/policy.toml"
+DEDUP_KEY: Final = "eventID"
+DEDUP_EXPIRY: Final = "expires"
 
 # CloudWatch metrics, emitted as EMF by the function; the dashboard and alarms read the same names.
 METRIC_NAMESPACE: Final = "sgwatch"
@@ -21,6 +28,9 @@ METRIC_CLASSIFICATION_ERRORS: Final = "ClassificationErrors"
 METRIC_ENRICHMENT_FAILURES: Final = "EnrichmentFailures"
 METRIC_PUBLISH_FAILURES: Final = "PublishFailures"
 METRIC_DETECTION_LATENCY: Final = "DetectionLatency"  # milliseconds from the event's time to the publish
+METRIC_LOWERED_BY_POLICY: Final = "LoweredByPolicy"  # changes whose severity a policy entry lowered
+METRIC_DUPLICATES_SUPPRESSED: Final = "DuplicatesSuppressed"  # a record already alerted (at-least-once delivery)
+METRIC_DEDUP_FAILURES: Final = "DeduplicationFailures"  # the store could not be asked: alerted anyway
 SEVERITY_DIMENSION: Final = "Severity"
 EVENT_NAME_DIMENSION: Final = "EventName"
 SERVICE_DIMENSION: Final = "service"  # Powertools adds it to every metric
@@ -34,6 +44,9 @@ ALL_METRICS: Final = (
     METRIC_ENRICHMENT_FAILURES,
     METRIC_PUBLISH_FAILURES,
     METRIC_DETECTION_LATENCY,
+    METRIC_LOWERED_BY_POLICY,
+    METRIC_DUPLICATES_SUPPRESSED,
+    METRIC_DEDUP_FAILURES,
 )
 
 # SNS message attributes of an alert: subscribers filter on them.

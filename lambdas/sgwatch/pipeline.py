@@ -15,6 +15,7 @@ from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, classif
 from sgwatch.enrich import GroupFacts, apply_facts
 from sgwatch.envelopes import unwrap
 from sgwatch.parse import parse_time
+from sgwatch.policy import Policy, apply_policy, lowered_by_policy
 from sgwatch.severity import Severity
 
 
@@ -24,6 +25,12 @@ class Enricher(Protocol):
 
 class Publisher(Protocol):
     def publish(self, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None: ...
+
+
+class Deduplicator(Protocol):
+    def claim(self, event_id: str) -> bool | None: ...
+    def done(self, event_ids: list[str]) -> None: ...
+    def release(self, event_ids: list[str]) -> None: ...
 
 
 class MetricsSink(Protocol):
@@ -36,7 +43,11 @@ class PipelineSettings:
 
     publish_min_severity: Severity = Severity.LOW
     console_domain: str = "console.aws.amazon.com"
-    classification: Settings = DEFAULT_SETTINGS
+    policy: Policy | None = None
+
+    @property
+    def classification(self) -> Settings:
+        return self.policy.settings() if self.policy else DEFAULT_SETTINGS
 
 
 @dataclass
@@ -99,6 +110,7 @@ def process_batch(
     logger: logging.Logger | Any,
     settings: PipelineSettings = PipelineSettings(),
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    deduplicator: Deduplicator | None = None,
 ) -> BatchOutcome:
     """Classify, enrich, group and publish one SQS batch. Publishing failures fail only their own messages."""
     outcome = BatchOutcome()
@@ -135,8 +147,29 @@ def process_batch(
     message_of: dict[int, str] = {}
     raw_of: dict[int, Any] = {}
     enriched = []
+    tags = {group_id: group.tags for group_id, group in facts.items() if not group.error}
+    claimed: set[str] = set()
     for read in findings:
-        result = apply_facts(read.result, facts, settings.classification) if not read.result.error else read.result
+        result = read.result
+        if not result.error:
+            result = apply_facts(result, facts, settings.classification)
+            if settings.policy is not None:
+                result = apply_policy(result, settings.policy, tags=tags)
+                if lowered_by_policy(result):
+                    metrics.add(names.METRIC_LOWERED_BY_POLICY, 1)
+            if deduplicator is not None and result.event_id and result.event_id not in claimed:
+                verdict = deduplicator.claim(result.event_id)
+                if verdict is False:
+                    metrics.add(names.METRIC_DUPLICATES_SUPPRESSED, 1)
+                    logger.info("duplicate record: already alerted", extra={"eventID": result.event_id})
+                    continue
+                if verdict is None:
+                    metrics.add(names.METRIC_DEDUP_FAILURES, 1)
+                    logger.warning(
+                        "deduplication store unavailable: alerting anyway", extra={"eventID": result.event_id}
+                    )
+                else:
+                    claimed.add(result.event_id)
         message_of[id(result)] = read.message_id
         raw_of[id(result)] = read.raw
         enriched.append(result)
@@ -152,9 +185,12 @@ def process_batch(
         raw = next((raw_of[id(r)] for r in results if raw_of[id(r)] is not None), None)
         alert = Alert(tuple(results), alert_facts, raw)
         outcome.alerts.append(alert)
+        event_ids = [r.event_id for r in results if r.event_id in claimed]
         if alert.severity < settings.publish_min_severity:
             outcome.suppressed += 1
             metrics.add(names.METRIC_ALERTS_SUPPRESSED, 1)
+            if deduplicator is not None:
+                deduplicator.done(event_ids)
             continue
         now = clock()
         rendered = publication(alert, published_at=now, domain=settings.console_domain)
@@ -164,7 +200,11 @@ def process_batch(
             metrics.add(names.METRIC_PUBLISH_FAILURES, 1)
             logger.error("publish failed", extra={"error": repr(error), "subject": rendered.subject})
             failed.update(dict.fromkeys(message_of[id(r)] for r in results))
+            if deduplicator is not None:
+                deduplicator.release(event_ids)
             continue
+        if deduplicator is not None:
+            deduplicator.done(event_ids)
         outcome.published += 1
         metrics.add(names.METRIC_ALERTS_PUBLISHED, 1)
         latency = _latency_ms(alert.first.event_time, now)

@@ -135,6 +135,7 @@ class Policy:
     muted_accounts: tuple[tuple[Entry, str], ...] = ()
     channels: dict[str, Severity] = field(default_factory=dict)
     source: str = ""
+    tag_approvals: bool = False  # honour sgwatch:approved tags on the groups (whoever can tag a group can approve it)
 
     def settings(self) -> Settings:
         """What classification itself takes from the policy: the port catalogue and the internal ranges."""
@@ -171,6 +172,8 @@ class Policy:
             )
         for entry, account in self.muted_accounts:
             lines.append(f"{entry.name}: changes in account {account} become INFO ({entry.reason})")
+        if self.tag_approvals:
+            lines.append(f"tag_approvals: {APPROVAL_TAG} tags on the groups approve exposures (restrict who may tag)")
         for channel, severity in self.channels.items():
             lines.append(f"channels.{channel}: {severity.name} and above")
         return lines
@@ -180,6 +183,7 @@ class Policy:
 
 _KNOWN: dict[str, set[str]] = {
     "version": set(),
+    "tag_approvals": set(),
     "trusted_principal": {"arn", "reason"},
     "trusted_user_agent": {"pattern", "reason"},
     "internal_range": {"cidr", "reason"},
@@ -213,6 +217,8 @@ def load_policy(text: str, source: str = "policy") -> Policy:
             raise PolicyError(f"{source}: unknown section {key!r}; expected one of {', '.join(sorted(_KNOWN))}")
     if document.get("version", 1) != 1:
         raise PolicyError(f"{source}: version {document['version']!r} is not supported (expected 1)")
+    if not isinstance(document.get("tag_approvals", False), bool):
+        raise PolicyError(f"{source}: tag_approvals: true or false")
 
     def tables(kind: str) -> list[tuple[Entry, dict[str, Any], str]]:
         found = document.get(kind, [])
@@ -303,7 +309,8 @@ def load_policy(text: str, source: str = "policy") -> Policy:
         except ValueError as error:
             raise PolicyError(f"{source}: channels.{channel}: {error}") from None
     return Policy(tuple(principals), tuple(agents), tuple(ranges), tuple(approvals), tuple(added), tuple(removed),
-                  tuple(muted_groups), tuple(muted_accounts), channels, source)  # fmt: skip
+                  tuple(muted_groups), tuple(muted_accounts), channels, source,
+                  document.get("tag_approvals", False))  # fmt: skip
 
 
 def tag_approvals(group_id: str, tags: dict[str, str]) -> tuple[list[Approval], list[str]]:
@@ -365,7 +372,9 @@ def apply_policy(
             continue
         group = change.group_id or (record.group_ids[0] if record.group_ids else "")
         candidates = [a for a in policy.approvals if a.group_id == group]
-        tag_found, tag_problems = tag_approvals(group, (tags or {}).get(group, {}))
+        tag_found, tag_problems = (
+            tag_approvals(group, (tags or {}).get(group, {})) if policy.tag_approvals else ([], [])
+        )
         candidates += tag_found
         for approval in candidates:
             if not approval.exposure.covers(change):

@@ -45,6 +45,12 @@ def test_severity_and_event_graphs_list_every_value(default_stack: Any) -> None:
 
 def test_logs_insights_table_shows_high_and_critical(default_stack: Any) -> None:
     _, template = default_stack
-    [query] = log_queries(template)
+    [query] = [query for query in log_queries(template) if '"CRITICAL"' in query]
     assert 'filter message = "security-group change"' in query
     assert '"CRITICAL"' in query and '"HIGH"' in query
+
+
+def test_a_logs_insights_table_shows_what_the_policy_lowered(default_stack: Any) -> None:
+    _, template = default_stack
+    [query] = [query for query in log_queries(template) if "lowered to" in query]
+    assert "no longer counts" in query  # expired approvals too

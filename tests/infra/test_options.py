@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Template
 from sgwatch.events import monitored_event_names
 
-from tests.infra.conftest import resource, synth
+from infra.config import ConfigError
+from tests.infra.conftest import logical_id, resource, synth
 
 
 def test_prerequisites_are_off_by_default(default_stack: Any) -> None:
@@ -76,3 +78,40 @@ def test_monitor_ingress_scales_the_rule_down() -> None:
     assert "UpdateSecurityGroupRuleDescriptionsEgress" not in names
     assert "AuthorizeSecurityGroupIngress" in names and "ModifySecurityGroupRules" in names
     assert len(names) == len(monitored_event_names()) - 3
+
+
+def test_the_deduplication_table_expires_items_and_is_encrypted(default_stack: Any) -> None:
+    stack, template = default_stack
+    table = resource(template, stack, "Deduplication", "Table")["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["KeySchema"] == [{"AttributeName": "eventID", "KeyType": "HASH"}]
+    function = resource(template, stack, "Processor", "Function")["Properties"]
+    assert function["Environment"]["Variables"]["SGWATCH_DEDUP_TABLE"] == {
+        "Ref": logical_id(stack, "Deduplication", "Table")
+    }
+
+
+def test_a_policy_file_ships_as_a_layer_and_sets_the_email_threshold(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[channels]\nemail = "HIGH"\n\n[[internal_range]]\ncidr = "10.0.0.0/8"\nreason = "corporate"\n')
+    stack, template = synth(policyFile=str(policy), alertEmail="secops@example.com")
+    function = resource(template, stack, "Processor", "Function")["Properties"]
+    assert function["Environment"]["Variables"]["SGWATCH_POLICY_FILE"] == "/opt/sgwatch/policy.toml"
+    assert {"Ref": logical_id(stack, "Processor", "Policy")} in function["Layers"]
+    [subscription] = [
+        s["Properties"]
+        for s in template.find_resources("AWS::SNS::Subscription").values()
+        if "FilterPolicy" in s["Properties"]
+    ]
+    assert subscription["FilterPolicy"] == {"severity_rank": [{"numeric": [">=", 4]}]}
+
+
+def test_a_bad_policy_fails_the_synth_with_its_error(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[[internal_range]]\ncidr = "nope"\nreason = "typo"\n')
+    with pytest.raises(
+        ConfigError, match=r"context policyFile: .*policy.toml:1: internal_range\[0\].cidr: 'nope' is not a CIDR"
+    ):
+        synth(policyFile=str(policy))

@@ -139,7 +139,9 @@ def test_function_role_is_least_privilege(default_stack: Built) -> None:
         "logs:CreateLogStream", "logs:PutLogEvents", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces",
         "sns:Publish", "kms:GenerateDataKey*", "kms:Decrypt",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
     }  # fmt: skip
+    assert grants["dynamodb:PutItem"] == arn(stack, "Deduplication", "Table")
     assert grants["sns:Publish"] == ref(stack, "Alerting", "Alerts")
     assert grants["kms:Decrypt"] == arn(stack, "Alerting", "Key")
     assert grants["sqs:ReceiveMessage"] == arn(stack, "Detection", "Buffer")

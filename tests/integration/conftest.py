@@ -142,6 +142,14 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
             sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName="sgwatch-dedup",
+            KeySchema=[{"AttributeName": names.DEDUP_KEY, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": names.DEDUP_KEY, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        monkeypatch.setenv(names.ENV_DEDUP_TABLE, "sgwatch-dedup")
         monkeypatch.setenv(names.ENV_TOPIC_ARN, topic_arn)
         monkeypatch.setenv(names.ENV_PUBLISH_MIN_SEVERITY, "LOW")
         handler.reset_runtime()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,8 +180,87 @@ def test_untrusted_text_cannot_break_the_subject_forge_lines_or_overflow(world: 
     assert "\nSubject: forged" not in alert["Message"]
 
 
+def test_the_same_event_in_two_batches_is_alerted_once(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    record = on_group(SSH_WORLD, world.app_group)
+    run(sqs_event(eventbridge(record)))
+    run(sqs_event(eventbridge(record)))
+    assert len(world.received(world.inbox_url)) == 1
+    assert names.METRIC_DUPLICATES_SUPPRESSED in {name for name, _, _ in emf_metrics(capsys.readouterr().out)}
+
+
+def test_an_unavailable_store_still_alerts_and_is_counted(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    runtime = handler._get_runtime()
+    assert runtime.deduplicator is not None
+    with Stubber(runtime.deduplicator.client) as stubber:
+        stubber.add_client_error("put_item", "ProvisionedThroughputExceededException", "slow down")
+        run(sqs_event(eventbridge(on_group(SSH_WORLD, world.app_group))))
+    assert len(world.received(world.inbox_url)) == 1
+    assert names.METRIC_DEDUP_FAILURES in {name for name, _, _ in emf_metrics(capsys.readouterr().out)}
+
+
+def test_a_failed_publish_releases_its_claim_so_the_retry_alerts(world: World) -> None:
+    runtime = handler._get_runtime()
+    record = on_group(SSH_WORLD, world.app_group)
+    with Stubber(runtime.publisher.client) as stubber:
+        stubber.add_client_error("publish", "InternalError", "try again", http_status_code=500)
+        assert run(sqs_event(eventbridge(record))) == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert run(sqs_event(eventbridge(record))) == {"batchItemFailures": []}
+    assert len(world.received(world.inbox_url)) == 1
+
+
+def test_the_policy_lowers_in_the_function_and_the_alert_says_which_entry(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        '[[trusted_principal]]\narn = "arn:aws:iam::000000000000:user/test_user"\nreason = "the CI user"\n'
+    )
+    monkeypatch.setenv(names.ENV_POLICY_FILE, str(policy))
+    handler.reset_runtime()
+    world.ec2.create_tags(
+        Resources=[world.open_group], Tags=[{"Key": "sgwatch:approved", "Value": "22/tcp from world; owner=ops"}]
+    )
+    run(
+        sqs_event(
+            eventbridge(on_group(SSH_WORLD, world.app_group)), eventbridge(on_group(EGRESS_ALL, world.open_group))
+        )
+    )
+    [alert] = world.received(world.inbox_url)
+    assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH"
+    assert (
+        "[CRITICAL lowered to HIGH by trusted policy trusted_principal[0] (policy line 1): the CI user]"
+        in alert["Message"]
+    )
+    assert names.METRIC_LOWERED_BY_POLICY in {name for name, _, _ in emf_metrics(capsys.readouterr().out)}
+
+
+def test_a_tag_approval_on_the_group_makes_the_change_info(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("tag_approvals = true\n")
+    monkeypatch.setenv(names.ENV_POLICY_FILE, str(policy))
+    handler.reset_runtime()
+    world.ec2.create_tags(
+        Resources=[world.app_group],
+        Tags=[{"Key": "sgwatch:approved", "Value": "22/tcp from world; owner=ops; expires=2099-01-01"}],
+    )
+    run(sqs_event(eventbridge(on_group(SSH_WORLD, world.app_group))))
+    assert world.received(world.inbox_url) == []  # INFO: below the publish threshold, logged and counted
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert any(
+        document.get(names.SEVERITY_DIMENSION) == "INFO"
+        for name, _, document in metrics
+        if name == names.METRIC_CHANGES
+    )
+
+
 def test_every_metric_the_dashboard_shows_is_emitted_and_every_emitted_metric_is_shown(
-    world: World, capsys: pytest.CaptureFixture[str], default_stack: Any
+    world: World,
+    capsys: pytest.CaptureFixture[str],
+    default_stack: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     fixtures = [load(path) for path in sorted(REAL_RECORDS.rglob("*.json"))]
     fixtures += [load(CONSTRUCTED / "eventbridge_authorize_ingress_rdp_world.json")]
@@ -190,6 +270,17 @@ def test_every_metric_the_dashboard_shows_is_emitted_and_every_emitted_metric_is
     with Stubber(runtime.publisher.client) as stubber:
         stubber.add_client_error("publish", "InternalError", "try again", http_status_code=500)
         run(sqs_event(eventbridge(on_group(SSH_WORLD, world.app_group))))
+    with Stubber(runtime.deduplicator.client) as stubber:  # type: ignore[union-attr]
+        stubber.add_client_error("put_item", "InternalServerError", "down")
+        run(sqs_event(eventbridge(on_group(EGRESS_ALL, world.app_group))))
+    twice = on_group(EGRESS_ALL, world.open_group)
+    run(sqs_event(eventbridge(twice)))
+    run(sqs_event(eventbridge(twice)))
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[[trusted_user_agent]]\npattern = "*Terraform*"\nreason = "pipeline"\n')
+    monkeypatch.setenv(names.ENV_POLICY_FILE, str(policy))
+    handler.reset_runtime()
+    run(sqs_event(eventbridge(on_group(SSH_WORLD, world.open_group))))
     emitted = {(name, dimensions) for name, dimensions, _ in emf_metrics(capsys.readouterr().out)}
     _, template = default_stack
     assert emitted == shown_metrics(template, names.METRIC_NAMESPACE)

@@ -101,7 +101,8 @@ def test_approval_by_entry_makes_the_change_info_and_names_it() -> None:
 
 def test_approval_by_tag_on_the_group() -> None:
     tags = {"sg-0e79c7acdf4a0225e": {"sgwatch:approved": "22/tcp from world; owner=bastion-team; expires=2027-06-30"}}
-    result = classified(REAL_RECORDS / SSH_WORLD, "", tags)
+    assert classified(REAL_RECORDS / SSH_WORLD, "", tags).severity is Severity.CRITICAL  # tags count only if trusted
+    result = classified(REAL_RECORDS / SSH_WORLD, "tag_approvals = true\n", tags)
     assert result.severity is Severity.INFO
     assert (
         "approval sgwatch:approved on sg-0e79c7acdf4a0225e: 22/tcp from world, owner bastion-team" in result.reasons[0]
@@ -110,7 +111,7 @@ def test_approval_by_tag_on_the_group() -> None:
 
 def test_an_approval_that_does_not_cover_the_change_does_nothing() -> None:
     tags = {"sg-0e79c7acdf4a0225e": {"sgwatch:approved": "443/tcp from world; owner=web"}}
-    assert classified(REAL_RECORDS / SSH_WORLD, "", tags).severity is Severity.CRITICAL
+    assert classified(REAL_RECORDS / SSH_WORLD, "tag_approvals = true\n", tags).severity is Severity.CRITICAL
 
 
 def test_an_expired_approval_stops_counting_and_says_so() -> None:
