@@ -104,7 +104,12 @@ def command_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.classify_only:
         from sgwatch import demo  # noqa: PLC0415 - needs the development install (moto); the report does not
 
-        return demo.main(paths, out, BUNDLED_RECORDS)
+        try:
+            _load_policy(args.policy)
+        except PolicyError as error:
+            err.write(f"sgwatch demo: {error}\n")
+            return EXIT_USAGE
+        return demo.main(paths, out, BUNDLED_RECORDS, args.policy or "")
     counts: Counter[str] = Counter()
     results = list(_results(read_paths(paths), counts))
     out.write(render_report(results, detail_count=args.top))
@@ -292,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument(
         "--classify-only", action="store_true", help="only classify the records and print a report (no emulation)"
     )
+    demo_parser.add_argument("--policy", metavar="FILE", help="run the pipeline with a policy file")
     demo_parser.add_argument("paths", nargs="*", metavar="PATH", help="records to replay instead of the bundled ones")
     demo_parser.add_argument(
         "--top", type=int, default=3, help="with --classify-only: how many of the most severe findings to show in full"

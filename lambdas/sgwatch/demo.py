@@ -111,7 +111,7 @@ def _collect_metrics(output: str, into: dict[str, list[tuple[dict[str, str], flo
                     into[metric["Name"]].append((dimensions, float(value)))
 
 
-def run_pipeline(paths: list[str]) -> DemoResult:
+def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
     """Replay the records at `paths` through the emulated pipeline and return what came out."""
     try:
         import boto3  # noqa: PLC0415 - the demo's own dependencies, loaded only when it runs
@@ -126,7 +126,9 @@ def run_pipeline(paths: list[str]) -> DemoResult:
     records = [
         item.record for item in read_paths(paths, keep_all=True) if not item.skipped and isinstance(item.record, dict)
     ]
-    saved = {key: os.environ.get(key) for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    touched = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", names.ENV_TOPIC_ARN,
+               names.ENV_POLICY_FILE, names.ENV_DEDUP_TABLE)  # fmt: skip
+    saved = {key: os.environ.get(key) for key in touched}
     os.environ.update({"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": REGION})
     try:
         with mock_aws():
@@ -177,6 +179,17 @@ def run_pipeline(paths: list[str]) -> DemoResult:
                 )
             result.replayed = len(replayed)
 
+            boto3.client("dynamodb", region_name=REGION).create_table(
+                TableName="sgwatch-dedup",
+                KeySchema=[{"AttributeName": names.DEDUP_KEY, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": names.DEDUP_KEY, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            os.environ[names.ENV_DEDUP_TABLE] = "sgwatch-dedup"
+            if policy_file:
+                os.environ[names.ENV_POLICY_FILE] = str(Path(policy_file).resolve())
+            else:
+                os.environ.pop(names.ENV_POLICY_FILE, None)
             os.environ[names.ENV_TOPIC_ARN] = topic
             handler.reset_runtime()
             delivered_ids: set[str] = set()
@@ -229,7 +242,6 @@ def run_pipeline(paths: list[str]) -> DemoResult:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        os.environ.pop(names.ENV_TOPIC_ARN, None)
     return result
 
 
@@ -295,7 +307,9 @@ def render(result: DemoResult, out: TextIO) -> None:
             write(f"  {name:<32}{sum(values):.0f}\n")
 
 
-def main(paths: list[str], out: TextIO, bundled: Path) -> int:
-    result = run_pipeline(paths or [str(bundled)])
+def main(paths: list[str], out: TextIO, bundled: Path, policy_file: str = "") -> int:
+    result = run_pipeline(paths or [str(bundled)], policy_file)
+    if policy_file:
+        out.write(f"policy: {policy_file} (lowered changes name the entry that lowered them)\n")
     render(result, out)
     return 0

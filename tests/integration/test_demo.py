@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from pathlib import Path
 
 from sgwatch.cli import EXIT_OK, main
 
@@ -28,3 +29,20 @@ def test_demo_replays_the_bundled_records_through_the_pipeline() -> None:
     assert "The most severe alert, as its email reads" in text and "What to do: Revoke the rule now" in text
     assert '{"level"' not in text  # the function's logs are counted, not mixed into the report
     assert dict(os.environ) == environment
+
+
+def _counted_changes(text: str) -> int:
+    line = next(line for line in text.splitlines() if line.strip().startswith("SecurityGroupChanges"))
+    return sum(int(count) for count in re.findall(r"[A-Z]+ (\d+)", line))
+
+
+def test_demo_with_the_example_policy_alerts_less_and_loses_nothing() -> None:
+    example = str(Path(__file__).resolve().parents[2] / "examples" / "policy.toml")
+    plain, tuned = io.StringIO(), io.StringIO()
+    assert main(["demo"], plain, io.StringIO()) == EXIT_OK
+    assert main(["demo", "--policy", example], tuned, io.StringIO()) == EXIT_OK
+    alerts = [int(re.search(r"Inbox: (\d+) alerts", out.getvalue()).group(1)) for out in (plain, tuned)]  # type: ignore[union-attr]
+    assert alerts[1] < alerts[0]
+    assert _counted_changes(tuned.getvalue()) == _counted_changes(plain.getvalue())  # every change still counted
+    lowered = re.search(r"LoweredByPolicy\s+(\d+)", tuned.getvalue())
+    assert lowered is not None and int(lowered.group(1)) > 0
