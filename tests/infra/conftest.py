@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -66,3 +69,14 @@ def log_queries(template: Template) -> list[str]:
     return [
         widget["properties"]["query"] for widget in dashboard_body(template)["widgets"] if widget.get("type") == "log"
     ]
+
+
+def cfn_lint(template: Template, directory: Path) -> str:
+    """cfn-lint's findings on a synthesized template, with the project's settings (.cfnlintrc.yaml); "" when clean."""
+    path = directory / "sgwatch.template.json"
+    path.write_text(json.dumps(template.to_json()))
+    linted = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return "" if linted.returncode == 0 else linted.stdout + linted.stderr

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +10,7 @@ from aws_cdk.assertions import Template
 from sgwatch.events import monitored_event_names
 
 from infra.config import ConfigError
-from tests.infra.conftest import logical_id, resource, synth
+from tests.infra.conftest import cfn_lint, logical_id, resource, synth
 
 
 def test_prerequisites_are_off_by_default(default_stack: Any) -> None:
@@ -51,13 +48,7 @@ def test_create_trail_is_multi_region_validated_and_writes_to_a_locked_bucket(tm
         for p in policies
         for s in p
     )
-    path = tmp_path / "template.json"
-    path.write_text(json.dumps(template.to_json()))
-    linted = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", str(path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert linted.returncode == 0, linted.stdout
+    assert cfn_lint(template, tmp_path) == ""
 
 
 def test_record_security_groups_records_exactly_security_groups() -> None:
