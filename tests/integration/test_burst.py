@@ -1,0 +1,126 @@
+"""A burst through the buffer and the handler, in Lambda-shaped batches, with publishing failing now and then: every
+change ends in exactly one alert or in the dead-letter queue. Nothing lost, nothing twice.
+
+1,000 changes: under moto each batch costs about 0.4 s here (its SQS and DynamoDB), so 10,000 would take longer than
+CI allows; the property does not depend on the count."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from sgwatch import handler
+
+from tests.conftest import REAL_RECORDS, load
+from tests.integration.conftest import LambdaContext, World, eventbridge
+
+RECORDS = 1_000
+PER_APPLY = 10  # a Terraform apply: ten rules on one group by one principal
+MAX_RECEIVES = 3
+TEMPLATE = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+
+
+class FlakyPublisher:
+    """The real SNS publisher, except that one publish in seven fails once, and alerts holding a poisoned event
+    always fail (they must end in the dead-letter queue, not be lost)."""
+
+    def __init__(self, real: Any, poisoned: set[str]) -> None:
+        self.real, self.poisoned, self.calls = real, poisoned, 0
+        self.client = real.client
+
+    def publish(self, subject: str, message: str, attributes: Any) -> None:
+        self.calls += 1
+        if any(event_id in message for event_id in self.poisoned) or self.calls % 7 == 0:
+            raise RuntimeError("SNS is having a bad day")
+        self.real.publish(subject, message, attributes)
+
+
+def _record(index: int, group: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(json.dumps(TEMPLATE))
+    record["eventID"] = f"burst-{index:05d}"
+    record["requestParameters"]["groupId"] = group
+    record["requestParameters"]["ipPermissions"]["items"][0]["fromPort"] = 1000 + index % 5000
+    record["requestParameters"]["ipPermissions"]["items"][0]["toPort"] = 1000 + index % 5000
+    record["userIdentity"]["arn"] = f"arn:aws:iam::000000000000:user/apply-{index // PER_APPLY}"
+    record["responseElements"] = None
+    return record
+
+
+def test_ten_thousand_changes_nothing_lost_nothing_twice(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    sqs = world.sqs
+    dead_letters = sqs.create_queue(QueueName="buffer-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    buffer = sqs.create_queue(
+        QueueName="buffer",
+        Attributes={
+            "VisibilityTimeout": "0",  # a failed message is visible again at once: retries happen within the test
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}),
+        },
+    )["QueueUrl"]
+    groups = [world.app_group, world.open_group, world.default_group]
+    all_ids = {f"burst-{index:05d}" for index in range(RECORDS)}
+    for start in range(0, RECORDS, 10):
+        sqs.send_message_batch(
+            QueueUrl=buffer,
+            Entries=[
+                {
+                    "Id": str(index),
+                    "MessageBody": json.dumps(eventbridge(_record(index, groups[(index // PER_APPLY) % 3]))),
+                }
+                for index in range(start, start + 10)
+            ],
+        )
+    runtime = handler._get_runtime()
+    poisoned = {"burst-00424", "burst-00777"}
+    flaky = FlakyPublisher(runtime.publisher, poisoned)
+    handler._runtime = handler._Runtime(runtime.settings, runtime.enricher, flaky, runtime.deduplicator)  # type: ignore[arg-type]
+    batches = 0
+    while messages := sqs.receive_message(QueueUrl=buffer, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+        "Messages", []
+    ):
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "eventSource": "aws:sqs",
+                }
+                for m in messages
+            ]
+        }
+        response = handler.lambda_handler(event, LambdaContext())
+        failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+        done = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+            for i, m in enumerate(messages)
+            if m["MessageId"] not in failed
+        ]
+        if done:
+            sqs.delete_message_batch(QueueUrl=buffer, Entries=done)
+        batches += 1
+        capsys.readouterr()  # the function's logs: 10,000 lines, not kept
+        assert batches < 5 * RECORDS // 10, "the buffer does not drain"
+
+    alerted: Counter[str] = Counter()
+    for alert in world.received(world.inbox_url):
+        payload = json.loads(alert["Message"].split("--- JSON ---\n", 1)[1])
+        alerted.update(result["eventID"] for result in payload["results"])
+    dead = {json.loads(m["Body"])["detail"]["eventID"] for m in _drain(sqs, dead_letters)}
+    assert max(alerted.values()) == 1, "an event was alerted twice"
+    assert set(alerted) | dead == all_ids, "an event was lost"
+    assert not set(alerted) & dead
+    assert poisoned <= dead
+    assert flaky.calls > len(alerted) // PER_APPLY  # failures happened, and their retries published
+
+
+def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    found = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        found += batch
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
+    return found
