@@ -15,6 +15,7 @@ import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from infra.config import load_config  # noqa: E402
+from infra.forwarder import ForwarderStack  # noqa: E402
 from infra.stack import SgwatchStack  # noqa: E402
 
 
@@ -27,7 +28,17 @@ def cdk_json_context() -> dict[str, Any]:
 def build_app(context: dict[str, Any] | None = None) -> cdk.App:
     app = cdk.App(context=context)
     config = load_config(app.node.try_get_context)
-    SgwatchStack(app, config.stack_name, config=config)
+    home = cdk.Environment(region=config.home_region) if config.home_region else None
+    SgwatchStack(app, config.stack_name, config=config, env=home)
+    for region in config.forwarded_regions:
+        ForwarderStack(
+            app,
+            f"{config.stack_name}-forwarder-{region}",
+            home_region=config.home_region,
+            monitor=config.monitor,
+            enabled=config.enabled,
+            env=cdk.Environment(region=region),
+        )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

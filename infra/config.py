@@ -12,7 +12,10 @@ from sgwatch.events import SCOPES
 from sgwatch.policy import Policy, PolicyError, load_policy
 from sgwatch.severity import Severity
 
+from infra.regions import COMMERCIAL_REGIONS
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[\w-]+:\d+$")
 
 #: Every context key the app reads, with its default and what it means (the README's table is built from this).
@@ -32,6 +35,8 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "recordSecurityGroups": (False, "true creates an AWS Config recorder and delivery channel for security groups"),
     "complianceLogDays": (365, "with createTrail or recordSecurityGroups: days before their logs expire"),
     "policyFile": ("", "a policy file (TOML), validated at synth and shipped to the function"),
+    "regions": ("", "other regions to watch: a comma list, or all (infra/regions.py); each gets a forwarder stack"),
+    "homeRegion": ("", "with regions: the region that runs the pipeline (required then)"),
     "stackName": ("sgwatch", "name of the CloudFormation stack"),
 }
 
@@ -84,6 +89,8 @@ class MonitorConfig:
     compliance_log_days: int
     policy_file: str
     policy_text: str
+    home_region: str
+    forwarded_regions: tuple[str, ...]
 
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
@@ -156,7 +163,23 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         compliance_log_days=_integer("complianceLogDays", value("complianceLogDays"), 1, 3653),
         policy_file=policy_file,
         policy_text=policy_text,
+        **_regions(str(value("regions")), str(value("homeRegion"))),
     )
+
+
+def _regions(text: str, home: str) -> dict[str, Any]:
+    """The home region and the regions that forward to it (never the home region itself: no loops)."""
+    if not text:
+        return {"home_region": home, "forwarded_regions": ()}
+    listed = (
+        COMMERCIAL_REGIONS if text == "all" else tuple(region.strip() for region in text.split(",") if region.strip())
+    )
+    if not home:
+        raise ConfigError("context homeRegion: required with regions (the region that runs the pipeline)")
+    for region in (*listed, home):
+        if not _REGION.match(region):
+            raise ConfigError(f"context regions: {region!r} is not a region name such as eu-west-1")
+    return {"home_region": home, "forwarded_regions": tuple(dict.fromkeys(r for r in listed if r != home))}
 
 
 def _policy(path: str) -> tuple[str, str, Policy | None]:

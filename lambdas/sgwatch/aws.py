@@ -29,48 +29,66 @@ class Ec2Enricher:
     The cache is short on purpose: the rules of the groups it describes are what sgwatch watches change.
     """
 
-    def __init__(self, client: Any, ttl_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.client = client
+    def __init__(
+        self, client: Any, ttl_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic,
+        client_for: Callable[[str], Any] | None = None,
+    ) -> None:  # fmt: skip
+        self.client = client  # the function's own region
+        self.client_for = client_for  # other regions, for changes forwarded from them
         self.ttl_seconds = ttl_seconds
         self.clock = clock
-        self._cache: dict[str, tuple[float, GroupFacts]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, GroupFacts]] = {}
+        self._clients: dict[str, Any] = {}
 
-    def facts(self, group_ids: Sequence[str]) -> dict[str, GroupFacts]:
+    def _client(self, region: str) -> Any:
+        home = getattr(getattr(self.client, "meta", None), "region_name", "")
+        if not region or region == home or self.client_for is None:
+            return self.client
+        if region not in self._clients:
+            self._clients[region] = self.client_for(region)
+        return self._clients[region]
+
+    def facts(self, group_ids: Sequence[str], region: str = "") -> dict[str, GroupFacts]:
+        """Facts about groups of one region (the change's region; "" for the function's own)."""
         now = self.clock()
+        try:
+            client = self._client(region)
+        except Exception as error:  # a region the SDK cannot reach ("..." in a redacted record): no facts, say why
+            return {gid: GroupFacts(gid, error=f"region {region!r}: {_error_text(error)}") for gid in group_ids}
         found: dict[str, GroupFacts] = {}
         missing = []
         for group_id in dict.fromkeys(group_ids):
-            cached = self._cache.get(group_id)
+            cached = self._cache.get((region, group_id))
             if cached and cached[0] > now:
                 found[group_id] = cached[1]
             elif not _GROUP_ID.match(group_id):
                 found[group_id] = GroupFacts(group_id, error="not a security group id that EC2 accepts")
             else:
                 missing.append(group_id)
-        for group_id, facts in self._describe(missing).items():
+        for group_id, facts in self._describe(client, missing).items():
             found[group_id] = facts
             if not facts.error:
-                self._cache[group_id] = (now + self.ttl_seconds, facts)
+                self._cache[(region, group_id)] = (now + self.ttl_seconds, facts)
         return found
 
-    def _describe(self, group_ids: list[str]) -> dict[str, GroupFacts]:
+    def _describe(self, client: Any, group_ids: list[str]) -> dict[str, GroupFacts]:
         if not group_ids:
             return {}
         try:
-            groups = self.client.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
+            groups = client.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
         except Exception as error:  # AccessDenied, throttling, a deleted group: the alert goes out without facts
             if len(group_ids) > 1:  # one deleted group must not hide the others
-                return {gid: facts for one in group_ids for gid, facts in self._describe([one]).items()}
+                return {gid: facts for one in group_ids for gid, facts in self._describe(client, [one]).items()}
             return {group_ids[0]: GroupFacts(group_ids[0], error=_error_text(error))}
-        described = {group["GroupId"]: self._facts(group) for group in groups}
+        described = {group["GroupId"]: self._facts(client, group) for group in groups}
         for group_id in group_ids:
             described.setdefault(group_id, GroupFacts(group_id, error="not returned by DescribeSecurityGroups"))
         return described
 
-    def _facts(self, group: Mapping[str, Any]) -> GroupFacts:
+    def _facts(self, client: Any, group: Mapping[str, Any]) -> GroupFacts:
         count: int | None = 0
         try:
-            pages = self.client.get_paginator("describe_network_interfaces").paginate(
+            pages = client.get_paginator("describe_network_interfaces").paginate(
                 Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}],
                 PaginationConfig={"MaxItems": _MAX_INTERFACES_COUNTED},
             )

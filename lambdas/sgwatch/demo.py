@@ -82,6 +82,7 @@ def _replayable(record: dict[str, Any], groups: _GroupMap, now: str) -> dict[str
     moved = copy.deepcopy(record)
     moved["eventTime"] = now  # replayed as if it happened now, so that detection latency means something
     moved["eventID"] = str(uuid.uuid4())
+    moved["awsRegion"] = REGION  # where the demo account's groups are
     parameters = moved.get("requestParameters")
     for path in _GROUP_PATHS:
         parent: Any = moved
@@ -265,7 +266,7 @@ def render(result: DemoResult, out: TextIO) -> None:
     write("  EventBridge rule (the stack's pattern) -> buffer queue -> sgwatch handler in Lambda-shaped batches\n")
     write(f"  -> SNS topic -> inbox; the email subscription's filter passes {EMAIL_MIN.name} and up\n")
     write(
-        f"  replayed {result.replayed} real CloudTrail records (group ids mapped onto the demo groups, times set to now)\n\n"
+        f"  replayed {result.replayed} real CloudTrail records (groups mapped onto the demo account's, times set to now)\n\n"
     )
     write(f"rule:    {result.delivered} of {result.replayed} records delivered to the buffer\n")
     if result.undelivered_changes:

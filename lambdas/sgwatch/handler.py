@@ -98,7 +98,10 @@ def _get_runtime() -> _Runtime:
         )
         _runtime = _Runtime(
             settings,
-            Ec2Enricher(boto3.client("ec2", config=config)),
+            Ec2Enricher(
+                boto3.client("ec2", config=config),
+                client_for=lambda region: boto3.client("ec2", region_name=region, config=config),
+            ),
             SnsPublisher(boto3.client("sns", config=config), settings.topic_arn),
             deduplicator,
         )

@@ -20,7 +20,7 @@ from sgwatch.severity import Severity
 
 
 class Enricher(Protocol):
-    def facts(self, group_ids: Sequence[str]) -> dict[str, GroupFacts]: ...
+    def facts(self, group_ids: Sequence[str], region: str = "") -> dict[str, GroupFacts]: ...
 
 
 class Publisher(Protocol):
@@ -138,8 +138,14 @@ def process_batch(
         else:
             findings.append(read)
 
-    group_ids = list(dict.fromkeys(g for read in findings for g in read.result.group_ids))
-    facts = enricher.facts(group_ids) if group_ids else {}
+    # Each change is described in its own region: with forwarders, changes arrive from every region.
+    by_region: dict[str, dict[str, None]] = {}
+    for read in findings:
+        by_region.setdefault(read.result.region, {}).update(dict.fromkeys(read.result.group_ids))
+    facts: dict[str, GroupFacts] = {}
+    for region, region_groups in by_region.items():
+        if region_groups:
+            facts.update(enricher.facts(list(region_groups), region))
     for missing in (group for group in facts.values() if group.error):
         metrics.add(names.METRIC_ENRICHMENT_FAILURES, 1)
         logger.warning("enrichment failed", extra={"groupId": missing.group_id, "error": missing.error})

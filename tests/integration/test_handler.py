@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.stub import Stubber
 from sgwatch import handler, names
@@ -106,6 +107,7 @@ def test_attaching_a_world_open_group_is_raised_by_enrichment(world: World) -> N
     attach = copy.deepcopy(ATTACH)
     attach["requestParameters"]["groupSet"] = {"items": [{"groupId": world.open_group}]}
     attach["requestParameters"]["networkInterfaceId"] = world.eni_id
+    attach["awsRegion"] = REGION
     run(sqs_event(eventbridge(attach)))
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH"
@@ -302,3 +304,15 @@ def test_a_defect_on_one_message_fails_only_that_message(world: World, monkeypat
     assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
     [alert] = world.received(world.inbox_url)
     assert body_json(alert)["results"][0]["eventID"] == healthy["eventID"]
+
+
+def test_a_change_forwarded_from_another_region_is_described_in_its_region(world: World) -> None:
+    other = boto3.client("ec2", region_name="us-east-1")
+    vpc = other.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    group = other.create_security_group(GroupName="far-away", Description="far", VpcId=vpc)["GroupId"]
+    record = on_group(SSH_WORLD, group)
+    record["awsRegion"] = "us-east-1"
+    run(sqs_event(eventbridge(record)))
+    [alert] = world.received(world.inbox_url)
+    assert alert["MessageAttributes"][names.ATTRIBUTE_REGION]["Value"] == "us-east-1"
+    assert f"{group}: name 'far-away', {vpc}" in alert["Message"]

@@ -1,0 +1,77 @@
+"""Every region of one account: a forwarder stack per other region, the same pattern, to the home region's bus."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+from sgwatch.events import event_pattern
+
+from app import build_app, cdk_json_context
+from infra.config import ConfigError
+from infra.forwarder import ForwarderStack
+from infra.regions import COMMERCIAL_REGIONS
+from infra.stack import SgwatchStack
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def _stacks(**context: Any) -> tuple[SgwatchStack, list[ForwarderStack]]:
+    app = build_app({**cdk_json_context(), **context})
+    app.synth()  # cdk-nag on every stack: a finding raises
+    home = next(child for child in app.node.children if isinstance(child, SgwatchStack))
+    return home, [child for child in app.node.children if isinstance(child, ForwarderStack)]
+
+
+def test_a_forwarder_per_other_region_with_the_home_pattern() -> None:
+    home, forwarders = _stacks(regions="us-east-1,eu-central-1,eu-west-1", homeRegion="eu-west-1")
+    assert home.region == "eu-west-1"
+    assert sorted(stack.region for stack in forwarders) == ["eu-central-1", "us-east-1"]  # never the home region
+    for stack in forwarders:
+        template = Template.from_stack(stack).to_json()
+        [rule] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+        assert rule["EventPattern"] == event_pattern()
+        [target] = rule["Targets"]
+        bus = "".join(
+            part if isinstance(part, str) else "{" + next(iter(part.values())) + "}"
+            for part in target["Arn"]["Fn::Join"][1]
+        )
+        assert bus == "arn:{AWS::Partition}:events:eu-west-1:{AWS::AccountId}:event-bus/default"
+        assert "DeadLetterConfig" in target and "RoleArn" in target
+        [policy] = [
+            r["Properties"]["PolicyDocument"] for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+        ]
+        assert [(s["Action"], s["Effect"]) for s in policy["Statement"]] == [("events:PutEvents", "Allow")]
+        assert policy["Statement"][0]["Resource"] == target["Arn"]
+
+
+def test_scope_and_enabled_reach_the_forwarders() -> None:
+    _, forwarders = _stacks(regions="us-east-1", homeRegion="eu-west-1", monitor="ingress", enabled="false")
+    [rule] = [
+        r["Properties"]
+        for r in Template.from_stack(forwarders[0]).to_json()["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule"
+    ]
+    assert rule["EventPattern"] == event_pattern("ingress")
+    assert rule["State"] == "DISABLED"
+
+
+def test_all_regions_comes_from_the_list_in_the_repository() -> None:
+    from infra.config import load_config
+
+    config = load_config({**cdk_json_context(), "regions": "all", "homeRegion": "eu-west-1"}.get)
+    assert set(config.forwarded_regions) == set(COMMERCIAL_REGIONS) - {"eu-west-1"}
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"regions": "us-east-1"}, "context homeRegion: required with regions"),
+        ({"regions": "us-east-1,mars-1", "homeRegion": "eu-west-1"}, "context regions: 'mars-1' is not a region name"),
+    ],
+)
+def test_bad_region_context_names_the_key(context: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_app({**cdk_json_context(), **context})
