@@ -43,10 +43,10 @@ synth: setup
 
 # Deploy to the account and region of your AWS credentials. Context: make deploy ARGS="-c alertEmail=you@example.com"
 deploy: setup
-	$(CDK) deploy $(ARGS)
+	$(CDK) deploy --all $(ARGS)
 
 destroy: setup
-	$(CDK) destroy $(ARGS)
+	$(CDK) destroy --all $(ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
