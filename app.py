@@ -30,7 +30,8 @@ def build_app(context: dict[str, Any] | None = None) -> cdk.App:
     config = load_config(app.node.try_get_context)
     home = cdk.Environment(region=config.home_region) if config.home_region else None
     SgwatchStack(app, config.stack_name, config=config, env=home)
-    for region in config.forwarded_regions:
+    # In organization mode the StackSet forwards from every account and region; per-region stacks are not needed.
+    for region in () if config.organization_id else config.forwarded_regions:
         ForwarderStack(
             app,
             f"{config.stack_name}-forwarder-{region}",

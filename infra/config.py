@@ -37,6 +37,12 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "policyFile": ("", "a policy file (TOML), validated at synth and shipped to the function"),
     "regions": ("", "other regions to watch: a comma list, or all (infra/regions.py); each gets a forwarder stack"),
     "homeRegion": ("", "with regions: the region that runs the pipeline (required then)"),
+    "organizationId": ("", "organization mode: this (central) account admits the organization's events (o-...)"),
+    "organizationUnits": ("", "organization mode: the OUs (or the root, r-...) whose accounts get the member StackSet"),
+    "delegatedAdmin": (
+        True,
+        "organization mode: deploy the StackSet as a delegated administrator (false: from the management account)",
+    ),
     "stackName": ("sgwatch", "name of the CloudFormation stack"),
 }
 
@@ -91,6 +97,9 @@ class MonitorConfig:
     policy_text: str
     home_region: str
     forwarded_regions: tuple[str, ...]
+    organization_id: str
+    organizational_units: tuple[str, ...]
+    delegated_admin: bool
 
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
@@ -164,7 +173,27 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         policy_file=policy_file,
         policy_text=policy_text,
         **_regions(str(value("regions")), str(value("homeRegion"))),
+        **_organization(str(value("organizationId")), str(value("organizationUnits")), str(value("homeRegion"))),
+        delegated_admin=_boolean("delegatedAdmin", value("delegatedAdmin")),
     )
+
+
+def _organization(organization_id: str, units: str, home: str) -> dict[str, Any]:
+    if not organization_id:
+        return {"organization_id": "", "organizational_units": ()}
+    if not re.match(r"^o-[a-z0-9]{10,32}$", organization_id):
+        raise ConfigError(f"context organizationId: {organization_id!r} is not an organization id (o-...)")
+    listed = tuple(unit.strip() for unit in units.split(",") if unit.strip())
+    if not listed:
+        raise ConfigError(
+            "context organizationUnits: organization mode needs the OUs (ou-...) or the root (r-...) to deploy to"
+        )
+    for unit in listed:
+        if not re.match(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$", unit):
+            raise ConfigError(f"context organizationUnits: {unit!r} is not an OU id (ou-...) or a root id (r-...)")
+    if not home:
+        raise ConfigError("context homeRegion: required in organization mode (the central region)")
+    return {"organization_id": organization_id, "organizational_units": listed}
 
 
 def _regions(text: str, home: str) -> dict[str, Any]:

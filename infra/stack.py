@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import Construct
+from sgwatch import names
 
 from infra.alerting import Alerting
 from infra.compliance import AuditTrail, ComplianceLogs, SecurityGroupRecorder
@@ -13,6 +14,7 @@ from infra.config import MonitorConfig
 from infra.dedup import Deduplication
 from infra.detection import Detection
 from infra.monitoring import Monitoring
+from infra.organization import ENRICHMENT_ROLE_NAME, Organization
 from infra.processor import TIMEOUT, Processor
 
 
@@ -60,6 +62,20 @@ class SgwatchStack(Stack):
             operations=alerting.operations,
         )
         self.alerting, self.detection, self.processor = alerting, detection, processor
+        self.organization = None
+        if config.organization_id:
+            self.organization = Organization(
+                self,
+                "Organization",
+                organization_id=config.organization_id,
+                organizational_units=list(config.organizational_units),
+                regions=[config.home_region, *config.forwarded_regions],
+                function_role=processor.role,
+                monitor=config.monitor,
+                enabled=config.enabled,
+                delegated_admin=config.delegated_admin,
+            )
+            processor.function.add_environment(names.ENV_ENRICHMENT_ROLE, ENRICHMENT_ROLE_NAME)
         if config.create_trail or config.record_security_groups:
             logs = ComplianceLogs(self, "ComplianceLogs", expiration_days=config.compliance_log_days)
             if config.create_trail:

@@ -31,34 +31,39 @@ class Ec2Enricher:
 
     def __init__(
         self, client: Any, ttl_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic,
-        client_for: Callable[[str], Any] | None = None,
+        client_for: Callable[[str, str], Any] | None = None, home_account: str = "",
     ) -> None:  # fmt: skip
-        self.client = client  # the function's own region
-        self.client_for = client_for  # other regions, for changes forwarded from them
+        self.client = client  # the function's own account and region
+        self.client_for = client_for  # (region, account) -> client, for changes forwarded from elsewhere
+        self.home_account = home_account
         self.ttl_seconds = ttl_seconds
         self.clock = clock
-        self._cache: dict[tuple[str, str], tuple[float, GroupFacts]] = {}
-        self._clients: dict[str, Any] = {}
+        self._cache: dict[tuple[str, str, str], tuple[float, GroupFacts]] = {}
+        self._clients: dict[tuple[str, str], tuple[float, Any]] = {}
 
-    def _client(self, region: str) -> Any:
-        home = getattr(getattr(self.client, "meta", None), "region_name", "")
-        if not region or region == home or self.client_for is None:
+    def _client(self, region: str, account: str) -> Any:
+        home_region = getattr(getattr(self.client, "meta", None), "region_name", "")
+        same_account = not account or not self.home_account or account == self.home_account
+        if ((not region or region == home_region) and same_account) or self.client_for is None:
             return self.client
-        if region not in self._clients:
-            self._clients[region] = self.client_for(region)
-        return self._clients[region]
+        key = (region or home_region, "" if same_account else account)
+        cached = self._clients.get(key)
+        if cached is None or cached[0] <= self.clock():  # assumed-role credentials last an hour: renew before
+            self._clients[key] = (self.clock() + 45 * 60, self.client_for(*key))
+        return self._clients[key][1]
 
-    def facts(self, group_ids: Sequence[str], region: str = "") -> dict[str, GroupFacts]:
-        """Facts about groups of one region (the change's region; "" for the function's own)."""
+    def facts(self, group_ids: Sequence[str], region: str = "", account: str = "") -> dict[str, GroupFacts]:
+        """Facts about groups of one region and account (the change's; "" for the function's own)."""
         now = self.clock()
         try:
-            client = self._client(region)
+            client = self._client(region, account)
         except Exception as error:  # a region the SDK cannot reach ("..." in a redacted record): no facts, say why
-            return {gid: GroupFacts(gid, error=f"region {region!r}: {_error_text(error)}") for gid in group_ids}
+            where = f"account {account}, region {region!r}" if account else f"region {region!r}"
+            return {gid: GroupFacts(gid, error=f"{where}: {_error_text(error)}") for gid in group_ids}
         found: dict[str, GroupFacts] = {}
         missing = []
         for group_id in dict.fromkeys(group_ids):
-            cached = self._cache.get((region, group_id))
+            cached = self._cache.get((region, account, group_id))
             if cached and cached[0] > now:
                 found[group_id] = cached[1]
             elif not _GROUP_ID.match(group_id):
@@ -68,7 +73,7 @@ class Ec2Enricher:
         for group_id, facts in self._describe(client, missing).items():
             found[group_id] = facts
             if not facts.error:
-                self._cache[(region, group_id)] = (now + self.ttl_seconds, facts)
+                self._cache[(region, account, group_id)] = (now + self.ttl_seconds, facts)
         return found
 
     def _describe(self, client: Any, group_ids: list[str]) -> dict[str, GroupFacts]:

@@ -96,12 +96,29 @@ def _get_runtime() -> _Runtime:
             if settings.dedup_table
             else None
         )
+        role_name = os.environ.get(names.ENV_ENRICHMENT_ROLE, "")
+        home_account = settings.topic_arn.split(":")[4] if settings.topic_arn.count(":") >= 5 else ""
+
+        def client_for(region: str, account: str) -> Any:
+            """EC2 in another region, or through the enrichment role of a member account."""
+            if not account or not role_name:
+                return boto3.client("ec2", region_name=region, config=config)
+            partition = settings.topic_arn.split(":")[1]
+            credentials = boto3.client("sts", config=config).assume_role(
+                RoleArn=f"arn:{partition}:iam::{account}:role/{role_name}", RoleSessionName="sgwatch-enrichment"
+            )["Credentials"]
+            return boto3.client(
+                "ec2",
+                region_name=region,
+                config=config,
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+
         _runtime = _Runtime(
             settings,
-            Ec2Enricher(
-                boto3.client("ec2", config=config),
-                client_for=lambda region: boto3.client("ec2", region_name=region, config=config),
-            ),
+            Ec2Enricher(boto3.client("ec2", config=config), client_for=client_for, home_account=home_account),
             SnsPublisher(boto3.client("sns", config=config), settings.topic_arn),
             deduplicator,
         )

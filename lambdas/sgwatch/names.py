@@ -12,6 +12,7 @@ ENV_PUBLISH_MIN_SEVERITY: Final = "SGWATCH_PUBLISH_MIN_SEVERITY"
 ENV_CONSOLE_DOMAIN: Final = "SGWATCH_CONSOLE_DOMAIN"
 ENV_POLICY_FILE: Final = "SGWATCH_POLICY_FILE"
 ENV_DEDUP_TABLE: Final = "SGWATCH_DEDUP_TABLE"
+ENV_ENRICHMENT_ROLE: Final = "SGWATCH_ENRICHMENT_ROLE"  # organization mode: the role to assume in member accounts
 
 # The policy as the stack ships it: a layer, unpacked under /opt.
 POLICY_LAYER_PATH: Final = "sgwatch/policy.toml"

@@ -20,7 +20,7 @@ from sgwatch.severity import Severity
 
 
 class Enricher(Protocol):
-    def facts(self, group_ids: Sequence[str], region: str = "") -> dict[str, GroupFacts]: ...
+    def facts(self, group_ids: Sequence[str], region: str = "", account: str = "") -> dict[str, GroupFacts]: ...
 
 
 class Publisher(Protocol):
@@ -138,14 +138,14 @@ def process_batch(
         else:
             findings.append(read)
 
-    # Each change is described in its own region: with forwarders, changes arrive from every region.
-    by_region: dict[str, dict[str, None]] = {}
+    # Each change is described where it happened: forwarders bring changes from every region and member account.
+    by_place: dict[tuple[str, str], dict[str, None]] = {}
     for read in findings:
-        by_region.setdefault(read.result.region, {}).update(dict.fromkeys(read.result.group_ids))
+        by_place.setdefault((read.result.region, read.result.account), {}).update(dict.fromkeys(read.result.group_ids))
     facts: dict[str, GroupFacts] = {}
-    for region, region_groups in by_region.items():
-        if region_groups:
-            facts.update(enricher.facts(list(region_groups), region))
+    for (region, account), place_groups in by_place.items():
+        if place_groups:
+            facts.update(enricher.facts(list(place_groups), region, account))
     for missing in (group for group in facts.values() if group.error):
         metrics.add(names.METRIC_ENRICHMENT_FAILURES, 1)
         logger.warning("enrichment failed", extra={"groupId": missing.group_id, "error": missing.error})

@@ -316,3 +316,40 @@ def test_a_change_forwarded_from_another_region_is_described_in_its_region(world
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_REGION]["Value"] == "us-east-1"
     assert f"{group}: name 'far-away', {vpc}" in alert["Message"]
+
+
+def test_a_member_accounts_change_is_described_through_its_enrichment_role(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = "111122223333"
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/sgwatch-enrichment", RoleSessionName="setup"
+    )["Credentials"]
+    ec2 = boto3.client(
+        "ec2", region_name=REGION, aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"], aws_session_token=credentials["SessionToken"],
+    )  # fmt: skip
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="member-web", Description="member", VpcId=vpc)["GroupId"]
+    monkeypatch.setenv(names.ENV_ENRICHMENT_ROLE, "sgwatch-enrichment")
+    handler.reset_runtime()
+    record = on_group(SSH_WORLD, group)
+    record["recipientAccountId"] = member
+    run(sqs_event(eventbridge(record)))
+    [alert] = world.received(world.inbox_url)
+    assert alert["MessageAttributes"][names.ATTRIBUTE_ACCOUNT]["Value"] == member
+    assert f"{group}: name 'member-web', {vpc}" in alert["Message"]
+
+
+def test_a_role_that_cannot_be_assumed_still_alerts_and_says_so() -> None:
+    from botocore.exceptions import ClientError
+    from sgwatch.aws import Ec2Enricher
+
+    def denied(region: str, account: str) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not trusted"}}, "AssumeRole")
+
+    home = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    facts = Ec2Enricher(home, client_for=denied, home_account="123456789012").facts(
+        ["sg-0123456789abcdef0"], REGION, "111122223333"
+    )
+    assert facts["sg-0123456789abcdef0"].error == "account 111122223333, region 'eu-west-1': AccessDenied: not trusted"

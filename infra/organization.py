@@ -1,0 +1,217 @@
+"""Organization mode: a central account runs the pipeline; every member account and region forwards to it.
+
+The central account's default event bus admits events from the organization only (aws:PrincipalOrgID). A
+CloudFormation StackSet with service-managed permissions and automatic deployment puts, in every account of the
+given organizational units and every region: the forwarder rule (the same pattern, to the central bus, with its
+role and dead-letter queue), and once per account a read-only role that the central function assumes to describe
+security groups there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Acknowledgment, Aws, Stack, Validations
+from aws_cdk import aws_cloudformation as cloudformation
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+from sgwatch.events import event_pattern
+
+ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
+ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"]
+
+
+def member_template(*, central_bus_arn: Any, central_account: Any, central_region: str, central_role_arn: Any,
+                    monitor: str, enabled: bool) -> dict[str, Any]:  # fmt: skip
+    """The CloudFormation template the StackSet deploys in each member account and region."""
+    not_central = {"Condition": "NotCentralBus"}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "sgwatch member: forward security-group changes to the central account; let it describe groups",
+        "Conditions": {
+            # The central account's own region already has the pipeline's rule: forwarding there would loop.
+            "CentralBus": {
+                "Fn::And": [
+                    {"Fn::Equals": [{"Ref": "AWS::AccountId"}, central_account]},
+                    {"Fn::Equals": [{"Ref": "AWS::Region"}, central_region]},
+                ]
+            },
+            "NotCentralBus": {"Fn::Not": [{"Condition": "CentralBus"}]},
+            # IAM is global: the enrichment role is created once per account, in the central region.
+            "EnrichmentRegion": {"Fn::Equals": [{"Ref": "AWS::Region"}, central_region]},
+        },
+        "Resources": {
+            "UndeliveredEvents": {
+                **not_central,
+                "Type": "AWS::SQS::Queue",
+                "Properties": {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600},
+            },
+            "UndeliveredEventsPolicy": {
+                **not_central,
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {
+                    "Queues": [{"Ref": "UndeliveredEvents"}],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sqs:SendMessage",
+                                "Resource": {"Fn::GetAtt": ["UndeliveredEvents", "Arn"]},
+                                "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["Forwarder", "Arn"]}}},
+                            },
+                            {
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "*"},
+                                "Action": "sqs:*",
+                                "Resource": {"Fn::GetAtt": ["UndeliveredEvents", "Arn"]},
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            },
+                        ],
+                    },
+                },
+            },
+            "ForwarderRole": {
+                **not_central,
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    },
+                    "Policies": [
+                        {
+                            "PolicyName": "put-on-the-central-bus",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {"Effect": "Allow", "Action": "events:PutEvents", "Resource": central_bus_arn}
+                                ],
+                            },
+                        }
+                    ],
+                },
+            },
+            "Forwarder": {
+                **not_central,
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "Description": "sgwatch: forward CloudTrail events of security-group changes to the central account",
+                    "EventPattern": event_pattern(monitor),
+                    "State": "ENABLED" if enabled else "DISABLED",
+                    "Targets": [
+                        {
+                            "Id": "central-bus",
+                            "Arn": central_bus_arn,
+                            "RoleArn": {"Fn::GetAtt": ["ForwarderRole", "Arn"]},
+                            "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["UndeliveredEvents", "Arn"]}},
+                        }
+                    ],
+                },
+            },
+            "EnrichmentRole": {
+                "Condition": "EnrichmentRegion",
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": ENRICHMENT_ROLE_NAME,
+                    "Description": "sgwatch: the central function describes security groups here (read-only)",
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Principal": {"AWS": central_role_arn}, "Action": "sts:AssumeRole"}
+                        ],
+                    },
+                    "Policies": [
+                        {
+                            "PolicyName": "describe-security-groups",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [{"Effect": "Allow", "Action": ENRICHMENT_ACTIONS, "Resource": "*"}],
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+class Organization(Construct):
+    """The central side: the bus policy for the organization, the StackSet for the members."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, organization_id: str, organizational_units: list[str],
+        regions: list[str], function_role: iam.IRole, monitor: str, enabled: bool, delegated_admin: bool,
+    ) -> None:  # fmt: skip
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        bus_arn = f"arn:{Aws.PARTITION}:events:{stack.region}:{Aws.ACCOUNT_ID}:event-bus/default"
+        self.bus_policy = events.CfnEventBusPolicy(
+            self,
+            "BusPolicy",
+            statement_id="sgwatch-organization",
+            event_bus_name="default",
+            statement={
+                "Sid": "sgwatch-organization",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "events:PutEvents",
+                "Resource": bus_arn,
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
+            },
+        )
+        function_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sts:AssumeRole"],
+                resources=[f"arn:{Aws.PARTITION}:iam::*:role/{ENRICHMENT_ROLE_NAME}"],
+                conditions={"StringEquals": {"aws:ResourceOrgID": organization_id}},
+            )
+        )
+        Validations.of(function_role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/{ENRICHMENT_ROLE_NAME}]",
+                reason="the member accounts are not known at synth (new accounts join automatically); the condition"
+                " limits the role to the organization",
+            )
+        )
+        template = member_template(
+            central_bus_arn=bus_arn,
+            central_account=Aws.ACCOUNT_ID,
+            central_region=stack.region,
+            central_role_arn=function_role.role_arn,
+            monitor=monitor,
+            enabled=enabled,
+        )
+        self.stack_set = cloudformation.CfnStackSet(
+            self,
+            "Members",
+            stack_set_name=f"{stack.stack_name}-members",
+            description="sgwatch: forwarders and the read-only enrichment role in every member account and region",
+            permission_model="SERVICE_MANAGED",
+            auto_deployment=cloudformation.CfnStackSet.AutoDeploymentProperty(
+                enabled=True, retain_stacks_on_account_removal=False
+            ),
+            capabilities=["CAPABILITY_NAMED_IAM"],
+            call_as="DELEGATED_ADMIN" if delegated_admin else "SELF",
+            managed_execution={"Active": True},
+            operation_preferences=cloudformation.CfnStackSet.OperationPreferencesProperty(
+                failure_tolerance_percentage=10, max_concurrent_percentage=25, region_concurrency_type="PARALLEL"
+            ),
+            stack_instances_group=[
+                cloudformation.CfnStackSet.StackInstancesProperty(
+                    deployment_targets=cloudformation.CfnStackSet.DeploymentTargetsProperty(
+                        organizational_unit_ids=organizational_units
+                    ),
+                    regions=regions,
+                )
+            ],
+            template_body=stack.to_json_string(template),
+        )
