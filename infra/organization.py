@@ -16,9 +16,11 @@ from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+from sgwatch.audit import PERMISSIONS as AUDIT_PERMISSIONS
 from sgwatch.events import event_pattern
 
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
+AUDIT_ROLE_NAME = "sgwatch-audit"  # `sgwatch audit --accounts` assumes it from the central account
 ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"]
 
 
@@ -135,6 +137,40 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                             "PolicyDocument": {
                                 "Version": "2012-10-17",
                                 "Statement": [{"Effect": "Allow", "Action": ENRICHMENT_ACTIONS, "Resource": "*"}],
+                            },
+                        }
+                    ],
+                },
+            },
+            "AuditRole": {
+                "Condition": "EnrichmentRegion",
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": AUDIT_ROLE_NAME,
+                    "Description": "sgwatch audit: read whether security-group changes are monitored here (read-only)",
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {
+                                    "AWS": {
+                                        "Fn::Sub": [
+                                            "arn:${AWS::Partition}:iam::${Central}:root",
+                                            {"Central": central_account},
+                                        ]
+                                    }
+                                },
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    },
+                    "Policies": [
+                        {
+                            "PolicyName": "audit-read-only",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [{"Effect": "Allow", "Action": list(AUDIT_PERMISSIONS), "Resource": "*"}],
                             },
                         }
                     ],

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from sgwatch import __version__
 from sgwatch.classify import DEFAULT_SETTINGS, Classification, classify
@@ -121,19 +122,37 @@ class _Clients:
     """boto3 clients from the standard AWS environment (profiles, AWS_REGION, AWS_ENDPOINT_URL), one per service and
     region, built once and shared by the worker threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: Any = None) -> None:
         import threading  # noqa: PLC0415 - the AWS commands' own needs, not classify's
 
         import boto3  # noqa: PLC0415
         from botocore.config import Config  # noqa: PLC0415
 
-        self._session = boto3.session.Session()
+        self._session = session or boto3.session.Session()
         self._config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
         self._lookup_config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20)
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], object] = {}
         # AWS_REGION is what the AWS CLI and SDKs v2 read; boto3 reads AWS_DEFAULT_REGION: honour both.
         self.default_region = self._session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
+
+    def in_account(self, account: str, role: str) -> _Clients:
+        """Clients in a member account, through its audit role (credentials from sts:AssumeRole)."""
+        import boto3  # noqa: PLC0415
+
+        sts = self("sts", self.default_region)
+        identity = sts.get_caller_identity()  # type: ignore[attr-defined]
+        partition = identity["Arn"].split(":")[1]
+        credentials = sts.assume_role(  # type: ignore[attr-defined]
+            RoleArn=f"arn:{partition}:iam::{account}:role/{role}", RoleSessionName="sgwatch-audit"
+        )["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=self.default_region,
+        )
+        return _Clients(session)
 
     def __call__(self, service: str, region: str) -> object:
         with self._lock:
@@ -179,7 +198,18 @@ def command_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except Exception as error:  # no credentials, no network: the audit could not run
         err.write(f"sgwatch audit: {error}\n")
         return EXIT_USAGE
-    checks = audit.run_audit(regions, clients, progress=_progress(err, "audit", len(regions)))
+    if args.accounts:
+        checks = []
+        for account in [a.strip() for a in args.accounts.split(",") if a.strip()]:
+            try:
+                member = clients.in_account(account, args.role)
+            except Exception as error:  # the role cannot be assumed: every check there is unknown
+                checks.append(audit.Check(account, "audit role", audit.UNKNOWN, f"cannot assume {args.role}: {error}"))
+                continue
+            for check in audit.run_audit(regions, member):
+                checks.append(dataclasses.replace(check, region=f"{account}/{check.region}"))
+    else:
+        checks = audit.run_audit(regions, clients, progress=_progress(err, "audit", len(regions)))
     if err.isatty():
         err.write("\n")
     if args.format == "json":
@@ -315,6 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_parser.add_argument("--regions", default="all", help="all (enabled regions, the default) or a comma list")
     audit_parser.add_argument("--format", choices=("table", "json"), default="table")
+    audit_parser.add_argument(
+        "--accounts", default="", help="member accounts to audit (comma list), through --role (organization mode)"
+    )
+    audit_parser.add_argument("--role", default="sgwatch-audit", help="the role to assume in each member account")
     audit_parser.set_defaults(handler=command_audit)
 
     history_parser = commands.add_parser(

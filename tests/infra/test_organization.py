@@ -110,3 +110,16 @@ def test_the_central_function_may_assume_the_member_role_only_in_the_organizatio
 def test_bad_organization_context_names_the_key(context: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         synth(**context)
+
+
+def test_the_member_audit_role_is_read_only_and_trusts_the_central_account(central: Any) -> None:
+    from sgwatch.audit import PERMISSIONS
+
+    stack, template = central
+    role = _member_template(stack, template)["Resources"]["AuditRole"]
+    assert role["Condition"] == "EnrichmentRegion"
+    [statement] = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == list(PERMISSIONS)
+    assert all(action.split(":")[1].startswith(("Describe", "Get", "List")) for action in PERMISSIONS)
+    [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert ":root" in json.dumps(trust["Principal"])

@@ -226,3 +226,28 @@ def test_all_regions_by_default(account: Account) -> None:
         if line[:1].isalpha() and not line.startswith("audit")
     }
     assert {HOME, OTHER, "account"} <= regions and len(regions) > 10
+
+
+def test_member_accounts_are_audited_through_their_role(account: Account) -> None:
+    member = "111122223333"
+    credentials = boto3.client("sts", region_name=HOME).assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/sgwatch-audit", RoleSessionName="setup"
+    )["Credentials"]
+    keys = {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
+    boto3.client("s3", region_name=OTHER, **keys).create_bucket(Bucket="member-trail")
+    trails = boto3.client("cloudtrail", region_name=HOME, **keys)
+    trails.create_trail(Name="member", S3BucketName="member-trail", IsMultiRegionTrail=True)
+    trails.start_logging(Name="member")
+    out = io.StringIO()
+    assert main(["audit", "--regions", HOME, "--accounts", member], out, io.StringIO()) == 1
+    rows = {line.split()[0]: line for line in out.getvalue().splitlines()[1:] if line[:1].isdigit()}
+    assert set(rows) == {f"{member}/account", f"{member}/{HOME}"}
+    table = out.getvalue()
+    assert f"{member}/{HOME}  CloudTrail records management writes  PASS     trail member (multi-region" in table
+    assert (
+        f"{member}/{HOME}  sgwatch rule deployed and enabled     FAIL" in table
+    )  # sgwatch runs in the central account
