@@ -14,7 +14,7 @@ import pytest
 from sgwatch import handler
 
 from tests.conftest import REAL_RECORDS, load
-from tests.integration.conftest import LambdaContext, World, eventbridge
+from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge
 
 RECORDS = 1_000
 PER_APPLY = 10  # a Terraform apply: ten rules on one group by one principal
@@ -45,6 +45,7 @@ def _record(index: int, group: str) -> dict[str, Any]:
     record["requestParameters"]["ipPermissions"]["items"][0]["toPort"] = 1000 + index % 5000
     record["userIdentity"]["arn"] = f"arn:aws:iam::000000000000:user/apply-{index // PER_APPLY}"
     record["responseElements"] = None
+    record["awsRegion"], record["recipientAccountId"] = REGION, ACCOUNT  # the account the function describes
     return record
 
 
