@@ -21,7 +21,7 @@ from sgwatch.events import event_pattern
 
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
 AUDIT_ROLE_NAME = "sgwatch-audit"  # `sgwatch audit --accounts` assumes it from the central account
-ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"]
+ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeNetworkInterfaces"]
 
 
 def member_template(*, central_bus_arn: Any, central_account: Any, central_region: str, central_role_arn: Any,

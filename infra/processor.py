@@ -70,7 +70,11 @@ class Processor(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"],
+                actions=[
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSecurityGroupRules",
+                    "ec2:DescribeNetworkInterfaces",
+                ],
                 resources=["*"],  # these Describe calls support no resource-level permissions
             )
         )

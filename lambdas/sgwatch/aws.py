@@ -100,6 +100,20 @@ class Ec2Enricher:
             count = sum(len(page.get("NetworkInterfaces", [])) for page in pages)
         except Exception:  # the blast radius is a nice-to-have: the rest of the facts still stand
             count = None
+        egress: set[str] = set()
+        try:
+            rules = client.get_paginator("describe_security_group_rules").paginate(
+                Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}],
+                PaginationConfig={"MaxItems": _MAX_INTERFACES_COUNTED},
+            )
+            egress = {
+                r["SecurityGroupRuleId"]
+                for page in rules
+                for r in page.get("SecurityGroupRules", [])
+                if r.get("IsEgress")
+            }
+        except Exception:  # without it, a rule named only by id stays rated as inbound, the worst case
+            egress = set()
         return GroupFacts(
             group_id=group["GroupId"],
             name=group.get("GroupName", ""),
@@ -108,6 +122,7 @@ class Ec2Enricher:
             tags={tag["Key"]: tag.get("Value", "") for tag in group.get("Tags", [])},
             interface_count=count,
             ingress_permissions=tuple(group.get("IpPermissions", [])),
+            egress_rule_ids=frozenset(egress),
         )
 
 

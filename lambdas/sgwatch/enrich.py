@@ -24,6 +24,7 @@ class GroupFacts:
     tags: dict[str, str] = field(default_factory=dict)
     interface_count: int | None = None  # how many network interfaces use it: the blast radius
     ingress_permissions: tuple[Any, ...] = ()  # IpPermissions as DescribeSecurityGroups returns them
+    egress_rule_ids: frozenset[str] = frozenset()  # to tell the direction of a rule that a record names only by id
     error: str = ""
 
     @property
@@ -68,8 +69,21 @@ def apply_facts(
     if record is None or record.failed:
         return result
     extra: list[Verdict] = []
+    verdicts = list(result.verdicts)
+    if record.event.kind is EventKind.RULES_MODIFIED:
+        # The record does not say whether a rewritten rule is inbound or outbound; EC2 does.
+        for index, verdict in enumerate(verdicts):
+            change = verdict.change
+            group = facts.get(change.group_id) if change else None
+            if change and group and change.rule_id and change.rule_id in group.egress_rule_ids:
+                verdicts[index] = Verdict(
+                    RULE["egress-added"],
+                    f"Rule {change.rule_id} rewritten: outbound {change.ports_label()} to {change.peer.describe()}"
+                    f" allowed from {change.group_id} (EC2 says the rule is outbound)",
+                    replace(change, direction=Direction.EGRESS),
+                )
     if record.event.kind in (EventKind.RULES_ADDED, EventKind.RULES_MODIFIED):
-        for change in record.changes:
+        for change in (verdict.change for verdict in verdicts if verdict.change is not None):
             group = facts.get(change.group_id) or (facts.get(record.group_ids[0]) if record.group_ids else None)
             adds_ingress = change.direction in (Direction.INGRESS, Direction.UNSTATED)
             if group is not None and group.is_default and adds_ingress and record.group_name != "default":
@@ -93,7 +107,7 @@ def apply_facts(
                         f" Why it matters: {RULE['open-group-attached'].rationale}.",
                     )
                 )
-    if not extra:
+    if not extra and verdicts == list(result.verdicts):
         return result
-    verdicts = result.verdicts + tuple(extra)
-    return replace(result, verdicts=verdicts, severity=max(verdict.severity for verdict in verdicts))
+    verdicts += extra
+    return replace(result, verdicts=tuple(verdicts), severity=max(verdict.severity for verdict in verdicts))

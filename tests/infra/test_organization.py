@@ -79,7 +79,12 @@ def test_the_member_role_is_read_only_and_trusts_only_the_central_function(centr
     role = _member_template(stack, template)["Resources"]["EnrichmentRole"]["Properties"]
     assert role["RoleName"] == ENRICHMENT_ROLE_NAME
     [statement] = role["Policies"][0]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == ENRICHMENT_ACTIONS == ["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"]
+    assert statement["Action"] == ENRICHMENT_ACTIONS
+    assert ENRICHMENT_ACTIONS == [
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSecurityGroupRules",
+        "ec2:DescribeNetworkInterfaces",
+    ]
     [trust] = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Action"] == "sts:AssumeRole"
     assert logical_id(stack, "Processor", "Role") in json.dumps(trust["Principal"])

@@ -134,7 +134,8 @@ def test_function_role_is_least_privilege(default_stack: Built) -> None:
         for action in actions:
             grants[action] = statement["Resource"]
     assert set(grants) == {
-        "logs:CreateLogStream", "logs:PutLogEvents", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces",
+        "logs:CreateLogStream", "logs:PutLogEvents", "ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules",
+        "ec2:DescribeNetworkInterfaces",
         "sns:Publish", "kms:GenerateDataKey*", "kms:Decrypt",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",

@@ -353,3 +353,24 @@ def test_a_role_that_cannot_be_assumed_still_alerts_and_says_so() -> None:
         ["sg-0123456789abcdef0"], REGION, "111122223333"
     )
     assert facts["sg-0123456789abcdef0"].error == "account 111122223333, region 'eu-west-1': AccessDenied: not trusted"
+
+
+def test_a_rewritten_rule_that_ec2_says_is_outbound_is_rated_as_outbound(world: World) -> None:
+    rules = world.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [world.app_group]}])
+    [egress_rule] = [rule["SecurityGroupRuleId"] for rule in rules["SecurityGroupRules"] if rule["IsEgress"]]
+    record = load(
+        REAL_RECORDS / "rubysoho07-cloudtrail-watcher/modify_security_group_rules_console_iamuser_cidrv4_443.json"
+    )
+    request = record["requestParameters"]["ModifySecurityGroupRulesRequest"]
+    request["GroupId"] = world.app_group
+    request["SecurityGroupRule"]["SecurityGroupRuleId"] = egress_rule
+    request["SecurityGroupRule"]["SecurityGroupRule"]["CidrIpv4"] = "0.0.0.0/0"
+    request["SecurityGroupRule"]["SecurityGroupRule"]["FromPort"] = request["SecurityGroupRule"]["SecurityGroupRule"][
+        "ToPort"
+    ] = 22
+    record.update(eventID="modify-egress", awsRegion=REGION, recipientAccountId=ACCOUNT)
+    run(sqs_event(eventbridge(record)))
+    [alert] = world.received(world.inbox_url)
+    assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "LOW"  # not CRITICAL: it is outbound
+    assert f"Rule {egress_rule} rewritten: outbound 22/tcp to the whole internet" in alert["Message"]
+    assert "(EC2 says the rule is outbound)" in alert["Message"]
