@@ -86,6 +86,7 @@ def warm_per_record_ms(batches: int) -> tuple[float, int]:
     )
     for _ in group_ids:
         ec2_stub.add_response("describe_network_interfaces", {"NetworkInterfaces": []})
+        ec2_stub.add_response("describe_security_group_rules", {"SecurityGroupRules": []})
     for _ in range((batches + 1) * len(event["Records"])):
         sns_stub.add_response("publish", {"MessageId": "1"})
     ec2_stub.activate()
