@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sgwatch.addresses import IPNetwork, PeerKind
@@ -58,7 +58,6 @@ class Classification:
     verdicts: tuple[Verdict, ...] = ()
     error: str = ""
     location: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reasons(self) -> list[str]:
@@ -101,7 +100,6 @@ class Classification:
                 result["errorCode"] = self.record.error_code
         if self.location:
             result["source"] = self.location
-        result.update(self.extras)
         return result
 
 
