@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sgwatch.aws import error_code
 from sgwatch.events import EVENT_SOURCE, EVENTBRIDGE_SOURCE, MONITORED_BY_NAME
 
 PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
@@ -63,8 +64,7 @@ def _call(client: Any, operation: str, **kwargs: Any) -> Any:
     try:
         return getattr(client, operation)(**kwargs)
     except Exception as error:
-        response = getattr(error, "response", None)
-        code = response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+        code = error_code(error)
         prefix = client.meta.service_model.signing_name if hasattr(client, "meta") else "aws"
         permission = f"{prefix}:{''.join(part.title() for part in operation.split('_'))}"
         if code in DENIED_CODES:

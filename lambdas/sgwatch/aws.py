@@ -15,11 +15,17 @@ _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _MAX_INTERFACES_COUNTED = 1000
 
 
-def _error_text(error: Exception) -> str:
+def error_code(error: Exception) -> str:
+    """The AWS error code of a failed call ("AccessDenied"), or "" for errors that never reached AWS."""
     response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        details = response.get("Error", {})
-        return f"{details.get('Code', type(error).__name__)}: {details.get('Message', '')}".rstrip(": ")
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def _error_text(error: Exception) -> str:
+    code = error_code(error)
+    if code:
+        message = getattr(error, "response", {}).get("Error", {}).get("Message", "")
+        return f"{code}: {message}".rstrip(": ")
     return f"{type(error).__name__}: {error}"
 
 
@@ -169,8 +175,7 @@ class DynamoDeduplicator:
                 },
             )
         except Exception as error:
-            code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
-            return False if code == "ConditionalCheckFailedException" else None
+            return False if error_code(error) == "ConditionalCheckFailedException" else None
         return True
 
     def done(self, event_ids: list[str]) -> None:

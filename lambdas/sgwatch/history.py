@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sgwatch.aws import error_code
 from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, classify
 from sgwatch.events import monitored_event_names
 
@@ -107,8 +108,7 @@ def lookup_region(
                     page = client.lookup_events(**request)
                     break
                 except Exception as error:
-                    response = getattr(error, "response", None)
-                    code = response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+                    code = error_code(error)
                     if code not in THROTTLING_CODES or attempt == max_attempts - 1:
                         result.error = (
                             f"{region}: LookupEvents for {name} failed: {code or type(error).__name__}: {error}"
