@@ -12,6 +12,12 @@ from constructs import Construct
 from sgwatch.events import event_pattern
 
 
+def rule_pattern(monitor: str) -> events.EventPattern:
+    """sgwatch's pattern (sgwatch.events.event_pattern) as CDK takes it; the home rule and forwarders share it."""
+    pattern = event_pattern(monitor)
+    return events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"])
+
+
 def encrypted_queue(scope: Construct, construct_id: str, **kwargs: Any) -> sqs.Queue:
     return sqs.Queue(scope, construct_id, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, **kwargs)
 
@@ -31,15 +37,12 @@ class Detection(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=self.buffer_dead_letters),
         )
         self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
-        pattern = event_pattern(monitor)
         self.rule = events.Rule(
             self,
             "Rule",
             description="sgwatch: CloudTrail events of security-group changes",
             enabled=enabled,
-            event_pattern=events.EventPattern(
-                source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-            ),
+            event_pattern=rule_pattern(monitor),
         )
         self.rule.add_target(
             targets.SqsQueue(

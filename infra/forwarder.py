@@ -14,9 +14,8 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
-from sgwatch.events import event_pattern
 
-from infra.detection import encrypted_queue
+from infra.detection import encrypted_queue, rule_pattern
 
 
 class ForwarderStack(Stack):
@@ -34,15 +33,12 @@ class ForwarderStack(Stack):
             assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
             description=f"sgwatch forwarder: put security-group events on the default bus of {home_region}",
         )
-        pattern = event_pattern(monitor)
         self.rule = events.Rule(
             self,
             "Rule",
             description=f"sgwatch: forward CloudTrail events of security-group changes to {home_region}",
             enabled=enabled,
-            event_pattern=events.EventPattern(
-                source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
-            ),
+            event_pattern=rule_pattern(monitor),
         )
         self.rule.add_target(
             targets.EventBus(
