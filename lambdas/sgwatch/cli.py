@@ -40,6 +40,7 @@ def _load_policy(path: str | None) -> Policy | None:
 
 
 def _results(items: Iterable[Item], counts: Counter[str], policy: Policy | None = None) -> Iterable[Classification]:
+    settings = policy.settings if policy else DEFAULT_SETTINGS
     for item in items:
         if item.skipped:
             counts["skipped"] += item.skipped
@@ -48,7 +49,6 @@ def _results(items: Iterable[Item], counts: Counter[str], policy: Policy | None 
             counts["unreadable"] += 1
             yield Classification(Severity.NONE, error=item.error, location=item.location)
             continue
-        settings = policy.settings() if policy else DEFAULT_SETTINGS
         result = classify(
             item.record, location=item.location, account=item.account, region=item.region, settings=settings
         )
@@ -245,7 +245,7 @@ def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         start,
         now,
         progress=_progress(err, "history", len(regions)),
-        settings=policy.settings() if policy else None,
+        settings=policy.settings if policy else None,
     )
     if policy is not None:
         results = [apply_policy(result, policy) for result in results]

@@ -47,7 +47,7 @@ class PipelineSettings:
 
     @property
     def classification(self) -> Settings:
-        return self.policy.settings() if self.policy else DEFAULT_SETTINGS
+        return self.policy.settings if self.policy else DEFAULT_SETTINGS
 
 
 @dataclass

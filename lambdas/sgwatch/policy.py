@@ -14,6 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from sgwatch.addresses import IPNetwork, PeerKind
@@ -137,8 +138,11 @@ class Policy:
     source: str = ""
     tag_approvals: bool = False  # honour sgwatch:approved tags on the groups (whoever can tag a group can approve it)
 
+    @cached_property
     def settings(self) -> Settings:
-        """What classification itself takes from the policy: the port catalogue and the internal ranges."""
+        """What classification itself takes from the policy: the port catalogue and the internal ranges.
+
+        Derived once per policy: the function and the CLI ask for it for every record."""
         removed = {(name.lower(), protocol) for _, name, protocol in self.removed_ports}
         ports = tuple(p for p in SENSITIVE_PORTS if (p.name.lower(), p.protocol) not in removed) + self.added_ports
         return Settings(sensitive_ports=ports, internal_ranges=tuple(network for _, network in self.internal_ranges))

@@ -29,7 +29,7 @@ def policy(name: str) -> str:
 def classified(path: Path, policy_text: str, tags: dict[str, dict[str, str]] | None = None) -> Classification:
     loaded = load_policy(policy_text, "policy.toml")
     [item] = unwrap(load(path), str(path))
-    result = classify(item.record, account=item.account, region=item.region, settings=loaded.settings())
+    result = classify(item.record, account=item.account, region=item.region, settings=loaded.settings)
     return apply_policy(result, loaded, tags=tags, today=TODAY)
 
 
