@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sgwatch import names
-from sgwatch.classify import Classification
+from sgwatch.classify import Classification, Verdict
 from sgwatch.enrich import GroupFacts
 from sgwatch.render import clean
 from sgwatch.rules import RULE
@@ -46,6 +46,11 @@ class Alert:
     def first(self) -> Classification:
         return self.results[0]
 
+    @property
+    def top(self) -> Verdict:
+        """The most severe verdict of all the alert's changes: it sets the subject and the advice."""
+        return max((verdict for result in self.results for verdict in result.verdicts), key=lambda v: v.severity)
+
 
 def group_key(result: Classification) -> tuple[str, ...]:
     """Changes with the same key in one batch become one alert."""
@@ -78,7 +83,7 @@ def subject(alert: Alert) -> str:
     if alert.is_unreadable:
         text = f"{alert.severity.name}: unreadable security-group record {first.event_name or ''}".rstrip()
         return _ascii(text)[:MAX_SUBJECT]
-    top = max((verdict for result in alert.results for verdict in result.verdicts), key=lambda v: v.severity)
+    top = alert.top
     where = ", ".join(alert.group_ids) or (first.record.group_name if first.record else "") or "a security group"
     if top.change is not None:
         change = top.change
@@ -156,8 +161,7 @@ def message(alert: Alert, *, published_at: datetime | None = None, domain: str =
                 if verdict.reason not in seen:
                     seen.add(verdict.reason)
                     lines.append(f"  [{verdict.severity.name}] {clean(verdict.reason, 1500)}")
-        top = max((verdict for result in alert.results for verdict in result.verdicts), key=lambda v: v.severity)
-        lines += ["", f"What to do: {top.rule.advice}"]
+        lines += ["", f"What to do: {alert.top.rule.advice}"]
     if alert.facts:
         lines += ["", "Groups now:", *_facts_lines(alert.facts)]
     lines += ["", "Links:", *(f"  {link}" for link in _console_links(alert, domain))]

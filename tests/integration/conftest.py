@@ -44,14 +44,18 @@ class World:
     eni_id: str
 
     def received(self, url: str) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return messages
-            for message in batch:
-                messages.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        """Every message on the queue, its body parsed; the queue is left empty."""
+        return [json.loads(message["Body"]) for message in drain(self.sqs, url)]
+
+
+def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message on an SQS queue, as received; the queue is left empty."""
+    found: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        found += batch
+        entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(batch)]
+        sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+    return found
 
 
 def eventbridge(record: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from sgwatch import handler
 
 from tests.conftest import REAL_RECORDS, load
-from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge
+from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, drain, eventbridge
 
 RECORDS = 1_000
 PER_APPLY = 10  # a Terraform apply: ten rules on one group by one principal
@@ -109,19 +109,9 @@ def test_ten_thousand_changes_nothing_lost_nothing_twice(world: World, capsys: p
     for alert in world.received(world.inbox_url):
         payload = json.loads(alert["Message"].split("--- JSON ---\n", 1)[1])
         alerted.update(result["eventID"] for result in payload["results"])
-    dead = {json.loads(m["Body"])["detail"]["eventID"] for m in _drain(sqs, dead_letters)}
+    dead = {json.loads(m["Body"])["detail"]["eventID"] for m in drain(sqs, dead_letters)}
     assert max(alerted.values()) == 1, "an event was alerted twice"
     assert set(alerted) | dead == all_ids, "an event was lost"
     assert not set(alerted) & dead
     assert poisoned <= dead
     assert flaky.calls > len(alerted) // PER_APPLY  # failures happened, and their retries published
-
-
-def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    found = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        found += batch
-        sqs.delete_message_batch(
-            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
-        )
-    return found
