@@ -21,6 +21,16 @@ def error_code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
+def assumed_role_keys(sts: Any, role_arn: str, session_name: str) -> dict[str, str]:
+    """Credentials of an assumed role, as the keyword arguments boto3 clients and sessions take."""
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
+
+
 def _error_text(error: Exception) -> str:
     code = error_code(error)
     if code:

@@ -140,19 +140,13 @@ class _Clients:
         """Clients in a member account, through its audit role (credentials from sts:AssumeRole)."""
         import boto3  # noqa: PLC0415
 
+        from sgwatch.aws import assumed_role_keys  # noqa: PLC0415
+
         sts = self("sts", self.default_region)
         identity = sts.get_caller_identity()  # type: ignore[attr-defined]
         partition = identity["Arn"].split(":")[1]
-        credentials = sts.assume_role(  # type: ignore[attr-defined]
-            RoleArn=f"arn:{partition}:iam::{account}:role/{role}", RoleSessionName="sgwatch-audit"
-        )["Credentials"]
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=self.default_region,
-        )
-        return _Clients(session)
+        keys = assumed_role_keys(sts, f"arn:{partition}:iam::{account}:role/{role}", "sgwatch-audit")
+        return _Clients(boto3.session.Session(region_name=self.default_region, **keys))
 
     def __call__(self, service: str, region: str) -> object:
         with self._lock:

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from sgwatch import names
-from sgwatch.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher
+from sgwatch.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher, assumed_role_keys
 from sgwatch.pipeline import PipelineSettings, process_batch
 from sgwatch.policy import PolicyError, load_policy
 from sgwatch.severity import Severity
@@ -104,17 +104,12 @@ def _get_runtime() -> _Runtime:
             if not account or not role_name:
                 return boto3.client("ec2", region_name=region, config=config)
             partition = settings.topic_arn.split(":")[1]
-            credentials = boto3.client("sts", config=config).assume_role(
-                RoleArn=f"arn:{partition}:iam::{account}:role/{role_name}", RoleSessionName="sgwatch-enrichment"
-            )["Credentials"]
-            return boto3.client(
-                "ec2",
-                region_name=region,
-                config=config,
-                aws_access_key_id=credentials["AccessKeyId"],
-                aws_secret_access_key=credentials["SecretAccessKey"],
-                aws_session_token=credentials["SessionToken"],
+            keys = assumed_role_keys(
+                boto3.client("sts", config=config),
+                f"arn:{partition}:iam::{account}:role/{role_name}",
+                "sgwatch-enrichment",
             )
+            return boto3.client("ec2", region_name=region, config=config, **keys)
 
         _runtime = _Runtime(
             settings,
