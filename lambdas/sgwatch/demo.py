@@ -99,6 +99,17 @@ def _replayable(record: dict[str, Any], groups: _GroupMap, now: str) -> dict[str
     return moved
 
 
+def create_dedup_table(dynamodb: Any, name: str = "sgwatch-dedup") -> str:
+    """The deduplication table as the stack declares it (infra/dedup.py), in an emulated account."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": names.DEDUP_KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": names.DEDUP_KEY, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 def _collect_metrics(output: str, into: dict[str, list[tuple[dict[str, str], float]]]) -> None:
     for line in output.splitlines():
         if not line.startswith('{"_aws"'):
@@ -180,13 +191,7 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
                 )
             result.replayed = len(replayed)
 
-            boto3.client("dynamodb", region_name=REGION).create_table(
-                TableName="sgwatch-dedup",
-                KeySchema=[{"AttributeName": names.DEDUP_KEY, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": names.DEDUP_KEY, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            os.environ[names.ENV_DEDUP_TABLE] = "sgwatch-dedup"
+            os.environ[names.ENV_DEDUP_TABLE] = create_dedup_table(boto3.client("dynamodb", region_name=REGION))
             if policy_file:
                 os.environ[names.ENV_POLICY_FILE] = str(Path(policy_file).resolve())
             else:

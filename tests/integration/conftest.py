@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from sgwatch import handler, names
+from sgwatch.demo import create_dedup_table
 from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 
 REGION = "eu-west-1"
@@ -147,13 +148,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
             sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName="sgwatch-dedup",
-            KeySchema=[{"AttributeName": names.DEDUP_KEY, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": names.DEDUP_KEY, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        monkeypatch.setenv(names.ENV_DEDUP_TABLE, "sgwatch-dedup")
+        monkeypatch.setenv(names.ENV_DEDUP_TABLE, create_dedup_table(dynamodb))
         monkeypatch.setenv(names.ENV_TOPIC_ARN, topic_arn)
         monkeypatch.setenv(names.ENV_PUBLISH_MIN_SEVERITY, "LOW")
         handler.reset_runtime()
