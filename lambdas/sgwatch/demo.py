@@ -239,8 +239,8 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
                 for record in replayed
                 if record["eventID"] not in delivered_ids and classify(record).record is not None
             ]
-            result.alerts = _drain(sqs, inbox)
-            result.emailed = {alert["MessageId"] for alert in _drain(sqs, email)}
+            result.alerts = [json.loads(message["Body"]) for message in drain(sqs, inbox)]
+            result.emailed = {json.loads(message["Body"])["MessageId"] for message in drain(sqs, email)}
             handler.reset_runtime()
     finally:
         for key, value in saved.items():
@@ -251,12 +251,13 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
     return result
 
 
-def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    found = []
+def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message on an SQS queue, as received; the queue is left empty."""
+    found: list[dict[str, Any]] = []
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in batch:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        found += batch
+        entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(batch)]
+        sqs.delete_message_batch(QueueUrl=url, Entries=entries)
     return found
 
 

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from sgwatch import handler, names
-from sgwatch.demo import create_dedup_table
+from sgwatch.demo import create_dedup_table, drain
 from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 
 REGION = "eu-west-1"
@@ -47,16 +47,6 @@ class World:
     def received(self, url: str) -> list[dict[str, Any]]:
         """Every message on the queue, its body parsed; the queue is left empty."""
         return [json.loads(message["Body"]) for message in drain(self.sqs, url)]
-
-
-def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    """Every message on an SQS queue, as received; the queue is left empty."""
-    found: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        found += batch
-        entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(batch)]
-        sqs.delete_message_batch(QueueUrl=url, Entries=entries)
-    return found
 
 
 def eventbridge(record: dict[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from sgwatch import handler
+from sgwatch.demo import drain
 
 from tests.conftest import REAL_RECORDS, load
-from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, drain, eventbridge
+from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge
 
 RECORDS = 1_000
 PER_APPLY = 10  # a Terraform apply: ten rules on one group by one principal
