@@ -26,6 +26,10 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "publishMinSeverity": ("LOW", "lowest severity the function publishes; lower changes are logged and counted"),
     "batchWindowSeconds": (20, "how long the function waits to fill a batch (0-20 s): the detection delay it adds"),
     "batchSize": (10, "SQS messages per invocation (1-100)"),
+    "maxConcurrency": (
+        10,
+        "most invocations the buffer runs at once (2-1000): what a burst may draw on the account's Lambda concurrency",
+    ),
     "maxReceiveCount": (5, "failed receives before a message goes to the dead-letter queue"),
     "logRetentionDays": (90, "retention of the function's log group"),
     "powertoolsLayerArn": ("", "pin the Powertools layer (default: the public SSM parameter, resolved at deploy)"),
@@ -84,6 +88,7 @@ class MonitorConfig:
     publish_min_severity: Severity
     batch_window_seconds: int
     batch_size: int
+    max_concurrency: int
     max_receive_count: int
     log_retention_days: int
     powertools_layer_arn: str
@@ -161,6 +166,7 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         publish_min_severity=channels.get("publish") or _severity("publishMinSeverity", value("publishMinSeverity")),
         batch_window_seconds=_integer("batchWindowSeconds", value("batchWindowSeconds"), 0, 20),
         batch_size=_integer("batchSize", value("batchSize"), 1, 100),
+        max_concurrency=_integer("maxConcurrency", value("maxConcurrency"), 2, 1000),  # the event source's own bounds
         max_receive_count=_integer("maxReceiveCount", value("maxReceiveCount"), 1, 1000),
         log_retention_days=retention,
         powertools_layer_arn=layer,

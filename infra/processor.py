@@ -44,6 +44,7 @@ class Processor(Construct):
         topic: sns.ITopic,
         key: kms.IKey,
         batch_size: int,
+        max_concurrency: int,
         batch_window_seconds: int,
         publish_min_severity: Severity,
         log_retention_days: int,
@@ -127,5 +128,8 @@ class Processor(Construct):
                 batch_size=batch_size,
                 max_batching_window=Duration.seconds(batch_window_seconds),
                 report_batch_item_failures=True,
+                # Unlike reserved concurrency, this throttles the poller, not the function: a burst waits in the
+                # buffer instead of coming back as throttled receives that count towards the dead-letter queue.
+                max_concurrency=max_concurrency,
             )
         )

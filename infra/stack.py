@@ -44,6 +44,7 @@ class SgwatchStack(Stack):
             topic=alerting.topic,
             key=alerting.key,
             batch_size=config.batch_size,
+            max_concurrency=config.max_concurrency,
             batch_window_seconds=config.batch_window_seconds,
             publish_min_severity=config.publish_min_severity,
             log_retention_days=config.log_retention_days,

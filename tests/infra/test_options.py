@@ -9,7 +9,8 @@ import pytest
 from aws_cdk.assertions import Template
 from sgwatch.events import monitored_event_names
 
-from infra.config import ConfigError
+from app import cdk_json_context
+from infra.config import ConfigError, load_config
 from tests.infra.conftest import cfn_lint, logical_id, resource, synth
 
 
@@ -106,3 +107,9 @@ def test_a_bad_policy_fails_the_synth_with_its_error(tmp_path: Path) -> None:
         ConfigError, match=r"context policyFile: .*policy.toml:1: internal_range\[0\].cidr: 'nope' is not a CIDR"
     ):
         synth(policyFile=str(policy))
+
+
+def test_max_concurrency_is_bounded_like_the_event_source() -> None:
+    assert load_config({**cdk_json_context(), "maxConcurrency": "50"}.get).max_concurrency == 50
+    with pytest.raises(ConfigError, match=r"context maxConcurrency: 1 is outside 2-1000"):
+        load_config({**cdk_json_context(), "maxConcurrency": 1}.get)

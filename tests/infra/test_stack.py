@@ -91,6 +91,8 @@ def test_function_consumes_small_batches_with_partial_failures(default_stack: Bu
     assert properties["BatchSize"] == 10
     assert properties["MaximumBatchingWindowInSeconds"] == 20
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # a burst is paced by the poller and waits in the buffer; it cannot take the account's whole Lambda concurrency
+    assert properties["ScalingConfig"] == {"MaximumConcurrency": 10}
 
 
 def test_function_runtime_layer_environment_and_logs(default_stack: Built) -> None:
