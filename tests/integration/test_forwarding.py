@@ -1,0 +1,205 @@
+"""Every region and every account, end to end under moto: the synthesized forwarder stacks and the StackSet's member
+template are created by moto's CloudFormation in their accounts and regions; changes made there travel through the
+forwarder rules to the home bus, through the home rule (the stack's pattern) to the buffer, and through the handler
+to an alert that names the account and region of the change and describes the group where it lives.
+
+moto does not enforce the central bus's organization policy or the roles' trust (the infra tests assert those), nor
+deliver to a forwarder's dead-letter queue; it does evaluate the templates' conditions, match the patterns and
+deliver to another account's and region's bus.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from aws_cdk.assertions import Template
+from sgwatch import handler, names
+from sgwatch.demo import drain
+
+from app import build_app, cdk_json_context
+from infra.forwarder import ForwarderStack
+from infra.stack import SgwatchStack
+from tests.conftest import REAL_RECORDS, load
+from tests.infra.conftest import logical_id
+from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, on_group, sqs_event
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# moto's CloudFormation creates no AWS::SQS::QueuePolicy (it warns and goes on); nothing here depends on one.
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..SQS..QueuePolicy:UserWarning")
+
+SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+NOT_A_CHANGE = load(
+    REAL_RECORDS / "wwalpha-aws-spotlight/modify_instance_attribute_instancetype_console_NOT_groupset.json"
+)
+MEMBER = "111122223333"
+CENTRAL = ACCOUNT  # moto's default account plays the central (or the only) account
+FUNCTION_ROLE = f"arn:aws:iam::{CENTRAL}:role/sgwatch-ProcessorRole"
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    home_pattern: dict[str, Any]  # the home rule's event pattern
+    forwarders: dict[str, dict[str, Any]]  # each forwarder stack's template, by region
+    member_template: str  # the StackSet's template body, as the deployed central stack hands it over; "" without
+
+
+def _synth(**context: Any) -> Synthesized:
+    app = build_app({**cdk_json_context(), "homeRegion": REGION, **context})
+    app.synth()
+    home = next(child for child in app.node.children if isinstance(child, SgwatchStack))
+    template = dict(Template.from_stack(home).to_json())
+    resources = template["Resources"]
+    return Synthesized(
+        home_pattern=resources[logical_id(home, "Detection", "Rule")]["Properties"]["EventPattern"],
+        forwarders={
+            child.region: dict(Template.from_stack(child).to_json())
+            for child in app.node.children
+            if isinstance(child, ForwarderStack)
+        },
+        member_template=(
+            _member_template(resources[logical_id(home, "Organization", "Members")]["Properties"]["TemplateBody"])
+            if "organizationId" in context
+            else ""
+        ),
+    )
+
+
+def _member_template(body: Any) -> str:
+    """The StackSet's template body with the central stack's tokens resolved, as CloudFormation does on deploying it."""
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    [function_role_id] = {part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict) and "Fn::GetAtt" in part}
+    resolved = {
+        json.dumps({"Ref": "AWS::Partition"}): "aws",
+        json.dumps({"Ref": "AWS::AccountId"}): CENTRAL,
+        json.dumps({"Fn::GetAtt": [function_role_id, "Arn"]}): FUNCTION_ROLE,
+    }
+    unresolved = [part for part in parts if not isinstance(part, str) and json.dumps(part) not in resolved]
+    assert not unresolved, f"the member template holds tokens this test cannot resolve: {unresolved}"
+    return "".join(part if isinstance(part, str) else resolved[json.dumps(part)] for part in parts)
+
+
+def _session(account: str) -> dict[str, str]:
+    """Client arguments for an account of moto's: its own credentials, as STS hands them to a role there."""
+    if account == CENTRAL:
+        return {}
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="setup"
+    )["Credentials"]
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
+
+
+def _deploy(template: dict[str, Any] | str, *, account: str, region: str) -> None:
+    session = _session(account)
+    # A bootstrapped account holds this parameter; the CDK's stacks check it.
+    boto3.client("ssm", region_name=region, **session).put_parameter(
+        Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String", Overwrite=True
+    )
+    cloudformation = boto3.client("cloudformation", region_name=region, **session)
+    body = template if isinstance(template, str) else json.dumps(template)
+    cloudformation.create_stack(StackName="sgwatch", TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"])
+    status = cloudformation.describe_stacks(StackName="sgwatch")["Stacks"][0]["StackStatus"]
+    assert status == "CREATE_COMPLETE", (account, region, status)
+
+
+def _home_rule(world: World, pattern: dict[str, Any]) -> str:
+    """The home rule, with the stack's pattern, delivering to a buffer queue; the queue's URL."""
+    buffer: str = world.sqs.create_queue(QueueName="buffer")["QueueUrl"]
+    arn = world.sqs.get_queue_attributes(QueueUrl=buffer, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(Name="sgwatch-home", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="sgwatch-home", Targets=[{"Id": "buffer", "Arn": arn}])
+    return buffer
+
+
+def _change_in(account: str, region: str, tag: str) -> tuple[str, str]:
+    """Make a group in that account and region, and put CloudTrail's event of opening SSH on it on the local bus,
+    with an instance-type change beside it that no rule may forward. Returns (eventID, group id)."""
+    session = _session(account)
+    ec2 = boto3.client("ec2", region_name=region, **session)
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName=f"web-{tag}", Description=tag, VpcId=vpc)["GroupId"]
+    change = on_group(SSH_WORLD, group, f"change-{tag}")
+    change.update(awsRegion=region, recipientAccountId=account)
+    read = {**NOT_A_CHANGE, "eventID": f"other-{tag}", "awsRegion": region, "recipientAccountId": account}
+    boto3.client("events", region_name=region, **session).put_events(
+        Entries=[
+            {"Source": "aws.ec2", "DetailType": "AWS API Call via CloudTrail", "Detail": json.dumps(record)}
+            for record in (change, read)
+        ]
+    )
+    return change["eventID"], group
+
+
+def _alerts_for(world: World, buffer: str) -> tuple[Counter[str], dict[str, dict[str, Any]]]:
+    """Run the handler over what the buffer holds: how often each eventID reached the buffer, and each alert by
+    eventID."""
+    messages = drain(world.sqs, buffer)
+    arrived = Counter(json.loads(message["Body"])["detail"]["eventID"] for message in messages)
+    response = handler.lambda_handler(sqs_event(*(message["Body"] for message in messages)), LambdaContext())
+    assert response == {"batchItemFailures": []}
+    alerts = {}
+    for alert in world.received(world.inbox_url):
+        payload = json.loads(alert["Message"].split("--- JSON ---\n", 1)[1])
+        for result in payload["results"]:
+            alerts[result["eventID"]] = alert
+    return arrived, alerts
+
+
+def test_changes_in_every_region_reach_the_home_pipeline_once_with_their_region(world: World) -> None:
+    synthesized = _synth(regions="us-east-1,eu-central-1,eu-west-1")
+    assert sorted(synthesized.forwarders) == ["eu-central-1", "us-east-1"]
+    buffer = _home_rule(world, synthesized.home_pattern)
+    for region, template in synthesized.forwarders.items():
+        _deploy(template, account=CENTRAL, region=region)
+    made = {region: _change_in(CENTRAL, region, region) for region in ("us-east-1", "eu-central-1", REGION)}
+
+    arrived, alerts = _alerts_for(world, buffer)
+    assert arrived == Counter(
+        event_id for event_id, _ in made.values()
+    )  # each change once; not the instance-type change
+    for region, (event_id, group) in made.items():
+        attributes = alerts[event_id]["MessageAttributes"]
+        assert attributes[names.ATTRIBUTE_REGION]["Value"] == region
+        assert f"{group}: name 'web-{region}'" in alerts[event_id]["Message"]  # described in its own region
+
+
+def test_every_account_and_region_of_the_organization_reaches_the_central_pipeline_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synthesized = _synth(organizationId="o-abc123defg", organizationUnits="r-ab12", regions="us-east-1,eu-west-1")
+    assert synthesized.forwarders == {}  # the StackSet does their work
+    buffer = _home_rule(world, synthesized.home_pattern)
+    places = [(MEMBER, "us-east-1"), (MEMBER, REGION), (CENTRAL, "us-east-1"), (CENTRAL, REGION)]
+    for account, region in places:  # the StackSet's instances; the central account may sit in a targeted OU too
+        _deploy(synthesized.member_template, account=account, region=region)
+    # The central account's own home region has the pipeline's rule: a forwarder there would send events in a loop.
+    central_home = boto3.client("events", region_name=REGION).list_rules()["Rules"]
+    assert [rule["Name"] for rule in central_home] == ["sgwatch-home"]
+    iam = boto3.client("iam", region_name=REGION, **_session(MEMBER))
+    assert iam.get_role(RoleName="sgwatch-enrichment")["Role"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"AWS": FUNCTION_ROLE}, "Action": "sts:AssumeRole"}
+    ]
+    made = {(account, region): _change_in(account, region, f"{account}-{region}") for account, region in places}
+
+    monkeypatch.setenv(names.ENV_ENRICHMENT_ROLE, "sgwatch-enrichment")
+    handler.reset_runtime()
+    arrived, alerts = _alerts_for(world, buffer)
+    assert arrived == Counter(event_id for event_id, _ in made.values())
+    for (account, region), (event_id, group) in made.items():
+        attributes = alerts[event_id]["MessageAttributes"]
+        assert (attributes[names.ATTRIBUTE_ACCOUNT]["Value"], attributes[names.ATTRIBUTE_REGION]["Value"]) == (
+            account,
+            region,
+        )
+        # described where it lives: in a member account through the enrichment role the StackSet created there
+        assert f"{group}: name 'web-{account}-{region}'" in alerts[event_id]["Message"]
