@@ -41,6 +41,8 @@ PERMISSIONS = (
     "events:ListRules",
     "events:ListTargetsByRule",
     "lambda:ListEventSourceMappings",
+    "sqs:GetQueueUrl",
+    "sqs:GetQueueAttributes",
 )
 
 
@@ -160,6 +162,10 @@ def records_security_groups(recorder: dict[str, Any]) -> tuple[bool, str]:
     return False, f"{SECURITY_GROUP_TYPE} is not among the recorded types"
 
 
+# The stack's recorder is made in its home region only: forwarder regions and member accounts keep their own.
+RECORDER_BY_SGWATCH = "in sgwatch's home region, make deploy ARGS='-c recordSecurityGroups=true' makes both"
+
+
 def _config(region: str, clients: ClientFactory) -> list[Check]:
     client = clients("config", region)
     name = "AWS Config records security groups"
@@ -173,8 +179,8 @@ def _config(region: str, clients: ClientFactory) -> list[Check]:
                     name,
                     FAIL,
                     "no configuration recorder in this region",
-                    "make deploy ARGS='-c recordSecurityGroups=true', or create one: aws configservice"
-                    " put-configuration-recorder ... (one recorder per region is allowed)",
+                    f"aws configservice put-configuration-recorder --region {region} ... (one recorder per region is"
+                    f" allowed); {RECORDER_BY_SGWATCH}",
                 )
             )
         else:
@@ -219,7 +225,7 @@ def _config(region: str, clients: ClientFactory) -> list[Check]:
                     channel,
                     FAIL,
                     "no delivery channel: the recorder cannot record without one",
-                    "make deploy ARGS='-c recordSecurityGroups=true', or: aws configservice put-delivery-channel ...",
+                    f"aws configservice put-delivery-channel --region {region} ...; {RECORDER_BY_SGWATCH}",
                 )
             )
     except _Unknown as unknown:
@@ -241,8 +247,12 @@ def is_sgwatch_pattern(pattern: dict[str, Any]) -> bool:
     return bool(names) and all(name in MONITORED_BY_NAME for name in names)
 
 
-def _sgwatch(region: str, clients: ClientFactory) -> Check:
-    name = "sgwatch rule deployed and enabled"
+RULE_CHECK = "sgwatch rule deployed and enabled"
+DEAD_LETTER_CHECK = "nothing waits in sgwatch's dead-letter queues"
+
+
+def _sgwatch(region: str, clients: ClientFactory) -> list[Check]:
+    """The rule (the pipeline's, or a forwarder's) and, when there is one, its dead-letter queues."""
     events = clients("events", region)
     rules = []
     token = None
@@ -254,31 +264,97 @@ def _sgwatch(region: str, clients: ClientFactory) -> Check:
             break
     ours = [rule for rule in rules if rule.get("EventPattern") and is_sgwatch_pattern(json.loads(rule["EventPattern"]))]
     if not ours:
-        return Check(region, name, FAIL, "no sgwatch rule in this region", f"make deploy (with AWS_REGION={region})")
+        return [
+            Check(
+                region,
+                RULE_CHECK,
+                FAIL,
+                "no sgwatch rule in this region",
+                f"add {region} to the context key regions and make deploy: it gets a forwarder to the home region",
+            )
+        ]
     rule = ours[0]
     if rule.get("State") != "ENABLED":
-        return Check(
-            region, name, FAIL, f"rule {rule['Name']} is {rule.get('State')}", "make deploy ARGS='-c enabled=true'"
-        )
+        return [
+            Check(
+                region,
+                RULE_CHECK,
+                FAIL,
+                f"rule {rule['Name']} is {rule.get('State')}",
+                "make deploy ARGS='-c enabled=true'",
+            )
+        ]
     targets = _call(events, "list_targets_by_rule", Rule=rule["Name"]).get("Targets", [])
+    checks = [_rule_target(region, rule["Name"], targets, clients)]
+    try:
+        checks.append(_dead_letters(region, rule["Name"], targets, clients))
+    except _Unknown as unknown:
+        checks.append(Check(region, DEAD_LETTER_CHECK, UNKNOWN, str(unknown)))
+    return checks
+
+
+def _rule_target(region: str, rule: str, targets: list[dict[str, Any]], clients: ClientFactory) -> Check:
     functions = clients("lambda", region)
     for target in targets:
         arn = target["Arn"]
         if ":lambda:" in arn:
-            return Check(region, name, PASS, f"rule {rule['Name']} is enabled and invokes {arn}")
+            return Check(region, RULE_CHECK, PASS, f"rule {rule} is enabled and invokes {arn}")
+        if ":event-bus/" in arn:  # a forwarder: the pipeline runs where that bus is (checked there)
+            return Check(region, RULE_CHECK, PASS, f"rule {rule} is enabled and forwards to {arn}")
         if ":sqs:" in arn:
             mappings = _call(functions, "list_event_source_mappings", EventSourceArn=arn).get("EventSourceMappings", [])
             enabled = [m for m in mappings if m.get("State") in ("Enabled", "Enabling", "Updating")]
             if enabled:
-                return Check(
-                    region,
-                    name,
-                    PASS,
-                    f"rule {rule['Name']} is enabled; its queue feeds {enabled[0]['FunctionArn'].rsplit(':', 1)[-1]}",
-                )
-    return Check(
-        region, name, FAIL, f"rule {rule['Name']} reaches no function", "make deploy (the stack is incomplete)"
-    )
+                feeds = enabled[0]["FunctionArn"].rsplit(":", 1)[-1]
+                return Check(region, RULE_CHECK, PASS, f"rule {rule} is enabled; its queue feeds {feeds}")
+    return Check(region, RULE_CHECK, FAIL, f"rule {rule} reaches no function", "make deploy (the stack is incomplete)")
+
+
+def _queue(clients: ClientFactory, arn: str) -> tuple[Any, str]:
+    """The SQS client of the queue's region and the queue's URL."""
+    _, _, _, region, account, name = arn.split(":", 5)
+    sqs = clients("sqs", region)
+    return sqs, _call(sqs, "get_queue_url", QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def _dead_letters(region: str, rule: str, targets: list[dict[str, Any]], clients: ClientFactory) -> Check:
+    """Each message in a dead-letter queue is a change sgwatch did not alert on: EventBridge could not deliver it, or
+    the function could not process it."""
+    queues: list[tuple[str, str, str]] = []  # (queue ARN, what its messages are, how to act)
+    for target in targets:
+        undelivered = (target.get("DeadLetterConfig") or {}).get("Arn")
+        if undelivered:
+            queues.append((
+                undelivered,
+                f"that rule {rule} could not deliver",
+                "read why in the messages' ERROR_CODE and ERROR_MESSAGE attributes"
+                " (aws sqs receive-message --message-attribute-names All --queue-url URL) and fix the target",
+            ))  # fmt: skip
+        if ":sqs:" in target["Arn"]:
+            sqs, url = _queue(clients, target["Arn"])
+            redrive = _call(sqs, "get_queue_attributes", QueueUrl=url, AttributeNames=["RedrivePolicy"])
+            policy = json.loads(redrive.get("Attributes", {}).get("RedrivePolicy") or "{}")
+            if policy.get("deadLetterTargetArn"):
+                queues.append((
+                    policy["deadLetterTargetArn"],
+                    "that the function could not process",
+                    "see the function's errors in its log group, fix them, then send the messages back:"
+                    f" aws sqs start-message-move-task --source-arn {policy['deadLetterTargetArn']}",
+                ))  # fmt: skip
+    if not queues:
+        return Check(region, DEAD_LETTER_CHECK, PASS, f"rule {rule} has no dead-letter queue to look at")
+    waiting = []
+    for arn, what, fix in queues:
+        sqs, url = _queue(clients, arn)
+        attributes = _call(sqs, "get_queue_attributes", QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        count = int(attributes.get("Attributes", {}).get("ApproximateNumberOfMessages", "0"))
+        if count:
+            waiting.append((f"{count} {'change' if count == 1 else 'changes'} {what}, in {arn}", fix))
+    if waiting:
+        return Check(
+            region, DEAD_LETTER_CHECK, FAIL, "; ".join(w for w, _ in waiting), "; ".join(f for _, f in waiting)
+        )
+    return Check(region, DEAD_LETTER_CHECK, PASS, "empty: " + ", ".join(arn.rsplit(":", 1)[-1] for arn, _, _ in queues))
 
 
 # --- the audit ----------------------------------------------------------------------------------------------------
@@ -303,9 +379,9 @@ def _region(region: str, clients: ClientFactory, cache: dict[str, Any]) -> tuple
         checks.append(Check(region, "CloudTrail records management writes", UNKNOWN, str(unknown)))
     checks += _config(region, clients)
     try:
-        checks.append(_sgwatch(region, clients))
+        checks += _sgwatch(region, clients)
     except _Unknown as unknown:
-        checks.append(Check(region, "sgwatch rule deployed and enabled", UNKNOWN, str(unknown)))
+        checks.append(Check(region, RULE_CHECK, UNKNOWN, str(unknown)))
     return checks, trails
 
 

@@ -50,12 +50,21 @@ class Account:
             Handler="x.h",
             Code={"ZipFile": archive.getvalue()},
         )
-        sqs = boto3.client("sqs", region_name=HOME)
-        url = sqs.create_queue(QueueName="buffer")["QueueUrl"]
-        queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sqs = boto3.client("sqs", region_name=HOME)
+        self.failed_url, failed = self.queue("buffer-dead-letters")
+        self.undelivered_url, undelivered = self.queue("undelivered")
+        _, queue = self.queue("buffer", RedrivePolicy=json.dumps({"deadLetterTargetArn": failed, "maxReceiveCount": 5}))
         functions.create_event_source_mapping(EventSourceArn=queue, FunctionName="sgwatch-fn")
         self.events.put_rule(Name="sgwatch-rule", EventPattern=json.dumps(event_pattern()))
-        self.events.put_targets(Rule="sgwatch-rule", Targets=[{"Id": "buffer", "Arn": queue}])
+        self.events.put_targets(
+            Rule="sgwatch-rule", Targets=[{"Id": "buffer", "Arn": queue, "DeadLetterConfig": {"Arn": undelivered}}]
+        )
+
+    def queue(self, name: str, **attributes: str) -> tuple[str, str]:
+        """A queue's URL and ARN."""
+        url = self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
 
 
 @pytest.fixture
@@ -88,10 +97,14 @@ def test_all_good_passes_and_exits_0(account: Account) -> None:
         "AWS Config records security groups": PASS,
         "AWS Config delivery channel": PASS,
         "sgwatch rule deployed and enabled": PASS,
+        "nothing waits in sgwatch's dead-letter queues": PASS,
     }
+    assert verdicts(checks)["nothing waits in sgwatch's dead-letter queues"].detail == (
+        "empty: undelivered, buffer-dead-letters"
+    )
     status, table = audit_cli()
     assert status == 0
-    assert "audit: 5 PASS, 0 FAIL, 0 UNKNOWN" in table
+    assert "audit: 6 PASS, 0 FAIL, 0 UNKNOWN" in table
 
 
 def test_no_trail(account: Account) -> None:
@@ -190,6 +203,48 @@ def test_sgwatch_rule_disabled_or_missing(account: Account) -> None:
         verdicts(run_audit([HOME], clients))["sgwatch rule deployed and enabled"].detail
         == "no sgwatch rule in this region"
     )
+
+
+def test_changes_left_in_a_dead_letter_queue_fail_the_audit_and_say_what_to_do(account: Account) -> None:
+    account.sqs.send_message(QueueUrl=account.failed_url, MessageBody="{}")
+    account.sqs.send_message(QueueUrl=account.failed_url, MessageBody="{}")
+    check = verdicts(run_audit([HOME], clients))["nothing waits in sgwatch's dead-letter queues"]
+    failed = "arn:aws:sqs:eu-west-1:123456789012:buffer-dead-letters"
+    assert (check.status, check.detail) == (FAIL, f"2 changes that the function could not process, in {failed}")
+    assert check.fix.endswith(f"aws sqs start-message-move-task --source-arn {failed}")
+    account.sqs.send_message(QueueUrl=account.undelivered_url, MessageBody="{}")
+    check = verdicts(run_audit([HOME], clients))["nothing waits in sgwatch's dead-letter queues"]
+    assert check.detail.startswith(
+        "1 change that rule sgwatch-rule could not deliver, in arn:aws:sqs:eu-west-1:123456789012:undelivered; 2 changes"
+    )
+    assert "ERROR_CODE" in check.fix
+    assert audit_cli()[0] == 1
+
+
+def test_a_forwarder_region_passes_and_its_undelivered_events_fail(account: Account) -> None:
+    sqs = boto3.client("sqs", region_name=OTHER)
+    url = sqs.create_queue(QueueName="forwarder-undelivered")["QueueUrl"]
+    undelivered = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", region_name=OTHER)
+    events.put_rule(Name="sgwatch-forwarder", EventPattern=json.dumps(event_pattern()))
+    home_bus = f"arn:aws:events:{HOME}:123456789012:event-bus/default"
+    events.put_targets(
+        Rule="sgwatch-forwarder",
+        Targets=[{"Id": "home", "Arn": home_bus, "RoleArn": "arn:aws:iam::123456789012:role/fwd",
+                  "DeadLetterConfig": {"Arn": undelivered}}],
+    )  # fmt: skip
+    checks = verdicts(run_audit([OTHER], clients), OTHER)
+    assert checks["sgwatch rule deployed and enabled"].status == PASS
+    assert (
+        checks["sgwatch rule deployed and enabled"].detail
+        == f"rule sgwatch-forwarder is enabled and forwards to {home_bus}"
+    )
+    assert checks["nothing waits in sgwatch's dead-letter queues"].status == PASS
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    check = verdicts(run_audit([OTHER], clients), OTHER)["nothing waits in sgwatch's dead-letter queues"]
+    assert (check.status, check.detail) == (
+        FAIL, f"1 change that rule sgwatch-forwarder could not deliver, in {undelivered}"
+    )  # fmt: skip
 
 
 def test_a_denied_call_is_unknown_and_the_rest_still_runs(account: Account) -> None:
