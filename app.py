@@ -36,6 +36,7 @@ def build_app(context: dict[str, Any] | None = None) -> cdk.App:
             app,
             f"{config.stack_name}-forwarder-{region}",
             home_region=config.home_region,
+            home_stack_name=config.stack_name,
             monitor=config.monitor,
             enabled=config.enabled,
             env=cdk.Environment(region=region),

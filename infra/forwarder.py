@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Acknowledgment, Aws, Duration, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -17,11 +18,29 @@ from constructs import Construct
 
 from infra.detection import encrypted_queue, rule_pattern
 
+# A forwarder's own trouble (events it could not deliver) raises an alarm where it runs; the alarm's state changes
+# are forwarded like the changes, and the home stack sends them to its operations topic. Names shared by both sides:
+ALARM_EVENT_SOURCE = "aws.cloudwatch"
+ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
+FORWARDER_ALARMS = {
+    "undelivered": "events wait in the forwarder's undelivered-events queue: they did not reach the home bus",
+    "failed-invocations": "the forwarder rule could not deliver events to the home bus",
+}
+
+
+def forwarder_alarm_prefix(home_stack_name: str) -> str:
+    return f"{home_stack_name}-forwarder-"
+
+
+def forwarder_alarm_name(home_stack_name: str, region: str, alarm: str) -> str:
+    return f"{forwarder_alarm_prefix(home_stack_name)}{region}-{alarm}"
+
 
 class ForwarderStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, home_region: str, monitor: str, enabled: bool, **kwargs: Any
-    ) -> None:
+        self, scope: Construct, construct_id: str, *, home_region: str, home_stack_name: str, monitor: str,
+        enabled: bool, **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(
             scope, construct_id, description=f"sgwatch: forwards security-group changes to {home_region}", **kwargs
         )
@@ -40,13 +59,45 @@ class ForwarderStack(Stack):
             enabled=enabled,
             event_pattern=rule_pattern(monitor),
         )
-        self.rule.add_target(
-            targets.EventBus(
-                events.EventBus.from_event_bus_arn(self, "HomeBus", home_bus_arn),
-                dead_letter_queue=self.undelivered,
-                role=self.role,
+        home_bus = events.EventBus.from_event_bus_arn(self, "HomeBus", home_bus_arn)
+        self.rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
+        metrics = {
+            "undelivered": self.undelivered.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            "failed-invocations": cloudwatch.Metric(
+                namespace="AWS/Events",
+                metric_name="FailedInvocations",
+                dimensions_map={"RuleName": self.rule.rule_name},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            ),
+        }
+        self.alarms = [
+            cloudwatch.Alarm(
+                self,
+                f"Alarm-{alarm}",
+                alarm_name=forwarder_alarm_name(home_stack_name, self.region, alarm),
+                alarm_description=description,
+                metric=metrics[alarm],
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
+            for alarm, description in FORWARDER_ALARMS.items()
+        ]
+        self.alarm_rule = events.Rule(
+            self,
+            "AlarmRule",
+            description=f"sgwatch: forward the forwarder's alarms to {home_region}",
+            event_pattern=events.EventPattern(
+                source=[ALARM_EVENT_SOURCE],
+                detail_type=[ALARM_EVENT_DETAIL_TYPE],
+                resources=[alarm.alarm_arn for alarm in self.alarms],
+            ),
         )
+        self.alarm_rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
         Validations.of(self.undelivered).acknowledge(
             Acknowledgment(id="AwsSolutions::AwsSolutions-SQS3", reason="this queue is itself a dead-letter queue")
         )

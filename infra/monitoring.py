@@ -6,6 +6,9 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -14,6 +17,8 @@ from constructs import Construct
 from sgwatch import names
 from sgwatch.events import monitored_event_names
 from sgwatch.severity import Severity
+
+from infra.forwarder import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE
 
 PERIOD = Duration.minutes(5)
 OLDEST_MESSAGE_ALARM_SECONDS = 300
@@ -238,3 +243,37 @@ class Monitoring(Construct):
             value=f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
             f"#dashboards:name={self.dashboard.dashboard_name}",
         )
+
+
+class ForwarderAlarms(Construct):
+    """Alarms of the forwarders in other regions (and, in organization mode, other accounts) arrive on the home bus
+    like the changes they forward; this rule sends those that enter ALARM to the operations topic, saying where."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, operations: sns.ITopic, key: kms.IKey, alarm_prefix: str,
+        dead_letter_queue: sqs.IQueue,
+    ) -> None:  # fmt: skip
+        super().__init__(scope, construct_id)
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="sgwatch: forwarder alarms from other regions and accounts, to the operations topic",
+            event_pattern=events.EventPattern(
+                source=[ALARM_EVENT_SOURCE],
+                detail_type=[ALARM_EVENT_DETAIL_TYPE],
+                detail={"alarmName": [{"prefix": alarm_prefix}], "state": {"value": ["ALARM"]}},
+            ),
+        )
+        field = events.EventField.from_path
+        message = (
+            f"sgwatch forwarder alarm {field('$.detail.alarmName')} in account {field('$.account')},"
+            f" region {field('$.region')}: {field('$.detail.state.reason')}. Changes made there may not be alerted;"
+            " run `sgwatch audit` for that account and region."
+        )
+        self.rule.add_target(
+            targets.SnsTopic(
+                operations, message=events.RuleTargetInput.from_text(message), dead_letter_queue=dead_letter_queue
+            )
+        )
+        # EventBridge publishes to the encrypted operations topic: it must be able to use the topic's key.
+        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")

@@ -19,13 +19,15 @@ from constructs import Construct
 from sgwatch.audit import PERMISSIONS as AUDIT_PERMISSIONS
 from sgwatch.events import event_pattern
 
+from infra.forwarder import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE, FORWARDER_ALARMS, forwarder_alarm_name
+
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
 AUDIT_ROLE_NAME = "sgwatch-audit"  # `sgwatch audit --accounts` assumes it from the central account
 ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeNetworkInterfaces"]
 
 
 def member_template(*, central_bus_arn: Any, central_account: Any, central_region: str, central_role_arn: Any,
-                    monitor: str, enabled: bool) -> dict[str, Any]:  # fmt: skip
+                    central_stack_name: str, monitor: str, enabled: bool) -> dict[str, Any]:  # fmt: skip
     """The CloudFormation template the StackSet deploys in each member account and region."""
     not_central = {"Condition": "NotCentralBus"}
     return {
@@ -119,6 +121,7 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                     ],
                 },
             },
+            **_forwarder_alarms(central_bus_arn, central_stack_name),
             "EnrichmentRole": {
                 "Condition": "EnrichmentRegion",
                 "Type": "AWS::IAM::Role",
@@ -180,6 +183,64 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
     }
 
 
+def _forwarder_alarms(central_bus_arn: Any, central_stack_name: str) -> dict[str, Any]:
+    """The forwarder's alarms (as in a regional forwarder stack) and the rule that forwards their state changes to
+    the central bus, where the central stack sends them to its operations topic."""
+    metrics = {
+        "undelivered": {
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["UndeliveredEvents", "QueueName"]}}],
+            "Statistic": "Maximum",
+        },
+        "failed-invocations": {
+            "Namespace": "AWS/Events",
+            "MetricName": "FailedInvocations",
+            "Dimensions": [{"Name": "RuleName", "Value": {"Ref": "Forwarder"}}],
+            "Statistic": "Sum",
+        },
+    }
+    alarms: dict[str, Any] = {}
+    for alarm, description in FORWARDER_ALARMS.items():
+        logical_id = "Alarm" + "".join(part.title() for part in alarm.split("-"))
+        alarms[logical_id] = {
+            "Condition": "NotCentralBus",
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmName": {"Fn::Sub": forwarder_alarm_name(central_stack_name, "${AWS::Region}", alarm)},
+                "AlarmDescription": description,
+                **metrics[alarm],
+                "Period": 300,
+                "EvaluationPeriods": 1,
+                "Threshold": 1,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "TreatMissingData": "notBreaching",
+            },
+        }
+    alarms["AlarmForwarder"] = {
+        "Condition": "NotCentralBus",
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "Description": "sgwatch: forward the forwarder's alarms to the central account",
+            "EventPattern": {
+                "source": [ALARM_EVENT_SOURCE],
+                "detail-type": [ALARM_EVENT_DETAIL_TYPE],
+                "resources": [{"Fn::GetAtt": [logical_id, "Arn"]} for logical_id in alarms],
+            },
+            "State": "ENABLED",
+            "Targets": [
+                {
+                    "Id": "central-bus",
+                    "Arn": central_bus_arn,
+                    "RoleArn": {"Fn::GetAtt": ["ForwarderRole", "Arn"]},
+                    "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["UndeliveredEvents", "Arn"]}},
+                }
+            ],
+        },
+    }
+    return alarms
+
+
 class Organization(Construct):
     """The central side: the bus policy for the organization, the StackSet for the members."""
 
@@ -223,6 +284,7 @@ class Organization(Construct):
             central_account=Aws.ACCOUNT_ID,
             central_region=stack.region,
             central_role_arn=function_role.role_arn,
+            central_stack_name=stack.stack_name,
             monitor=monitor,
             enabled=enabled,
         )

@@ -13,7 +13,8 @@ from infra.compliance import AuditTrail, ComplianceLogs, SecurityGroupRecorder
 from infra.config import MonitorConfig
 from infra.dedup import Deduplication
 from infra.detection import Detection
-from infra.monitoring import Monitoring
+from infra.forwarder import forwarder_alarm_prefix
+from infra.monitoring import ForwarderAlarms, Monitoring
 from infra.organization import ENRICHMENT_ROLE_NAME, Organization
 from infra.processor import TIMEOUT, Processor
 
@@ -62,6 +63,15 @@ class SgwatchStack(Stack):
             dead_letter_queues=[detection.buffer_dead_letters, detection.undelivered],
             operations=alerting.operations,
         )
+        if config.forwarded_regions or config.organization_id:
+            ForwarderAlarms(
+                self,
+                "ForwarderAlarms",
+                operations=alerting.operations,
+                key=alerting.key,
+                alarm_prefix=forwarder_alarm_prefix(config.stack_name),
+                dead_letter_queue=detection.undelivered,
+            )
         self.alerting, self.detection, self.processor = alerting, detection, processor
         self.organization = None
         if config.organization_id:

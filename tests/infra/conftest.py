@@ -71,12 +71,27 @@ def log_queries(template: Template) -> list[str]:
     ]
 
 
-def cfn_lint(template: Template, directory: Path) -> str:
-    """cfn-lint's findings on a synthesized template, with the project's settings (.cfnlintrc.yaml); "" when clean."""
+def cfn_lint(template: Template | dict[str, Any], directory: Path) -> str:
+    """cfn-lint's findings on a template, with the project's settings (.cfnlintrc.yaml); "" when clean."""
     path = directory / "sgwatch.template.json"
-    path.write_text(json.dumps(template.to_json()))
+    path.write_text(json.dumps(template.to_json() if isinstance(template, Template) else template))
     linted = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", str(path)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     return "" if linted.returncode == 0 else linted.stdout + linted.stderr
+
+
+def deployed_member_template(body: Any, *, account: str, function_role: str) -> str:
+    """The StackSet's template body as the deployed central stack hands it over: its tokens (the partition, the
+    central account, the central function's role) resolved to the values given."""
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    [function_role_id] = {part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict) and "Fn::GetAtt" in part}
+    resolved = {
+        json.dumps({"Ref": "AWS::Partition"}): "aws",
+        json.dumps({"Ref": "AWS::AccountId"}): account,
+        json.dumps({"Fn::GetAtt": [function_role_id, "Arn"]}): function_role,
+    }
+    unresolved = [part for part in parts if not isinstance(part, str) and json.dumps(part) not in resolved]
+    assert not unresolved, f"the member template holds tokens these tests cannot resolve: {unresolved}"
+    return "".join(part if isinstance(part, str) else resolved[json.dumps(part)] for part in parts)

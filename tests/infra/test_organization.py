@@ -12,7 +12,7 @@ from sgwatch.events import event_pattern
 
 from infra.config import ConfigError
 from infra.organization import ENRICHMENT_ACTIONS, ENRICHMENT_ROLE_NAME
-from tests.infra.conftest import logical_id, resource, synth
+from tests.infra.conftest import cfn_lint, deployed_member_template, logical_id, resource, synth
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 ORG = {
@@ -128,3 +128,30 @@ def test_the_member_audit_role_is_read_only_and_trusts_the_central_account(centr
     assert all(action.split(":")[1].startswith(("Describe", "Get", "List")) for action in PERMISSIONS)
     [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert ":root" in json.dumps(trust["Principal"])
+
+
+def test_member_forwarder_alarms_reach_the_central_operations_topic(central: Any, tmp_path: Any) -> None:
+    stack, template = central
+    member = _member_template(stack, template)
+    resources = member["Resources"]
+    alarms = {"AlarmUndelivered": "undelivered", "AlarmFailedInvocations": "failed-invocations"}
+    for logical, alarm in alarms.items():
+        assert resources[logical]["Condition"] == "NotCentralBus"
+        assert resources[logical]["Properties"]["AlarmName"] == {
+            "Fn::Sub": f"sgwatch-forwarder-${{AWS::Region}}-{alarm}"
+        }
+    assert resources["AlarmUndelivered"]["Properties"]["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["UndeliveredEvents", "QueueName"]
+    }
+    assert resources["AlarmFailedInvocations"]["Properties"]["Dimensions"][0]["Value"] == {"Ref": "Forwarder"}
+    forwarder = resources["AlarmForwarder"]
+    assert forwarder["Condition"] == "NotCentralBus"
+    assert forwarder["Properties"]["EventPattern"]["resources"] == [
+        {"Fn::GetAtt": [logical, "Arn"]} for logical in alarms
+    ]
+    assert forwarder["Properties"]["Targets"][0]["Arn"] == resources["Forwarder"]["Properties"]["Targets"][0]["Arn"]
+    central_rule = resource(template, stack, "ForwarderAlarms", "Rule")["Properties"]
+    assert central_rule["EventPattern"]["detail"]["alarmName"] == [{"prefix": "sgwatch-forwarder-"}]
+    body = resource(template, stack, "Organization", "Members")["Properties"]["TemplateBody"]
+    deployed = deployed_member_template(body, account="123456789012", function_role="arn:aws:iam::123456789012:role/f")
+    assert cfn_lint(json.loads(deployed), tmp_path) == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from infra.config import ConfigError
 from infra.forwarder import ForwarderStack
 from infra.regions import COMMERCIAL_REGIONS
 from infra.stack import SgwatchStack
+from tests.infra.conftest import cfn_lint, logical_id, resource
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -31,7 +33,7 @@ def test_a_forwarder_per_other_region_with_the_home_pattern() -> None:
     assert sorted(stack.region for stack in forwarders) == ["eu-central-1", "us-east-1"]  # never the home region
     for stack in forwarders:
         template = Template.from_stack(stack).to_json()
-        [rule] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+        rule = resource(Template.from_stack(stack), stack, "Rule")["Properties"]
         assert rule["EventPattern"] == event_pattern()
         [target] = rule["Targets"]
         bus = "".join(
@@ -49,11 +51,7 @@ def test_a_forwarder_per_other_region_with_the_home_pattern() -> None:
 
 def test_scope_and_enabled_reach_the_forwarders() -> None:
     _, forwarders = _stacks(regions="us-east-1", homeRegion="eu-west-1", monitor="ingress", enabled="false")
-    [rule] = [
-        r["Properties"]
-        for r in Template.from_stack(forwarders[0]).to_json()["Resources"].values()
-        if r["Type"] == "AWS::Events::Rule"
-    ]
+    rule = resource(Template.from_stack(forwarders[0]), forwarders[0], "Rule")["Properties"]
     assert rule["EventPattern"] == event_pattern("ingress")
     assert rule["State"] == "DISABLED"
 
@@ -75,3 +73,50 @@ def test_all_regions_comes_from_the_list_in_the_repository() -> None:
 def test_bad_region_context_names_the_key(context: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_app({**cdk_json_context(), **context})
+
+
+def test_a_forwarder_in_trouble_raises_an_alarm_that_reaches_the_home_operations_topic(tmp_path: Path) -> None:
+    home, [forwarder] = _stacks(regions="us-east-1", homeRegion="eu-west-1")
+    template = Template.from_stack(forwarder)
+    alarms = {
+        name: resource(template, forwarder, f"Alarm-{name}")["Properties"]
+        for name in ("undelivered", "failed-invocations")
+    }
+    assert {name: alarm["AlarmName"] for name, alarm in alarms.items()} == {
+        "undelivered": "sgwatch-forwarder-us-east-1-undelivered",
+        "failed-invocations": "sgwatch-forwarder-us-east-1-failed-invocations",
+    }
+    assert alarms["undelivered"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == logical_id(
+        forwarder, "UndeliveredEvents"
+    )
+    assert alarms["failed-invocations"]["Dimensions"] == [
+        {"Name": "RuleName", "Value": {"Ref": logical_id(forwarder, "Rule")}}
+    ]
+    alarm_rule = resource(template, forwarder, "AlarmRule")["Properties"]
+    assert alarm_rule["EventPattern"] == {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "resources": [{"Fn::GetAtt": [logical_id(forwarder, f"Alarm-{name}"), "Arn"]} for name in alarms],
+    }
+    assert alarm_rule["Targets"][0]["Arn"] == resource(template, forwarder, "Rule")["Properties"]["Targets"][0]["Arn"]
+    assert cfn_lint(template, tmp_path) == ""
+
+    home_template = Template.from_stack(home)
+    home_rule = resource(home_template, home, "ForwarderAlarms", "Rule")["Properties"]
+    assert home_rule["EventPattern"]["detail"] == {
+        "alarmName": [{"prefix": "sgwatch-forwarder-"}],
+        "state": {"value": ["ALARM"]},
+    }
+    [target] = home_rule["Targets"]
+    assert target["Arn"] == {"Ref": logical_id(home, "Alerting", "Operations")}
+    key_policy = resource(home_template, home, "Alerting", "Key")["Properties"]["KeyPolicy"]["Statement"]
+    assert any(
+        "events.amazonaws.com" in s["Principal"].get("Service", []) and "kms:GenerateDataKey*" in s["Action"]
+        for s in key_policy
+    )  # EventBridge can publish to the encrypted topic
+
+
+def test_a_single_region_deployment_has_no_forwarder_alarm_rule() -> None:
+    home, forwarders = _stacks()
+    assert forwarders == []
+    assert home.node.try_find_child("ForwarderAlarms") is None

@@ -26,7 +26,7 @@ from app import build_app, cdk_json_context
 from infra.forwarder import ForwarderStack
 from infra.stack import SgwatchStack
 from tests.conftest import REAL_RECORDS, load
-from tests.infra.conftest import logical_id
+from tests.infra.conftest import deployed_member_template, logical_id
 from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, on_group, sqs_event
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -34,6 +34,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..SQS..QueuePolicy:UserWarning")
 
 SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+ALARM_EVENT = load("events/cloudwatch_alarm_state_change.json")
 NOT_A_CHANGE = load(
     REAL_RECORDS / "wwalpha-aws-spotlight/modify_instance_attribute_instancetype_console_NOT_groupset.json"
 )
@@ -45,6 +46,7 @@ FUNCTION_ROLE = f"arn:aws:iam::{CENTRAL}:role/sgwatch-ProcessorRole"
 @dataclass(frozen=True)
 class Synthesized:
     home_pattern: dict[str, Any]  # the home rule's event pattern
+    alarm_rule: dict[str, Any]  # the home rule that sends forwarders' alarms to the operations topic
     forwarders: dict[str, dict[str, Any]]  # each forwarder stack's template, by region
     member_template: str  # the StackSet's template body, as the deployed central stack hands it over; "" without
 
@@ -57,31 +59,22 @@ def _synth(**context: Any) -> Synthesized:
     resources = template["Resources"]
     return Synthesized(
         home_pattern=resources[logical_id(home, "Detection", "Rule")]["Properties"]["EventPattern"],
+        alarm_rule=resources[logical_id(home, "ForwarderAlarms", "Rule")]["Properties"],
         forwarders={
             child.region: dict(Template.from_stack(child).to_json())
             for child in app.node.children
             if isinstance(child, ForwarderStack)
         },
         member_template=(
-            _member_template(resources[logical_id(home, "Organization", "Members")]["Properties"]["TemplateBody"])
+            deployed_member_template(
+                resources[logical_id(home, "Organization", "Members")]["Properties"]["TemplateBody"],
+                account=CENTRAL,
+                function_role=FUNCTION_ROLE,
+            )
             if "organizationId" in context
             else ""
         ),
     )
-
-
-def _member_template(body: Any) -> str:
-    """The StackSet's template body with the central stack's tokens resolved, as CloudFormation does on deploying it."""
-    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
-    [function_role_id] = {part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict) and "Fn::GetAtt" in part}
-    resolved = {
-        json.dumps({"Ref": "AWS::Partition"}): "aws",
-        json.dumps({"Ref": "AWS::AccountId"}): CENTRAL,
-        json.dumps({"Fn::GetAtt": [function_role_id, "Arn"]}): FUNCTION_ROLE,
-    }
-    unresolved = [part for part in parts if not isinstance(part, str) and json.dumps(part) not in resolved]
-    assert not unresolved, f"the member template holds tokens this test cannot resolve: {unresolved}"
-    return "".join(part if isinstance(part, str) else resolved[json.dumps(part)] for part in parts)
 
 
 def _session(account: str) -> dict[str, str]:
@@ -98,27 +91,87 @@ def _session(account: str) -> dict[str, str]:
     }
 
 
-def _deploy(template: dict[str, Any] | str, *, account: str, region: str) -> None:
+def _deploy(template: dict[str, Any] | str, *, account: str, region: str) -> dict[str, str]:
+    """Create the stack in that account and region; returns its alarms' ARNs by name."""
     session = _session(account)
     # A bootstrapped account holds this parameter; the CDK's stacks check it.
     boto3.client("ssm", region_name=region, **session).put_parameter(
         Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String", Overwrite=True
     )
+    body, alarms = _with_alarms_made(
+        template if isinstance(template, dict) else json.loads(template), account=account, region=region
+    )
     cloudformation = boto3.client("cloudformation", region_name=region, **session)
-    body = template if isinstance(template, str) else json.dumps(template)
     cloudformation.create_stack(StackName="sgwatch", TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"])
     status = cloudformation.describe_stacks(StackName="sgwatch")["Stacks"][0]["StackStatus"]
     assert status == "CREATE_COMPLETE", (account, region, status)
+    return alarms
 
 
-def _home_rule(world: World, pattern: dict[str, Any]) -> str:
-    """The home rule, with the stack's pattern, delivering to a buffer queue; the queue's URL."""
-    buffer: str = world.sqs.create_queue(QueueName="buffer")["QueueUrl"]
-    arn = world.sqs.get_queue_attributes(QueueUrl=buffer, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+def _with_alarms_made(template: dict[str, Any], *, account: str, region: str) -> tuple[str, dict[str, str]]:
+    """moto's CloudFormation creates no AWS::CloudWatch::Alarm: make each through CloudWatch instead (where the
+    template's conditions would) and put its ARN where the template asks for it."""
+    cloudwatch = boto3.client("cloudwatch", region_name=region, **_session(account))
+    central_home = account == CENTRAL and region == REGION  # the member template's CentralBus condition
+    alarms: dict[str, str] = {}
+    resources = template["Resources"]
+    for alarm_id, declared in list(resources.items()):
+        if declared["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        del resources[alarm_id]
+        if declared.get("Condition") == "NotCentralBus" and central_home:
+            continue
+        name = declared["Properties"]["AlarmName"]
+        name = name["Fn::Sub"].replace("${AWS::Region}", region) if isinstance(name, dict) else name
+        properties = declared["Properties"]
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace=properties["Namespace"], MetricName=properties["MetricName"],
+            Statistic=properties["Statistic"], Period=properties["Period"], EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator=properties["ComparisonOperator"],
+        )  # fmt: skip
+        alarms[name] = f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
+        arn_of = json.dumps({"Fn::GetAtt": [alarm_id, "Arn"]})
+        template = json.loads(json.dumps(template).replace(arn_of, json.dumps(alarms[name])))
+        resources = template["Resources"]
+    return json.dumps(template), alarms
+
+
+def _home_rules(world: World, synthesized: Synthesized) -> tuple[str, str]:
+    """The home rules with the stack's patterns: changes to a buffer queue, forwarders' alarms (with the stack's input
+    transformer) to a queue that stands in for the operations topic (moto has no SNS targets). The queues' URLs."""
     events = boto3.client("events", region_name=REGION)
-    events.put_rule(Name="sgwatch-home", EventPattern=json.dumps(pattern))
-    events.put_targets(Rule="sgwatch-home", Targets=[{"Id": "buffer", "Arn": arn}])
-    return buffer
+    urls = []
+    for name, pattern, target in (
+        ("sgwatch-home", synthesized.home_pattern, {}),
+        ("sgwatch-forwarder-alarms", synthesized.alarm_rule["EventPattern"],
+         {"InputTransformer": synthesized.alarm_rule["Targets"][0]["InputTransformer"]}),
+    ):  # fmt: skip
+        url: str = world.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = world.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn, **target}])
+        urls.append(url)
+    return urls[0], urls[1]
+
+
+def _alarm_in(account: str, region: str, name: str) -> None:
+    """CloudWatch's event of that alarm entering ALARM, on the local bus."""
+    event = json.loads(json.dumps(ALARM_EVENT).replace("ALARM_NAME", name).replace("111122223333", account))
+    event["resources"] = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"]
+    boto3.client("events", region_name=region, **_session(account)).put_events(
+        Entries=[
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Resources": event["resources"],
+                "Detail": json.dumps(event["detail"]),
+            }
+        ]
+    )
+
+
+def _operations_messages(world: World, url: str) -> list[str]:
+    return [json.loads(message["Body"]) for message in drain(world.sqs, url)]
 
 
 def _change_in(account: str, region: str, tag: str) -> tuple[str, str]:
@@ -158,9 +211,15 @@ def _alerts_for(world: World, buffer: str) -> tuple[Counter[str], dict[str, dict
 def test_changes_in_every_region_reach_the_home_pipeline_once_with_their_region(world: World) -> None:
     synthesized = _synth(regions="us-east-1,eu-central-1,eu-west-1")
     assert sorted(synthesized.forwarders) == ["eu-central-1", "us-east-1"]
-    buffer = _home_rule(world, synthesized.home_pattern)
+    buffer, operations = _home_rules(world, synthesized)
+    alarms = {}
     for region, template in synthesized.forwarders.items():
-        _deploy(template, account=CENTRAL, region=region)
+        alarms.update(_deploy(template, account=CENTRAL, region=region))
+    assert sorted(alarms) == [
+        f"sgwatch-forwarder-{region}-{alarm}"
+        for region in ("eu-central-1", "us-east-1")
+        for alarm in ("failed-invocations", "undelivered")
+    ]
     made = {region: _change_in(CENTRAL, region, region) for region in ("us-east-1", "eu-central-1", REGION)}
 
     arrived, alerts = _alerts_for(world, buffer)
@@ -172,19 +231,32 @@ def test_changes_in_every_region_reach_the_home_pipeline_once_with_their_region(
         assert attributes[names.ATTRIBUTE_REGION]["Value"] == region
         assert f"{group}: name 'web-{region}'" in alerts[event_id]["Message"]  # described in its own region
 
+    # A forwarder in trouble: its alarm reaches the operations topic at home; other alarms of the account do not.
+    _alarm_in(CENTRAL, "us-east-1", "sgwatch-forwarder-us-east-1-undelivered")
+    _alarm_in(CENTRAL, "us-east-1", "billing-estimate")
+    [message] = _operations_messages(world, operations)
+    assert message.startswith("sgwatch forwarder alarm sgwatch-forwarder-us-east-1-undelivered in account ")
+    assert "Threshold Crossed: 1 datapoint" in message
+
 
 def test_every_account_and_region_of_the_organization_reaches_the_central_pipeline_once(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synthesized = _synth(organizationId="o-abc123defg", organizationUnits="r-ab12", regions="us-east-1,eu-west-1")
     assert synthesized.forwarders == {}  # the StackSet does their work
-    buffer = _home_rule(world, synthesized.home_pattern)
+    buffer, operations = _home_rules(world, synthesized)
     places = [(MEMBER, "us-east-1"), (MEMBER, REGION), (CENTRAL, "us-east-1"), (CENTRAL, REGION)]
+    alarms = {}
     for account, region in places:  # the StackSet's instances; the central account may sit in a targeted OU too
-        _deploy(synthesized.member_template, account=account, region=region)
-    # The central account's own home region has the pipeline's rule: a forwarder there would send events in a loop.
+        alarms[account, region] = _deploy(synthesized.member_template, account=account, region=region)
+    # The central account's own home region has the pipeline's rules: a forwarder there would send events in a loop.
     central_home = boto3.client("events", region_name=REGION).list_rules()["Rules"]
-    assert [rule["Name"] for rule in central_home] == ["sgwatch-home"]
+    assert sorted(rule["Name"] for rule in central_home) == ["sgwatch-forwarder-alarms", "sgwatch-home"]
+    assert alarms[CENTRAL, REGION] == {}
+    assert sorted(alarms[MEMBER, "us-east-1"]) == [
+        "sgwatch-forwarder-us-east-1-failed-invocations",
+        "sgwatch-forwarder-us-east-1-undelivered",
+    ]
     iam = boto3.client("iam", region_name=REGION, **_session(MEMBER))
     assert iam.get_role(RoleName="sgwatch-enrichment")["Role"]["AssumeRolePolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Principal": {"AWS": FUNCTION_ROLE}, "Action": "sts:AssumeRole"}
@@ -203,3 +275,7 @@ def test_every_account_and_region_of_the_organization_reaches_the_central_pipeli
         )
         # described where it lives: in a member account through the enrichment role the StackSet created there
         assert f"{group}: name 'web-{account}-{region}'" in alerts[event_id]["Message"]
+
+    _alarm_in(MEMBER, "us-east-1", "sgwatch-forwarder-us-east-1-failed-invocations")
+    [message] = _operations_messages(world, operations)
+    assert message.startswith("sgwatch forwarder alarm sgwatch-forwarder-us-east-1-failed-invocations in account ")
