@@ -43,6 +43,11 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "homeRegion": ("", "with regions: the region that runs the pipeline (required then)"),
     "organizationId": ("", "organization mode: this (central) account admits the organization's events (o-...)"),
     "organizationUnits": ("", "organization mode: the OUs (or the root, r-...) whose accounts get the member StackSet"),
+    "memberAlarms": (
+        True,
+        "organization mode: an alarm on each member forwarder's dead-letter queue, reported to the operations topic"
+        " ($0.10 per member account and region per month; false: rely on `sgwatch audit --accounts`)",
+    ),
     "delegatedAdmin": (
         True,
         "organization mode: deploy the StackSet as a delegated administrator (false: from the management account)",
@@ -105,6 +110,7 @@ class MonitorConfig:
     organization_id: str
     organizational_units: tuple[str, ...]
     delegated_admin: bool
+    member_alarms: bool
 
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
@@ -181,6 +187,7 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         **_regions(str(value("regions")), str(value("homeRegion"))),
         **_organization(str(value("organizationId")), str(value("organizationUnits")), str(value("homeRegion"))),
         delegated_admin=_boolean("delegatedAdmin", value("delegatedAdmin")),
+        member_alarms=_boolean("memberAlarms", value("memberAlarms")),
     )
 
 

@@ -22,12 +22,13 @@ from sgwatch.events import event_pattern
 from infra.forwarder import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE, FORWARDER_ALARMS, forwarder_alarm_name
 
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
+MEMBER_ALARMS = ("undelivered",)
 AUDIT_ROLE_NAME = "sgwatch-audit"  # `sgwatch audit --accounts` assumes it from the central account
 ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeNetworkInterfaces"]
 
 
 def member_template(*, central_bus_arn: Any, central_account: Any, central_region: str, central_role_arn: Any,
-                    central_stack_name: str, monitor: str, enabled: bool) -> dict[str, Any]:  # fmt: skip
+                    central_stack_name: str, monitor: str, enabled: bool, alarms: bool = True) -> dict[str, Any]:  # fmt: skip
     """The CloudFormation template the StackSet deploys in each member account and region."""
     not_central = {"Condition": "NotCentralBus"}
     return {
@@ -121,7 +122,7 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                     ],
                 },
             },
-            **_forwarder_alarms(central_bus_arn, central_stack_name),
+            **(_forwarder_alarms(central_bus_arn, central_stack_name) if alarms else {}),
             "EnrichmentRole": {
                 "Condition": "EnrichmentRegion",
                 "Type": "AWS::IAM::Role",
@@ -184,8 +185,9 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
 
 
 def _forwarder_alarms(central_bus_arn: Any, central_stack_name: str) -> dict[str, Any]:
-    """The forwarder's alarms (as in a regional forwarder stack) and the rule that forwards their state changes to
-    the central bus, where the central stack sends them to its operations topic."""
+    """The forwarder's alarm and the rule that forwards its state changes to the central bus, where the central stack
+    sends them to its operations topic. One alarm, not a regional forwarder's two: it is paid for in every member
+    account and region, and what the rule cannot deliver ends in the dead-letter queue it watches."""
     metrics = {
         "undelivered": {
             "Namespace": "AWS/SQS",
@@ -201,7 +203,8 @@ def _forwarder_alarms(central_bus_arn: Any, central_stack_name: str) -> dict[str
         },
     }
     alarms: dict[str, Any] = {}
-    for alarm, description in FORWARDER_ALARMS.items():
+    for alarm in MEMBER_ALARMS:
+        description = FORWARDER_ALARMS[alarm]
         logical_id = "Alarm" + "".join(part.title() for part in alarm.split("-"))
         alarms[logical_id] = {
             "Condition": "NotCentralBus",
@@ -247,6 +250,7 @@ class Organization(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, organization_id: str, organizational_units: list[str],
         regions: list[str], function_role: iam.IRole, monitor: str, enabled: bool, delegated_admin: bool,
+        member_alarms: bool,
     ) -> None:  # fmt: skip
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -287,6 +291,7 @@ class Organization(Construct):
             central_stack_name=stack.stack_name,
             monitor=monitor,
             enabled=enabled,
+            alarms=member_alarms,
         )
         self.stack_set = cloudformation.CfnStackSet(
             self,

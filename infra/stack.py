@@ -63,7 +63,8 @@ class SgwatchStack(Stack):
             dead_letter_queues=[detection.buffer_dead_letters, detection.undelivered],
             operations=alerting.operations,
         )
-        if config.forwarded_regions or config.organization_id:
+        # Forwarder stacks (one account) or the StackSet's forwarders (organization mode) may send alarms home.
+        if config.member_alarms if config.organization_id else config.forwarded_regions:
             ForwarderAlarms(
                 self,
                 "ForwarderAlarms",
@@ -85,6 +86,7 @@ class SgwatchStack(Stack):
                 monitor=config.monitor,
                 enabled=config.enabled,
                 delegated_admin=config.delegated_admin,
+                member_alarms=config.member_alarms,
             )
             processor.function.add_environment(names.ENV_ENRICHMENT_ROLE, ENRICHMENT_ROLE_NAME)
         if config.create_trail or config.record_security_groups:

@@ -134,7 +134,7 @@ def test_member_forwarder_alarms_reach_the_central_operations_topic(central: Any
     stack, template = central
     member = _member_template(stack, template)
     resources = member["Resources"]
-    alarms = {"AlarmUndelivered": "undelivered", "AlarmFailedInvocations": "failed-invocations"}
+    alarms = {"AlarmUndelivered": "undelivered"}  # one: it is paid for in every member account and region
     for logical, alarm in alarms.items():
         assert resources[logical]["Condition"] == "NotCentralBus"
         assert resources[logical]["Properties"]["AlarmName"] == {
@@ -143,7 +143,9 @@ def test_member_forwarder_alarms_reach_the_central_operations_topic(central: Any
     assert resources["AlarmUndelivered"]["Properties"]["Dimensions"][0]["Value"] == {
         "Fn::GetAtt": ["UndeliveredEvents", "QueueName"]
     }
-    assert resources["AlarmFailedInvocations"]["Properties"]["Dimensions"][0]["Value"] == {"Ref": "Forwarder"}
+    assert sorted(r for r, declared in resources.items() if declared["Type"] == "AWS::CloudWatch::Alarm") == list(
+        alarms
+    )
     forwarder = resources["AlarmForwarder"]
     assert forwarder["Condition"] == "NotCentralBus"
     assert forwarder["Properties"]["EventPattern"]["resources"] == [
@@ -155,3 +157,11 @@ def test_member_forwarder_alarms_reach_the_central_operations_topic(central: Any
     body = resource(template, stack, "Organization", "Members")["Properties"]["TemplateBody"]
     deployed = deployed_member_template(body, account="123456789012", function_role="arn:aws:iam::123456789012:role/f")
     assert cfn_lint(json.loads(deployed), tmp_path) == ""
+
+
+def test_member_alarms_can_be_left_out() -> None:
+    stack, template = synth(**ORG, memberAlarms="false")
+    member = _member_template(stack, template)
+    assert not any(declared["Type"] == "AWS::CloudWatch::Alarm" for declared in member["Resources"].values())
+    assert "AlarmForwarder" not in member["Resources"]
+    assert stack.node.try_find_child("ForwarderAlarms") is None

@@ -253,10 +253,7 @@ def test_every_account_and_region_of_the_organization_reaches_the_central_pipeli
     central_home = boto3.client("events", region_name=REGION).list_rules()["Rules"]
     assert sorted(rule["Name"] for rule in central_home) == ["sgwatch-forwarder-alarms", "sgwatch-home"]
     assert alarms[CENTRAL, REGION] == {}
-    assert sorted(alarms[MEMBER, "us-east-1"]) == [
-        "sgwatch-forwarder-us-east-1-failed-invocations",
-        "sgwatch-forwarder-us-east-1-undelivered",
-    ]
+    assert sorted(alarms[MEMBER, "us-east-1"]) == ["sgwatch-forwarder-us-east-1-undelivered"]
     iam = boto3.client("iam", region_name=REGION, **_session(MEMBER))
     assert iam.get_role(RoleName="sgwatch-enrichment")["Role"]["AssumeRolePolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Principal": {"AWS": FUNCTION_ROLE}, "Action": "sts:AssumeRole"}
@@ -276,6 +273,6 @@ def test_every_account_and_region_of_the_organization_reaches_the_central_pipeli
         # described where it lives: in a member account through the enrichment role the StackSet created there
         assert f"{group}: name 'web-{account}-{region}'" in alerts[event_id]["Message"]
 
-    _alarm_in(MEMBER, "us-east-1", "sgwatch-forwarder-us-east-1-failed-invocations")
+    _alarm_in(MEMBER, "us-east-1", "sgwatch-forwarder-us-east-1-undelivered")
     [message] = _operations_messages(world, operations)
-    assert message.startswith("sgwatch forwarder alarm sgwatch-forwarder-us-east-1-failed-invocations in account ")
+    assert message.startswith("sgwatch forwarder alarm sgwatch-forwarder-us-east-1-undelivered in account ")
