@@ -37,6 +37,8 @@ def build_app(context: dict[str, Any] | None = None) -> cdk.App:
             f"{config.stack_name}-forwarder-{region}",
             home_region=config.home_region,
             home_stack_name=config.stack_name,
+            record_security_groups=config.record_security_groups,
+            compliance_log_days=config.compliance_log_days,
             monitor=config.monitor,
             enabled=config.enabled,
             env=cdk.Environment(region=region),

@@ -16,6 +16,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.compliance import ComplianceLogs, SecurityGroupRecorder
 from infra.detection import encrypted_queue, rule_pattern
 
 # A forwarder's own trouble (events it could not deliver) raises an alarm where it runs; the alarm's state changes
@@ -39,7 +40,7 @@ def forwarder_alarm_name(home_stack_name: str, region: str, alarm: str) -> str:
 class ForwarderStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, home_region: str, home_stack_name: str, monitor: str,
-        enabled: bool, **kwargs: Any,
+        enabled: bool, record_security_groups: bool = False, compliance_log_days: int = 365, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(
             scope, construct_id, description=f"sgwatch: forwards security-group changes to {home_region}", **kwargs
@@ -98,6 +99,9 @@ class ForwarderStack(Stack):
             ),
         )
         self.alarm_rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
+        if record_security_groups:  # AWS Config is regional: the opt-in recorder goes wherever sgwatch watches
+            logs = ComplianceLogs(self, "ComplianceLogs", expiration_days=compliance_log_days)
+            SecurityGroupRecorder(self, "SecurityGroupRecorder", bucket=logs.bucket)
         Validations.of(self.undelivered).acknowledge(
             Acknowledgment(id="AwsSolutions::AwsSolutions-SQS3", reason="this queue is itself a dead-letter queue")
         )

@@ -162,8 +162,12 @@ def records_security_groups(recorder: dict[str, Any]) -> tuple[bool, str]:
     return False, f"{SECURITY_GROUP_TYPE} is not among the recorded types"
 
 
-# The stack's recorder is made in its home region only: forwarder regions and member accounts keep their own.
-RECORDER_BY_SGWATCH = "in sgwatch's home region, make deploy ARGS='-c recordSecurityGroups=true' makes both"
+# sgwatch's opt-in recorder is made in the home and forwarder regions of the account it is deployed in; member
+# accounts of an organization keep their own (often Control Tower's).
+RECORDER_BY_SGWATCH = (
+    "in the account sgwatch runs in, make deploy ARGS='-c recordSecurityGroups=true' makes both in its home and"
+    " forwarder regions"
+)
 
 
 def _config(region: str, clients: ClientFactory) -> list[Check]:

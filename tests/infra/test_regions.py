@@ -120,3 +120,16 @@ def test_a_single_region_deployment_has_no_forwarder_alarm_rule() -> None:
     home, forwarders = _stacks()
     assert forwarders == []
     assert home.node.try_find_child("ForwarderAlarms") is None
+
+
+def test_the_opt_in_recorder_goes_to_every_watched_region(tmp_path: Path) -> None:
+    home, [forwarder] = _stacks(regions="us-east-1", homeRegion="eu-west-1", recordSecurityGroups="true")
+    for stack in (home, forwarder):
+        template = Template.from_stack(stack)
+        recorder = resource(template, stack, "SecurityGroupRecorder", "Recorder")["Properties"]
+        assert recorder["RecordingGroup"]["ResourceTypes"] == ["AWS::EC2::SecurityGroup"]
+        channel = resource(template, stack, "SecurityGroupRecorder", "DeliveryChannel")["Properties"]
+        assert channel["S3BucketName"] == {"Ref": logical_id(stack, "ComplianceLogs", "Bucket")}
+    assert cfn_lint(Template.from_stack(forwarder), tmp_path) == ""
+    _, [plain] = _stacks(regions="us-east-1", homeRegion="eu-west-1")
+    assert plain.node.try_find_child("SecurityGroupRecorder") is None
