@@ -70,6 +70,7 @@ class Monitoring(Construct):
         buffer: sqs.Queue,
         dead_letter_queues: list[sqs.Queue],
         operations: sns.ITopic,
+        regions: list[str],
     ) -> None:
         super().__init__(scope, construct_id)
         action = actions.SnsAction(operations)
@@ -149,6 +150,17 @@ class Monitoring(Construct):
                         label=name
                     )
                     for name in monitored_event_names()
+                ],
+                stacked=True,
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Security-group changes by region",
+                left=[
+                    sgwatch_metric(names.METRIC_CHANGES_BY_REGION, dimensions={names.REGION_DIMENSION: region}).with_(
+                        label=region
+                    )
+                    for region in regions
                 ],
                 stacked=True,
                 width=12,

@@ -62,6 +62,7 @@ class SgwatchStack(Stack):
             buffer=detection.buffer,
             dead_letter_queues=[detection.buffer_dead_letters, detection.undelivered],
             operations=alerting.operations,
+            regions=[self.region, *config.forwarded_regions],  # the region a change was made in, watched from here
         )
         # Forwarder stacks (one account) or the StackSet's forwarders (organization mode) may send alarms home.
         if config.member_alarms if config.organization_id else config.forwarded_regions:

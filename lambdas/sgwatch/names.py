@@ -23,6 +23,7 @@ DEDUP_EXPIRY: Final = "expires"
 METRIC_NAMESPACE: Final = "sgwatch"
 METRIC_CHANGES: Final = "SecurityGroupChanges"  # dimension SEVERITY_DIMENSION, one per record
 METRIC_CHANGES_BY_EVENT: Final = "SecurityGroupChangesByEvent"  # dimension EVENT_NAME_DIMENSION
+METRIC_CHANGES_BY_REGION: Final = "SecurityGroupChangesByRegion"  # dimension REGION_DIMENSION: where the change was
 METRIC_ALERTS_PUBLISHED: Final = "AlertsPublished"
 METRIC_ALERTS_SUPPRESSED: Final = "AlertsSuppressed"  # below the publish threshold: logged and counted only
 METRIC_CLASSIFICATION_ERRORS: Final = "ClassificationErrors"
@@ -34,11 +35,13 @@ METRIC_DUPLICATES_SUPPRESSED: Final = "DuplicatesSuppressed"  # a record already
 METRIC_DEDUP_FAILURES: Final = "DeduplicationFailures"  # the store could not be asked: alerted anyway
 SEVERITY_DIMENSION: Final = "Severity"
 EVENT_NAME_DIMENSION: Final = "EventName"
+REGION_DIMENSION: Final = "Region"
 SERVICE_DIMENSION: Final = "service"  # Powertools adds it to every metric
 
 ALL_METRICS: Final = (
     METRIC_CHANGES,
     METRIC_CHANGES_BY_EVENT,
+    METRIC_CHANGES_BY_REGION,
     METRIC_ALERTS_PUBLISHED,
     METRIC_ALERTS_SUPPRESSED,
     METRIC_CLASSIFICATION_ERRORS,

@@ -182,6 +182,9 @@ def process_batch(
         if not result.error:
             metrics.add(names.METRIC_CHANGES, 1, dimension=(names.SEVERITY_DIMENSION, result.severity.name))
             metrics.add(names.METRIC_CHANGES_BY_EVENT, 1, dimension=(names.EVENT_NAME_DIMENSION, result.event_name))
+            metrics.add(
+                names.METRIC_CHANGES_BY_REGION, 1, dimension=(names.REGION_DIMENSION, result.region or "unknown")
+            )
             if hasattr(logger, "set_correlation_id"):
                 logger.set_correlation_id(result.event_id)
             logger.info("security-group change", extra={"result": result.to_dict()})

@@ -8,7 +8,7 @@ from sgwatch import names
 from sgwatch.events import monitored_event_names
 from sgwatch.severity import Severity
 
-from tests.infra.conftest import dashboard_body, log_queries, shown_metrics
+from tests.infra.conftest import dashboard_body, log_queries, shown_metrics, synth
 
 
 def test_every_declared_metric_is_on_the_dashboard_or_an_alarm(default_stack: Any) -> None:
@@ -54,3 +54,18 @@ def test_a_logs_insights_table_shows_what_the_policy_lowered(default_stack: Any)
     _, template = default_stack
     [query] = [query for query in log_queries(template) if "lowered to" in query]
     assert "no longer counts" in query  # expired approvals too
+
+
+def test_changes_are_graphed_by_the_region_they_were_made_in() -> None:
+    _, template = synth(regions="us-east-1,eu-central-1", homeRegion="eu-west-1")
+    rows = [
+        [value for value in metric if not isinstance(value, dict)]
+        for widget in dashboard_body(template)["widgets"]
+        for metric in widget.get("properties", {}).get("metrics", [])
+    ]
+    shown = {
+        row[row.index(names.REGION_DIMENSION) + 1]
+        for row in rows
+        if row[:2] == [names.METRIC_NAMESPACE, names.METRIC_CHANGES_BY_REGION]
+    }
+    assert shown == {"eu-west-1", "us-east-1", "eu-central-1"}

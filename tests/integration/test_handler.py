@@ -306,7 +306,9 @@ def test_a_defect_on_one_message_fails_only_that_message(world: World, monkeypat
     assert body_json(alert)["results"][0]["eventID"] == healthy["eventID"]
 
 
-def test_a_change_forwarded_from_another_region_is_described_in_its_region(world: World) -> None:
+def test_a_change_forwarded_from_another_region_is_described_in_its_region(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = boto3.client("ec2", region_name="us-east-1")
     vpc = other.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
     group = other.create_security_group(GroupName="far-away", Description="far", VpcId=vpc)["GroupId"]
@@ -316,6 +318,9 @@ def test_a_change_forwarded_from_another_region_is_described_in_its_region(world
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_REGION]["Value"] == "us-east-1"
     assert f"{group}: name 'far-away', {vpc}" in alert["Message"]
+    [by_region] = [document for name, _, document in emf_metrics(capsys.readouterr().out)
+                   if name == names.METRIC_CHANGES_BY_REGION]  # fmt: skip
+    assert by_region[names.REGION_DIMENSION] == "us-east-1"
 
 
 def test_a_member_accounts_change_is_described_through_its_enrichment_role(
