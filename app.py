@@ -30,8 +30,7 @@ def build_app(context: dict[str, Any] | None = None) -> cdk.App:
     config = load_config(app.node.try_get_context)
     home = cdk.Environment(region=config.home_region) if config.home_region else None
     SgwatchStack(app, config.stack_name, config=config, env=home)
-    # In organization mode the StackSet forwards from every account and region; per-region stacks are not needed.
-    for region in () if config.organization_id else config.forwarded_regions:
+    for region in config.regional_forwarders:
         ForwarderStack(
             app,
             f"{config.stack_name}-forwarder-{region}",

@@ -48,6 +48,11 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
         "organization mode: an alarm on each member forwarder's dead-letter queue, reported to the operations topic"
         " ($0.10 per member account and region per month; false: rely on `sgwatch audit --accounts`)",
     ),
+    "centralForwarders": (
+        False,
+        "organization mode: forwarder stacks in the central account's other regions too (true only when the central"
+        " account is in none of organizationUnits: the StackSet covers it otherwise)",
+    ),
     "delegatedAdmin": (
         True,
         "organization mode: deploy the StackSet as a delegated administrator (false: from the management account)",
@@ -111,6 +116,13 @@ class MonitorConfig:
     organizational_units: tuple[str, ...]
     delegated_admin: bool
     member_alarms: bool
+    central_forwarders: bool
+
+    @property
+    def regional_forwarders(self) -> tuple[str, ...]:
+        """The regions that get a forwarder stack in this account: in organization mode the StackSet forwards
+        instead, unless the central account is outside its OUs."""
+        return self.forwarded_regions if not self.organization_id or self.central_forwarders else ()
 
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
@@ -188,6 +200,7 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         **_organization(str(value("organizationId")), str(value("organizationUnits")), str(value("homeRegion"))),
         delegated_admin=_boolean("delegatedAdmin", value("delegatedAdmin")),
         member_alarms=_boolean("memberAlarms", value("memberAlarms")),
+        central_forwarders=_boolean("centralForwarders", value("centralForwarders")),
     )
 
 

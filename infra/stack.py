@@ -64,8 +64,8 @@ class SgwatchStack(Stack):
             operations=alerting.operations,
             regions=[self.region, *config.forwarded_regions],  # the region a change was made in, watched from here
         )
-        # Forwarder stacks (one account) or the StackSet's forwarders (organization mode) may send alarms home.
-        if config.member_alarms if config.organization_id else config.forwarded_regions:
+        # Forwarder stacks in this account, or the StackSet's forwarders (organization mode), may send alarms home.
+        if config.regional_forwarders or (config.organization_id and config.member_alarms):
             ForwarderAlarms(
                 self,
                 "ForwarderAlarms",

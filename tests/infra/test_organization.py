@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from sgwatch.events import event_pattern
 
+from app import build_app, cdk_json_context
 from infra.config import ConfigError
+from infra.forwarder import ForwarderStack
 from infra.organization import ENRICHMENT_ACTIONS, ENRICHMENT_ROLE_NAME
 from tests.infra.conftest import cfn_lint, deployed_member_template, logical_id, resource, synth
 
@@ -165,3 +167,15 @@ def test_member_alarms_can_be_left_out() -> None:
     assert not any(declared["Type"] == "AWS::CloudWatch::Alarm" for declared in member["Resources"].values())
     assert "AlarmForwarder" not in member["Resources"]
     assert stack.node.try_find_child("ForwarderAlarms") is None
+
+
+def test_the_central_accounts_other_regions_get_forwarder_stacks_only_when_asked() -> None:
+    def forwarder_regions(**context: Any) -> list[str]:
+        app = build_app({**cdk_json_context(), **ORG, **context})
+        app.synth()  # cdk-nag
+        return sorted(child.region for child in app.node.children if isinstance(child, ForwarderStack))
+
+    assert forwarder_regions() == []  # the StackSet covers the central account when it sits in one of the OUs
+    assert forwarder_regions(centralForwarders="true", memberAlarms="false") == ["eu-central-1", "us-east-1"]
+    stack, _ = synth(**ORG, centralForwarders="true", memberAlarms="false")
+    assert stack.node.try_find_child("ForwarderAlarms") is not None  # the central forwarders' alarms come home
