@@ -310,6 +310,11 @@ def render(result: DemoResult, out: TextIO) -> None:
         values = [value for _, value in result.metrics.get(name, [])]
         if name == names.METRIC_DETECTION_LATENCY and values:
             write(f"  {name:<32}p50 {statistics.median(values):.0f} ms, max {max(values):.0f} ms (in process)\n")
+        elif name == names.METRIC_CHANGES_BY_REGION:
+            regions: Counter[str] = Counter()
+            for dims, value in result.metrics.get(name, []):
+                regions[dims[names.REGION_DIMENSION]] += int(value)
+            write(f"  {name:<32}{', '.join(f'{region} {count}' for region, count in sorted(regions.items()))}\n")
         else:
             write(f"  {name:<32}{sum(values):.0f}\n")
 

@@ -25,6 +25,7 @@ def test_demo_replays_the_bundled_records_through_the_pipeline() -> None:
     assert all(line.startswith(" *") for line in alert_lines if re.match(r"^ . (CRITICAL|HIGH|MEDIUM):", line))
     assert not any(line.startswith(" *") for line in alert_lines if re.match(r"^ . (LOW|INFO):", line))
     assert "SecurityGroupChanges            CRITICAL 5, HIGH 1, MEDIUM 1, LOW 11, INFO 9" in text
+    assert "SecurityGroupChangesByRegion    eu-west-1 27" in text  # the demo account's groups are in eu-west-1
     assert f"AlertsPublished                 {len(alert_lines)}" in text
     assert "The most severe alert, as its email reads" in text and "What to do: Revoke the rule now" in text
     assert '{"level"' not in text  # the function's logs are counted, not mixed into the report
