@@ -10,14 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Acknowledgment, Aws, Duration, Stack, Validations
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.compliance import ComplianceLogs, SecurityGroupRecorder
 from infra.detection import encrypted_queue, rule_pattern
+from infra.monitoring import failed_invocations, threshold_alarm, waiting_messages
 
 # A forwarder's own trouble (events it could not deliver) raises an alarm where it runs; the alarm's state changes
 # are forwarded like the changes, and the home stack sends them to its operations topic. Names shared by both sides:
@@ -63,28 +66,16 @@ class ForwarderStack(Stack):
         home_bus = events.EventBus.from_event_bus_arn(self, "HomeBus", home_bus_arn)
         self.rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
         metrics = {
-            "undelivered": self.undelivered.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            "failed-invocations": cloudwatch.Metric(
-                namespace="AWS/Events",
-                metric_name="FailedInvocations",
-                dimensions_map={"RuleName": self.rule.rule_name},
-                statistic="Sum",
-                period=Duration.minutes(5),
-            ),
+            "undelivered": waiting_messages(self.undelivered),
+            "failed-invocations": failed_invocations(self.rule),
         }
         self.alarms = [
-            cloudwatch.Alarm(
+            threshold_alarm(
                 self,
                 f"Alarm-{alarm}",
+                metrics[alarm],
+                description,
                 alarm_name=forwarder_alarm_name(home_stack_name, self.region, alarm),
-                alarm_description=description,
-                metric=metrics[alarm],
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
             for alarm, description in FORWARDER_ALARMS.items()
         ]
@@ -105,3 +96,37 @@ class ForwarderStack(Stack):
         Validations.of(self.undelivered).acknowledge(
             Acknowledgment(id="AwsSolutions::AwsSolutions-SQS3", reason="this queue is itself a dead-letter queue")
         )
+
+
+class ForwarderAlarms(Construct):
+    """Alarms of the forwarders in other regions (and, in organization mode, other accounts) arrive on the home bus
+    like the changes they forward; this rule sends those that enter ALARM to the operations topic, saying where."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, operations: sns.ITopic, key: kms.IKey, alarm_prefix: str,
+        dead_letter_queue: sqs.IQueue,
+    ) -> None:  # fmt: skip
+        super().__init__(scope, construct_id)
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="sgwatch: forwarder alarms from other regions and accounts, to the operations topic",
+            event_pattern=events.EventPattern(
+                source=[ALARM_EVENT_SOURCE],
+                detail_type=[ALARM_EVENT_DETAIL_TYPE],
+                detail={"alarmName": [{"prefix": alarm_prefix}], "state": {"value": ["ALARM"]}},
+            ),
+        )
+        field = events.EventField.from_path
+        message = (
+            f"sgwatch forwarder alarm {field('$.detail.alarmName')} in account {field('$.account')},"
+            f" region {field('$.region')}: {field('$.detail.state.reason')}. Changes made there may not be alerted;"
+            " run `sgwatch audit` for that account and region."
+        )
+        self.rule.add_target(
+            targets.SnsTopic(
+                operations, message=events.RuleTargetInput.from_text(message), dead_letter_queue=dead_letter_queue
+            )
+        )
+        # EventBridge publishes to the encrypted operations topic: it must be able to use the topic's key.
+        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")

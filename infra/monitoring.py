@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -18,11 +17,42 @@ from sgwatch import names
 from sgwatch.events import monitored_event_names
 from sgwatch.severity import Severity
 
-from infra.forwarder import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE
-
 PERIOD = Duration.minutes(5)
 OLDEST_MESSAGE_ALARM_SECONDS = 300
 SHOWN_SEVERITIES = [severity for severity in Severity if severity is not Severity.NONE]
+
+
+def threshold_alarm(
+    scope: Construct, construct_id: str, metric: cloudwatch.IMetric, description: str, *, threshold: float = 1,
+    alarm_name: str | None = None,
+) -> cloudwatch.Alarm:  # fmt: skip
+    """An alarm when the metric reaches the threshold in one period; no data is no breach."""
+    return cloudwatch.Alarm(
+        scope,
+        construct_id,
+        alarm_name=alarm_name,
+        metric=metric,
+        threshold=threshold,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarm_description=description,
+    )
+
+
+def failed_invocations(rule: events.IRule) -> cloudwatch.Metric:
+    """Events the rule could not deliver to its target."""
+    return cloudwatch.Metric(
+        namespace="AWS/Events",
+        metric_name="FailedInvocations",
+        dimensions_map={"RuleName": rule.rule_name},
+        statistic="Sum",
+        period=PERIOD,
+    )
+
+
+def waiting_messages(queue: sqs.IQueue) -> cloudwatch.Metric:
+    return queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
 
 
 def sgwatch_metric(name: str, statistic: str = "Sum", dimensions: dict[str, str] | None = None) -> cloudwatch.Metric:
@@ -32,6 +62,16 @@ def sgwatch_metric(name: str, statistic: str = "Sum", dimensions: dict[str, str]
         dimensions_map={names.SERVICE_DIMENSION: names.SERVICE, **(dimensions or {})},
         statistic=statistic,
         period=PERIOD,
+    )
+
+
+def changes_by(what: str, metric: str, dimension: str, values: Sequence[str]) -> cloudwatch.GraphWidget:
+    """A stacked graph of one of the function's change counts, a line per value of its dimension."""
+    return cloudwatch.GraphWidget(
+        title=f"Security-group changes by {what}",
+        left=[sgwatch_metric(metric, dimensions={dimension: value}).with_(label=value) for value in values],
+        stacked=True,
+        width=12,
     )
 
 
@@ -77,16 +117,7 @@ class Monitoring(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
 
         def alarm(alarm_id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> None:
-            created = cloudwatch.Alarm(
-                self,
-                alarm_id,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=description,
-            )
+            created = threshold_alarm(self, alarm_id, metric, description, threshold=threshold)
             created.add_alarm_action(action)
             self.alarms.append(created)
 
@@ -95,7 +126,7 @@ class Monitoring(Construct):
         for queue in dead_letter_queues:
             alarm(
                 f"{queue.node.id}NotEmpty",
-                queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                waiting_messages(queue),
                 1,
                 f"events are waiting in {queue.node.id}: they were not processed; redrive them after the fix",
             )
@@ -107,13 +138,7 @@ class Monitoring(Construct):
         )
         alarm(
             "RuleFailedInvocations",
-            cloudwatch.Metric(
-                namespace="AWS/Events",
-                metric_name="FailedInvocations",
-                dimensions_map={"RuleName": rule.rule_name},
-                statistic="Sum",
-                period=PERIOD,
-            ),
+            failed_invocations(rule),
             1,
             "EventBridge could not deliver events to the buffer (they go to the undelivered-events queue)",
         )
@@ -132,39 +157,14 @@ class Monitoring(Construct):
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-sgwatch")
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Security-group changes by severity",
-                left=[
-                    sgwatch_metric(names.METRIC_CHANGES, dimensions={names.SEVERITY_DIMENSION: severity.name}).with_(
-                        label=severity.name
-                    )
-                    for severity in reversed(SHOWN_SEVERITIES)
-                ],
-                stacked=True,
-                width=12,
+            changes_by(
+                "severity",
+                names.METRIC_CHANGES,
+                names.SEVERITY_DIMENSION,
+                [severity.name for severity in reversed(SHOWN_SEVERITIES)],
             ),
-            cloudwatch.GraphWidget(
-                title="Security-group changes by event",
-                left=[
-                    sgwatch_metric(names.METRIC_CHANGES_BY_EVENT, dimensions={names.EVENT_NAME_DIMENSION: name}).with_(
-                        label=name
-                    )
-                    for name in monitored_event_names()
-                ],
-                stacked=True,
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="Security-group changes by region",
-                left=[
-                    sgwatch_metric(names.METRIC_CHANGES_BY_REGION, dimensions={names.REGION_DIMENSION: region}).with_(
-                        label=region
-                    )
-                    for region in regions
-                ],
-                stacked=True,
-                width=12,
-            ),
+            changes_by("event", names.METRIC_CHANGES_BY_EVENT, names.EVENT_NAME_DIMENSION, monitored_event_names()),
+            changes_by("region", names.METRIC_CHANGES_BY_REGION, names.REGION_DIMENSION, regions),
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
@@ -206,12 +206,7 @@ class Monitoring(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="Dead letters and backlog",
-                left=[
-                    queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum").with_(
-                        label=queue.node.id
-                    )
-                    for queue in dead_letter_queues
-                ],
+                left=[waiting_messages(queue).with_(label=queue.node.id) for queue in dead_letter_queues],
                 right=[
                     buffer.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum").with_(
                         label="oldest buffered change (s)"
@@ -255,37 +250,3 @@ class Monitoring(Construct):
             value=f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
             f"#dashboards:name={self.dashboard.dashboard_name}",
         )
-
-
-class ForwarderAlarms(Construct):
-    """Alarms of the forwarders in other regions (and, in organization mode, other accounts) arrive on the home bus
-    like the changes they forward; this rule sends those that enter ALARM to the operations topic, saying where."""
-
-    def __init__(
-        self, scope: Construct, construct_id: str, *, operations: sns.ITopic, key: kms.IKey, alarm_prefix: str,
-        dead_letter_queue: sqs.IQueue,
-    ) -> None:  # fmt: skip
-        super().__init__(scope, construct_id)
-        self.rule = events.Rule(
-            self,
-            "Rule",
-            description="sgwatch: forwarder alarms from other regions and accounts, to the operations topic",
-            event_pattern=events.EventPattern(
-                source=[ALARM_EVENT_SOURCE],
-                detail_type=[ALARM_EVENT_DETAIL_TYPE],
-                detail={"alarmName": [{"prefix": alarm_prefix}], "state": {"value": ["ALARM"]}},
-            ),
-        )
-        field = events.EventField.from_path
-        message = (
-            f"sgwatch forwarder alarm {field('$.detail.alarmName')} in account {field('$.account')},"
-            f" region {field('$.region')}: {field('$.detail.state.reason')}. Changes made there may not be alerted;"
-            " run `sgwatch audit` for that account and region."
-        )
-        self.rule.add_target(
-            targets.SnsTopic(
-                operations, message=events.RuleTargetInput.from_text(message), dead_letter_queue=dead_letter_queue
-            )
-        )
-        # EventBridge publishes to the encrypted operations topic: it must be able to use the topic's key.
-        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")

@@ -13,8 +13,8 @@ from infra.compliance import AuditTrail, ComplianceLogs, SecurityGroupRecorder
 from infra.config import MonitorConfig
 from infra.dedup import Deduplication
 from infra.detection import Detection
-from infra.forwarder import forwarder_alarm_prefix
-from infra.monitoring import ForwarderAlarms, Monitoring
+from infra.forwarder import ForwarderAlarms, forwarder_alarm_prefix
+from infra.monitoring import Monitoring
 from infra.organization import ENRICHMENT_ROLE_NAME, Organization
 from infra.processor import TIMEOUT, Processor
 
