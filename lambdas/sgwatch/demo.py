@@ -16,6 +16,7 @@ import os
 import statistics
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,40 +200,29 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
             os.environ[names.ENV_TOPIC_ARN] = topic
             handler.reset_runtime()
             delivered_ids: set[str] = set()
-            while messages := sqs.receive_message(QueueUrl=buffer, MaxNumberOfMessages=10).get("Messages", []):
-                event = {
-                    "Records": [
-                        {
-                            "messageId": message["MessageId"],
-                            "receiptHandle": message["ReceiptHandle"],
-                            "body": message["Body"],
-                            "attributes": {"ApproximateReceiveCount": "1"},
-                            "messageAttributes": {},
-                            "eventSource": "aws:sqs",
-                            "eventSourceARN": buffer_arn,
-                            "awsRegion": REGION,
-                        }
-                        for message in messages
-                    ]
-                }
-                delivered_ids.update(json.loads(message["Body"])["detail"]["eventID"] for message in messages)
+
+            def invoke(event: dict[str, Any]) -> dict[str, Any]:
+                """The function, its metrics counted and its log lines kept out of the report."""
                 captured, logs = io.StringIO(), io.StringIO()
                 log_handler = handler.logger.registered_handler
                 assert isinstance(log_handler, logging.StreamHandler)
                 previous = log_handler.setStream(logs)
                 try:
                     with contextlib.redirect_stdout(captured):
-                        response = handler.lambda_handler(event, _LambdaContext())
+                        response: dict[str, Any] = handler.lambda_handler(event, _LambdaContext())
                 finally:
                     log_handler.setStream(previous)
                 _collect_metrics(captured.getvalue(), result.metrics)
                 result.log_lines += len(logs.getvalue().splitlines())
-                failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+                return response
+
+            while True:
+                messages, failed = poll_buffer(sqs, buffer, buffer_arn, invoke)
+                if not messages:
+                    break
+                delivered_ids.update(json.loads(message["Body"])["detail"]["eventID"] for message in messages)
                 result.batches += 1
                 result.failed_messages += len(failed)
-                for message in messages:
-                    if message["MessageId"] not in failed:
-                        sqs.delete_message(QueueUrl=buffer, ReceiptHandle=message["ReceiptHandle"])
             result.delivered = len(delivered_ids)
             result.undelivered_changes = [
                 record["eventName"]
@@ -249,6 +239,42 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
             else:
                 os.environ[key] = value
     return result
+
+
+def poll_buffer(
+    sqs: Any, buffer: str, buffer_arn: str, invoke: Callable[[dict[str, Any]], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """One poll of the function's SQS event source, as Lambda makes it: receive up to ten messages, invoke with them,
+    delete those the function did not report as failed (the rest come back). The messages and the failed message
+    ids; no messages when the buffer is empty."""
+    received = sqs.receive_message(QueueUrl=buffer, MaxNumberOfMessages=10, AttributeNames=["All"])
+    messages: list[dict[str, Any]] = received.get("Messages", [])
+    if not messages:
+        return [], set()
+    event = {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": buffer_arn,
+                "awsRegion": buffer_arn.split(":")[3],
+            }
+            for message in messages
+        ]
+    }
+    failed = {failure["itemIdentifier"] for failure in invoke(event)["batchItemFailures"]}
+    done = [
+        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+        for index, message in enumerate(messages)
+        if message["MessageId"] not in failed
+    ]
+    if done:
+        sqs.delete_message_batch(QueueUrl=buffer, Entries=done)
+    return messages, failed
 
 
 def drain(sqs: Any, url: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sgwatch import handler
-from sgwatch.demo import drain
+from sgwatch.demo import drain, poll_buffer
 
 from tests.conftest import REAL_RECORDS, load
 from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge
@@ -102,31 +102,9 @@ def test_ten_thousand_changes_nothing_lost_nothing_twice(world: World, capsys: p
 
 
 def _poll_until_empty(sqs: Any, buffer: str) -> int:
-    """The function's event source mapping: receive a batch, invoke, delete what succeeded; until the buffer is empty.
-    Returns the number of invocations."""
+    """The function's event source mapping, until the buffer is empty. Returns the number of invocations."""
+    arn = sqs.get_queue_attributes(QueueUrl=buffer, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     polls = 0
-    while messages := sqs.receive_message(QueueUrl=buffer, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
-        "Messages", []
-    ):
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "eventSource": "aws:sqs",
-                }
-                for m in messages
-            ]
-        }
-        response = handler.lambda_handler(event, LambdaContext())
-        failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
-        done = [
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-            for i, m in enumerate(messages)
-            if m["MessageId"] not in failed
-        ]
-        if done:
-            sqs.delete_message_batch(QueueUrl=buffer, Entries=done)
+    while poll_buffer(sqs, buffer, arn, lambda event: handler.lambda_handler(event, LambdaContext()))[0]:
         polls += 1
     return polls
