@@ -291,6 +291,14 @@ def _rank(alert: dict[str, Any]) -> int:
     return int(alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY_RANK]["Value"])
 
 
+def _by_dimension(result: DemoResult, metric: str, dimension: str) -> Counter[str]:
+    """A dimensioned metric's total for each value of its dimension."""
+    counts: Counter[str] = Counter()
+    for dims, value in result.metrics.get(metric, []):
+        counts[dims[dimension]] += int(value)
+    return counts
+
+
 def render(result: DemoResult, out: TextIO) -> None:
     write = out.write
     write("sgwatch demo: the deployed pipeline, in process, on an emulated AWS account (moto); no AWS account needed\n")
@@ -321,9 +329,7 @@ def render(result: DemoResult, out: TextIO) -> None:
         write("\nThe most severe alert, as its email reads (the JSON result follows it in the message):\n")
         write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
     write("\nMetrics (namespace sgwatch), as the dashboard will show them:\n")
-    counts: Counter[str] = Counter()
-    for dims, value in result.metrics.get(names.METRIC_CHANGES, []):
-        counts[dims[names.SEVERITY_DIMENSION]] += int(value)
+    counts = _by_dimension(result, names.METRIC_CHANGES, names.SEVERITY_DIMENSION)
     shown = ", ".join(
         f"{severity.name} {counts[severity.name]}"
         for severity in sorted(Severity, reverse=True)
@@ -337,9 +343,7 @@ def render(result: DemoResult, out: TextIO) -> None:
         if name == names.METRIC_DETECTION_LATENCY and values:
             write(f"  {name:<32}p50 {statistics.median(values):.0f} ms, max {max(values):.0f} ms (in process)\n")
         elif name == names.METRIC_CHANGES_BY_REGION:
-            regions: Counter[str] = Counter()
-            for dims, value in result.metrics.get(name, []):
-                regions[dims[names.REGION_DIMENSION]] += int(value)
+            regions = _by_dimension(result, name, names.REGION_DIMENSION)
             write(f"  {name:<32}{', '.join(f'{region} {count}' for region, count in sorted(regions.items()))}\n")
         else:
             write(f"  {name:<32}{sum(values):.0f}\n")
