@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check that security-group changes are monitored: CloudTrail, AWS Config and sgwatch, per region",
         description="For each region: a trail that covers it is logging management write events; AWS Config records"
         " AWS::EC2::SecurityGroup and has a delivery channel; sgwatch's rule is deployed, enabled and reaches its"
-        " function; and the account has a multi-region trail. Each check is PASS, FAIL (with the fix) or UNKNOWN"
+        " function (or forwards to the home bus) and nothing waits in its dead-letter queues; and the account has a multi-region trail. Each check is PASS, FAIL (with the fix) or UNKNOWN"
         " (naming the permission that was denied). Exit status: 0 all pass, 1 any fails, 2 could not run (or only"
         " UNKNOWN).",
     )
