@@ -13,6 +13,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 from sgwatch.audit import FAIL, PASS, UNKNOWN, Check, run_audit
+from sgwatch.aws import assumed_role_keys
 from sgwatch.cli import main
 from sgwatch.events import event_pattern
 
@@ -285,14 +286,9 @@ def test_all_regions_by_default(account: Account) -> None:
 
 def test_member_accounts_are_audited_through_their_role(account: Account) -> None:
     member = "111122223333"
-    credentials = boto3.client("sts", region_name=HOME).assume_role(
-        RoleArn=f"arn:aws:iam::{member}:role/sgwatch-audit", RoleSessionName="setup"
-    )["Credentials"]
-    keys = {
-        "aws_access_key_id": credentials["AccessKeyId"],
-        "aws_secret_access_key": credentials["SecretAccessKey"],
-        "aws_session_token": credentials["SessionToken"],
-    }
+    keys = assumed_role_keys(
+        boto3.client("sts", region_name=HOME), f"arn:aws:iam::{member}:role/sgwatch-audit", "setup"
+    )
     boto3.client("s3", region_name=OTHER, **keys).create_bucket(Bucket="member-trail")
     trails = boto3.client("cloudtrail", region_name=HOME, **keys)
     trails.create_trail(Name="member", S3BucketName="member-trail", IsMultiRegionTrail=True)

@@ -20,6 +20,7 @@ import boto3
 import pytest
 from aws_cdk.assertions import Template
 from sgwatch import handler, names
+from sgwatch.aws import assumed_role_keys
 from sgwatch.demo import drain
 
 from app import build_app, cdk_json_context
@@ -81,14 +82,8 @@ def _session(account: str) -> dict[str, str]:
     """Client arguments for an account of moto's: its own credentials, as STS hands them to a role there."""
     if account == CENTRAL:
         return {}
-    credentials = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="setup"
-    )["Credentials"]
-    return {
-        "aws_access_key_id": credentials["AccessKeyId"],
-        "aws_secret_access_key": credentials["SecretAccessKey"],
-        "aws_session_token": credentials["SessionToken"],
-    }
+    sts = boto3.client("sts", region_name=REGION)
+    return assumed_role_keys(sts, f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", "setup")
 
 
 def _deploy(template: dict[str, Any] | str, *, account: str, region: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from sgwatch import handler, names
 from sgwatch.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT
+from sgwatch.aws import assumed_role_keys
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
 from tests.infra.conftest import shown_metrics
@@ -327,13 +328,9 @@ def test_a_member_accounts_change_is_described_through_its_enrichment_role(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     member = "111122223333"
-    credentials = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{member}:role/sgwatch-enrichment", RoleSessionName="setup"
-    )["Credentials"]
-    ec2 = boto3.client(
-        "ec2", region_name=REGION, aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"], aws_session_token=credentials["SessionToken"],
-    )  # fmt: skip
+    sts = boto3.client("sts", region_name=REGION)
+    keys = assumed_role_keys(sts, f"arn:aws:iam::{member}:role/sgwatch-enrichment", "setup")
+    ec2 = boto3.client("ec2", region_name=REGION, **keys)
     vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
     group = ec2.create_security_group(GroupName="member-web", Description="member", VpcId=vpc)["GroupId"]
     monkeypatch.setenv(names.ENV_ENRICHMENT_ROLE, "sgwatch-enrichment")
