@@ -162,22 +162,18 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
             )
 
             topic = sns.create_topic(Name="sgwatch-alerts")["TopicArn"]
-            inbox, email = (sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("inbox", "email"))
-            for url, policy in (
-                (inbox, None),
-                (email, {names.ATTRIBUTE_SEVERITY_RANK: [{"numeric": [">=", int(EMAIL_MIN)]}]}),
+            (inbox, inbox_arn), (email, email_arn) = (create_queue(sqs, name) for name in ("inbox", "email"))
+            for arn, policy in (
+                (inbox_arn, None),
+                (email_arn, {names.ATTRIBUTE_SEVERITY_RANK: [{"numeric": [">=", int(EMAIL_MIN)]}]}),
             ):
-                arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
                 sns.subscribe(
                     TopicArn=topic,
                     Protocol="sqs",
                     Endpoint=arn,
                     Attributes={"FilterPolicy": json.dumps(policy)} if policy else {},
                 )
-            buffer = sqs.create_queue(QueueName="buffer")["QueueUrl"]
-            buffer_arn = sqs.get_queue_attributes(QueueUrl=buffer, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
+            buffer, buffer_arn = create_queue(sqs, "buffer")
             events.put_rule(Name="sgwatch", EventPattern=json.dumps(event_pattern()))
             events.put_targets(Rule="sgwatch", Targets=[{"Id": "buffer", "Arn": buffer_arn}])
             for record in replayed:
@@ -275,6 +271,12 @@ def poll_buffer(
     if done:
         sqs.delete_message_batch(QueueUrl=buffer, Entries=done)
     return messages, failed
+
+
+def create_queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
+    """A new SQS queue's URL and ARN."""
+    url: str = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
 def drain(sqs: Any, url: str) -> list[dict[str, Any]]:

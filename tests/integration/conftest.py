@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from sgwatch import handler, names
-from sgwatch.demo import create_dedup_table, drain
+from sgwatch.demo import create_dedup_table, create_queue, drain
 from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 
 REGION = "eu-west-1"
@@ -128,13 +128,12 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         ]
         ec2.create_network_interface(SubnetId=subnet_id, Groups=[app_group])
         topic_arn = sns.create_topic(Name="sgwatch-alerts")["TopicArn"]
-        inbox_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-        email_url = sqs.create_queue(QueueName="email")["QueueUrl"]
-        for url, policy in (
-            (inbox_url, None),
-            (email_url, {names.ATTRIBUTE_SEVERITY_RANK: [{"numeric": [">=", 3]}]}),
+        inbox_url, inbox_arn = create_queue(sqs, "inbox")
+        email_url, email_arn = create_queue(sqs, "email")
+        for queue_arn, policy in (
+            (inbox_arn, None),
+            (email_arn, {names.ATTRIBUTE_SEVERITY_RANK: [{"numeric": [">=", 3]}]}),
         ):
-            queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
             sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
         dynamodb = boto3.client("dynamodb", region_name=REGION)

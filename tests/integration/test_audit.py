@@ -15,6 +15,7 @@ from moto import mock_aws
 from sgwatch.audit import FAIL, PASS, UNKNOWN, Check, run_audit
 from sgwatch.aws import assumed_role_keys
 from sgwatch.cli import main
+from sgwatch.demo import create_queue
 from sgwatch.events import event_pattern
 
 HOME, OTHER = "eu-west-1", "us-east-1"
@@ -52,20 +53,16 @@ class Account:
             Code={"ZipFile": archive.getvalue()},
         )
         self.sqs = boto3.client("sqs", region_name=HOME)
-        self.failed_url, failed = self.queue("buffer-dead-letters")
-        self.undelivered_url, undelivered = self.queue("undelivered")
-        _, queue = self.queue("buffer", RedrivePolicy=json.dumps({"deadLetterTargetArn": failed, "maxReceiveCount": 5}))
+        self.failed_url, failed = create_queue(self.sqs, "buffer-dead-letters")
+        self.undelivered_url, undelivered = create_queue(self.sqs, "undelivered")
+        _, queue = create_queue(
+            self.sqs, "buffer", RedrivePolicy=json.dumps({"deadLetterTargetArn": failed, "maxReceiveCount": 5})
+        )
         functions.create_event_source_mapping(EventSourceArn=queue, FunctionName="sgwatch-fn")
         self.events.put_rule(Name="sgwatch-rule", EventPattern=json.dumps(event_pattern()))
         self.events.put_targets(
             Rule="sgwatch-rule", Targets=[{"Id": "buffer", "Arn": queue, "DeadLetterConfig": {"Arn": undelivered}}]
         )
-
-    def queue(self, name: str, **attributes: str) -> tuple[str, str]:
-        """A queue's URL and ARN."""
-        url = self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return url, arn
 
 
 @pytest.fixture
@@ -224,8 +221,7 @@ def test_changes_left_in_a_dead_letter_queue_fail_the_audit_and_say_what_to_do(a
 
 def test_a_forwarder_region_passes_and_its_undelivered_events_fail(account: Account) -> None:
     sqs = boto3.client("sqs", region_name=OTHER)
-    url = sqs.create_queue(QueueName="forwarder-undelivered")["QueueUrl"]
-    undelivered = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url, undelivered = create_queue(sqs, "forwarder-undelivered")
     events = boto3.client("events", region_name=OTHER)
     events.put_rule(Name="sgwatch-forwarder", EventPattern=json.dumps(event_pattern()))
     home_bus = f"arn:aws:events:{HOME}:123456789012:event-bus/default"

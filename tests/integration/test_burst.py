@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sgwatch import handler
-from sgwatch.demo import drain, poll_buffer
+from sgwatch.demo import create_queue, drain, poll_buffer
 
 from tests.conftest import REAL_RECORDS, load
 from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge
@@ -56,15 +56,13 @@ def _record(index: int, group: str) -> dict[str, Any]:
 
 def test_ten_thousand_changes_nothing_lost_nothing_twice(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     sqs = world.sqs
-    dead_letters = sqs.create_queue(QueueName="buffer-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    buffer = sqs.create_queue(
-        QueueName="buffer",
-        Attributes={
-            "VisibilityTimeout": "0",  # a failed message is visible again at once: retries happen within the test
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}),
-        },
-    )["QueueUrl"]
+    dead_letters, dlq_arn = create_queue(sqs, "buffer-dlq")
+    buffer, buffer_arn = create_queue(
+        sqs,
+        "buffer",
+        VisibilityTimeout="0",  # a failed message is visible again at once: retries happen within the test
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}),
+    )
     groups = [world.app_group, world.open_group, world.default_group]
     all_ids = {f"burst-{index:05d}" for index in range(RECORDS)}
     runtime = handler._get_runtime()
@@ -85,7 +83,7 @@ def test_ten_thousand_changes_nothing_lost_nothing_twice(world: World, capsys: p
                     for index in range(start, start + 10)
                 ],
             )
-        polls += _poll_until_empty(sqs, buffer)
+        polls += _poll_until_empty(sqs, buffer, buffer_arn)
         assert polls < 5 * RECORDS // 10, "the buffer does not drain"
         capsys.readouterr()  # the function's logs: a line per alert, not kept
         for alert in world.received(world.inbox_url):
@@ -101,9 +99,8 @@ def test_ten_thousand_changes_nothing_lost_nothing_twice(world: World, capsys: p
     assert flaky.calls > len(alerted) // PER_APPLY  # failures happened, and their retries published
 
 
-def _poll_until_empty(sqs: Any, buffer: str) -> int:
+def _poll_until_empty(sqs: Any, buffer: str, arn: str) -> int:
     """The function's event source mapping, until the buffer is empty. Returns the number of invocations."""
-    arn = sqs.get_queue_attributes(QueueUrl=buffer, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     polls = 0
     while poll_buffer(sqs, buffer, arn, lambda event: handler.lambda_handler(event, LambdaContext()))[0]:
         polls += 1

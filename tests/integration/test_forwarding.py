@@ -21,7 +21,7 @@ import pytest
 from aws_cdk.assertions import Template
 from sgwatch import handler, names
 from sgwatch.aws import assumed_role_keys
-from sgwatch.demo import drain
+from sgwatch.demo import create_queue, drain
 
 from app import build_app, cdk_json_context
 from infra.forwarder import ForwarderStack
@@ -141,8 +141,7 @@ def _home_rules(world: World, synthesized: Synthesized) -> tuple[str, str]:
         ("sgwatch-forwarder-alarms", synthesized.alarm_rule["EventPattern"],
          {"InputTransformer": synthesized.alarm_rule["Targets"][0]["InputTransformer"]}),
     ):  # fmt: skip
-        url: str = world.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = world.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url, arn = create_queue(world.sqs, name)
         events.put_rule(Name=name, EventPattern=json.dumps(pattern))
         events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn, **target}])
         urls.append(url)

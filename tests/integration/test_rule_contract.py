@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from sgwatch.classify import classify
+from sgwatch.demo import create_queue
 from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
@@ -44,8 +45,7 @@ def delivered(default_stack: Any) -> Iterator[set[str]]:
     with mock_aws():
         events = boto3.client("events", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
-        url = sqs.create_queue(QueueName="buffer")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url, arn = create_queue(sqs, "buffer")
         events.put_rule(Name="sgwatch", EventPattern=json.dumps(pattern))
         events.put_targets(Rule="sgwatch", Targets=[{"Id": "buffer", "Arn": arn}])
         for _, record in RECORDS:
