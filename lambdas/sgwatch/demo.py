@@ -161,18 +161,7 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
                 f" groups, 4 network interfaces"
             )
 
-            topic = sns.create_topic(Name="sgwatch-alerts")["TopicArn"]
-            (inbox, inbox_arn), (email, email_arn) = (create_queue(sqs, name) for name in ("inbox", "email"))
-            for arn, policy in (
-                (inbox_arn, None),
-                (email_arn, {names.ATTRIBUTE_SEVERITY_RANK: [{"numeric": [">=", int(EMAIL_MIN)]}]}),
-            ):
-                sns.subscribe(
-                    TopicArn=topic,
-                    Protocol="sqs",
-                    Endpoint=arn,
-                    Attributes={"FilterPolicy": json.dumps(policy)} if policy else {},
-                )
+            topic, inbox, email = create_alert_topic(sns, sqs)
             buffer, buffer_arn = create_queue(sqs, "buffer")
             events.put_rule(Name="sgwatch", EventPattern=json.dumps(event_pattern()))
             events.put_targets(Rule="sgwatch", Targets=[{"Id": "buffer", "Arn": buffer_arn}])
@@ -271,6 +260,20 @@ def poll_buffer(
     if done:
         sqs.delete_message_batch(QueueUrl=buffer, Entries=done)
     return messages, failed
+
+
+def create_alert_topic(sns: Any, sqs: Any) -> tuple[str, str, str]:
+    """The alert topic with two queues subscribed: an inbox that gets every alert, and one with the stack's email
+    filter policy (EMAIL_MIN and up). The topic's ARN and the two queues' URLs."""
+    topic: str = sns.create_topic(Name="sgwatch-alerts")["TopicArn"]
+    (inbox, inbox_arn), (email, email_arn) = (create_queue(sqs, name) for name in ("inbox", "email"))
+    for arn, policy in (
+        (inbox_arn, None),
+        (email_arn, {names.ATTRIBUTE_SEVERITY_RANK: [{"numeric": [">=", int(EMAIL_MIN)]}]}),
+    ):
+        attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+    return topic, inbox, email
 
 
 def create_queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:

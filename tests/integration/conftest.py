@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from sgwatch import handler, names
-from sgwatch.demo import create_dedup_table, create_queue, drain
+from sgwatch.demo import create_alert_topic, create_dedup_table, drain
 from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 
 REGION = "eu-west-1"
@@ -127,15 +127,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             "NetworkInterfaceId"
         ]
         ec2.create_network_interface(SubnetId=subnet_id, Groups=[app_group])
-        topic_arn = sns.create_topic(Name="sgwatch-alerts")["TopicArn"]
-        inbox_url, inbox_arn = create_queue(sqs, "inbox")
-        email_url, email_arn = create_queue(sqs, "email")
-        for queue_arn, policy in (
-            (inbox_arn, None),
-            (email_arn, {names.ATTRIBUTE_SEVERITY_RANK: [{"numeric": [">=", 3]}]}),
-        ):
-            attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
-            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
+        topic_arn, inbox_url, email_url = create_alert_topic(sns, sqs)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         monkeypatch.setenv(names.ENV_DEDUP_TABLE, create_dedup_table(dynamodb))
         monkeypatch.setenv(names.ENV_TOPIC_ARN, topic_arn)
