@@ -11,7 +11,7 @@ from typing import Any
 from sgwatch import names
 from sgwatch.classify import Classification, Verdict
 from sgwatch.enrich import GroupFacts
-from sgwatch.render import clean
+from sgwatch.text import clean
 from sgwatch.rules import RULE
 from sgwatch.severity import Severity
 

@@ -217,7 +217,7 @@ def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from datetime import UTC, datetime  # noqa: PLC0415
 
     from sgwatch import history  # noqa: PLC0415
-    from sgwatch.render import clean  # noqa: PLC0415
+    from sgwatch.text import clean  # noqa: PLC0415
 
     now = datetime.now(UTC)
     try:

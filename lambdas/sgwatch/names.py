@@ -13,6 +13,9 @@ ENV_CONSOLE_DOMAIN: Final = "SGWATCH_CONSOLE_DOMAIN"
 ENV_POLICY_FILE: Final = "SGWATCH_POLICY_FILE"
 ENV_DEDUP_TABLE: Final = "SGWATCH_DEDUP_TABLE"
 ENV_ENRICHMENT_ROLE: Final = "SGWATCH_ENRICHMENT_ROLE"  # organization mode: the role to assume in member accounts
+# Seconds after which a pending deduplication claim belongs to an invocation that is certainly gone: the buffer's
+# visibility timeout less the batching window and the function timeout (see infra/processor.py).
+ENV_CLAIM_STALE_SECONDS: Final = "SGWATCH_CLAIM_STALE_SECONDS"
 
 # The policy as the stack ships it: a layer, unpacked under /opt.
 POLICY_LAYER_PATH: Final = "sgwatch/policy.toml"

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 
 from sgwatch.classify import Classification
 from sgwatch.model import Action
 from sgwatch.severity import Severity
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+from sgwatch.text import clean
 _SYMBOL = {Action.ADD: "+", Action.REVOKE: "-", Action.MODIFY: "~", Action.DESCRIBE: "#"}
 _WIDTH = 8  # "CRITICAL"
-
-
-def clean(text: str, limit: int = 400) -> str:
-    """Untrusted text (descriptions, names, user agents) made safe to print: one line, no control characters."""
-    flat = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def headline(result: Classification) -> str:
