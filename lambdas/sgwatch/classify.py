@@ -36,6 +36,7 @@ class Verdict:
     reason: str
     change: RuleChange | None = None
     adjusted: Severity | None = None  # set by a policy entry, which the reason then names
+    group_id: str = ""  # the one group a record-level verdict is about (an open group attached), when not all of them
 
     @property
     def severity(self) -> Severity:

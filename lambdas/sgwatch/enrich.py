@@ -105,6 +105,7 @@ def apply_facts(
                         RULE["open-group-attached"],
                         f"{group_id}, which has {exposure.reason}, now guards {record.target or 'the resource'}."
                         f" Why it matters: {RULE['open-group-attached'].rationale}.",
+                        group_id=group_id,
                     )
                 )
     if not extra and verdicts == list(result.verdicts):
