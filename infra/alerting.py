@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput
+from aws_cdk import Aws, CfnOutput
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -20,8 +20,16 @@ class Alerting(Construct):
         self.key = kms.Key(
             self, "Key", enable_key_rotation=True, description="sgwatch: encrypts the alert and operations topics"
         )
-        # CloudWatch alarms publish to the operations topic, so the service must be able to use the key.
-        self.key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        # CloudWatch alarms publish to the operations topic, so the service must be able to use the key: for the
+        # alarms of this account only (aws:SourceAccount), not as a deputy of another account's alarms.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
         self.topic = sns.Topic(self, "Alerts", display_name="sgwatch alerts", master_key=self.key, enforce_ssl=True)
         self.operations = sns.Topic(
             self, "Operations", display_name="sgwatch operations", master_key=self.key, enforce_ssl=True

@@ -160,6 +160,11 @@ def test_topics_use_a_rotating_customer_key_that_alarms_can_use(default_stack: B
         if statement.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
     ]
     assert cloudwatch_grants and "kms:Decrypt" in cloudwatch_grants[0]["Action"]
+    # for this account's alarms only: CloudWatch is no deputy of another account's alarms
+    assert all(
+        grant.get("Condition") == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+        for grant in cloudwatch_grants
+    )
     for topic in ("Alerts", "Operations"):
         assert resource(template, stack, "Alerting", topic)["Properties"]["KmsMasterKeyId"] == arn(
             stack, "Alerting", "Key"
