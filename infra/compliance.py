@@ -10,6 +10,7 @@ from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_config as config
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from sgwatch.audit import SECURITY_GROUP_TYPE
@@ -54,21 +55,95 @@ class ComplianceLogs(Construct):
         self.bucket = _bucket(self, "Bucket", expiration_days=expiration_days, access_logs=self.access_logs)
 
 
-class AuditTrail(Construct):
-    """A multi-region trail for management events (reads and writes), with log file validation."""
+CLOUDTRAIL_PREFIX = "cloudtrail"
 
-    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket) -> None:
+
+class AuditTrail(Construct):
+    """A multi-region trail for management events (reads and writes), with log file validation.
+
+    CloudTrail may use the bucket (and the key) only for this trail of this account: every grant to the service
+    carries aws:SourceArn (the trail, known by its name, so no reference cycle) and aws:SourceAccount. The trail's
+    log files are encrypted with a customer-managed key unless `encrypt` is off (the key costs $1 a month).
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, bucket: s3.Bucket, trail_name: str, encrypt: bool
+    ) -> None:
         super().__init__(scope, construct_id)
-        self.trail = cloudtrail.Trail(
+        stack = Stack.of(self)
+        cloudtrail_service = iam.ServicePrincipal("cloudtrail.amazonaws.com")
+        self.trail_arn = stack.format_arn(service="cloudtrail", resource="trail", resource_name=trail_name)
+        this_trail = {"aws:SourceArn": self.trail_arn, "aws:SourceAccount": stack.account}
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailAclCheck",
+                principals=[cloudtrail_service],
+                actions=["s3:GetBucketAcl"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringEquals": this_trail},
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailWrite",
+                principals=[cloudtrail_service],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{CLOUDTRAIL_PREFIX}/AWSLogs/{stack.account}/*")],
+                conditions={"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **this_trail}},
+            )
+        )
+        self.key: kms.Key | None = None
+        if encrypt:
+            self.key = kms.Key(
+                self, "Key", enable_key_rotation=True, description="sgwatch: encrypts the audit trail's log files"
+            )
+            # The statements AWS documents for a trail's key, each narrowed to this trail. Reading the logs takes
+            # kms:Decrypt, which the key's default statement leaves to the account's IAM policies.
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="CloudTrailEncrypt",
+                    principals=[cloudtrail_service],
+                    actions=["kms:GenerateDataKey*"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": this_trail,
+                        "StringLike": {
+                            "kms:EncryptionContext:aws:cloudtrail:arn": stack.format_arn(
+                                service="cloudtrail", region="*", resource="trail", resource_name="*"
+                            )
+                        },
+                    },
+                )
+            )
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="CloudTrailDescribeKey",
+                    principals=[cloudtrail_service],
+                    actions=["kms:DescribeKey"],
+                    resources=["*"],
+                    conditions={"StringEquals": this_trail},
+                )
+            )
+        # The L1 trail: the L2 adds bucket statements of its own, without these conditions.
+        self.trail = cloudtrail.CfnTrail(
             self,
             "Trail",
-            bucket=bucket,
+            trail_name=trail_name,
+            is_logging=True,
+            s3_bucket_name=bucket.bucket_name,
+            s3_key_prefix=CLOUDTRAIL_PREFIX,
             is_multi_region_trail=True,
             include_global_service_events=True,
-            enable_file_validation=True,
-            management_events=cloudtrail.ReadWriteType.ALL,
-            s3_key_prefix="cloudtrail",
+            enable_log_file_validation=True,
+            event_selectors=[
+                cloudtrail.CfnTrail.EventSelectorProperty(include_management_events=True, read_write_type="All")
+            ],
+            kms_key_id=self.key.key_arn if self.key else None,
         )
+        # CloudTrail checks the bucket policy (and the key policy) when the trail is created.
+        bucket_policy = bucket.policy.node.default_child if bucket.policy else None
+        assert isinstance(bucket_policy, s3.CfnBucketPolicy)
+        self.trail.add_resource_dependency(bucket_policy)
 
 
 class SecurityGroupRecorder(Construct):

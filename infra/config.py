@@ -36,6 +36,11 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "enabled": (True, "false disables the detection rule without destroying anything"),
     "monitor": ("all", "all, or ingress: leave out the egress-only calls (scale monitoring down)"),
     "createTrail": (False, "true creates a multi-region trail for management events, with its encrypted log bucket"),
+    "trailEncryption": (
+        True,
+        "with createTrail: encrypt the trail's log files with a customer-managed KMS key ($1 a month);"
+        " false: the bucket's S3-managed encryption only",
+    ),
     "recordSecurityGroups": (False, "true creates an AWS Config recorder and delivery channel for security groups"),
     "complianceLogDays": (365, "with createTrail or recordSecurityGroups: days before their logs expire"),
     "policyFile": ("", "a policy file (TOML), validated at synth and shipped to the function"),
@@ -106,6 +111,7 @@ class MonitorConfig:
     stack_name: str
     monitor: str
     create_trail: bool
+    trail_encryption: bool
     record_security_groups: bool
     compliance_log_days: int
     policy_file: str
@@ -192,6 +198,7 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         stack_name=str(value("stackName")),
         monitor=_scope(str(value("monitor"))),
         create_trail=_boolean("createTrail", value("createTrail")),
+        trail_encryption=_boolean("trailEncryption", value("trailEncryption")),
         record_security_groups=_boolean("recordSecurityGroups", value("recordSecurityGroups")),
         compliance_log_days=_integer("complianceLogDays", value("complianceLogDays"), 1, 3653),
         policy_file=policy_file,

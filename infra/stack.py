@@ -93,7 +93,13 @@ class SgwatchStack(Stack):
         if config.create_trail or config.record_security_groups:
             logs = ComplianceLogs(self, "ComplianceLogs", expiration_days=config.compliance_log_days)
             if config.create_trail:
-                AuditTrail(self, "AuditTrail", bucket=logs.bucket)
+                AuditTrail(
+                    self,
+                    "AuditTrail",
+                    bucket=logs.bucket,
+                    trail_name=config.stack_name,
+                    encrypt=config.trail_encryption,
+                )
             if config.record_security_groups:
                 SecurityGroupRecorder(self, "SecurityGroupRecorder", bucket=logs.bucket)
         self._acknowledge()

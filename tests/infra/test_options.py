@@ -52,6 +52,73 @@ def test_create_trail_is_multi_region_validated_and_writes_to_a_locked_bucket(tm
     assert cfn_lint(template, tmp_path) == ""
 
 
+def _joined(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return "".join(
+        part if isinstance(part, str) else "{" + str(next(iter(part.values()))) + "}" for part in value["Fn::Join"][1]
+    )
+
+
+def _cloudtrail_statements(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statements if s.get("Principal") == {"Service": "cloudtrail.amazonaws.com"}]
+
+
+TRAIL_ARN = "arn:{AWS::Partition}:cloudtrail:{AWS::Region}:{AWS::AccountId}:trail/sgwatch"
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_cloudtrail_may_use_the_bucket_only_for_this_trail_of_this_account(encrypted: bool, tmp_path: Path) -> None:
+    stack, template = synth(createTrail=True, trailEncryption=encrypted)
+    trail = resource(template, stack, "AuditTrail", "Trail")["Properties"]
+    assert trail["TrailName"] == "sgwatch"
+    [bucket_policy] = [
+        p["Properties"]
+        for p in template.find_resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": logical_id(stack, "ComplianceLogs", "Bucket")}
+    ]
+    grants = _cloudtrail_statements(bucket_policy["PolicyDocument"]["Statement"])
+    assert sorted(grant["Action"] for grant in grants) == ["s3:GetBucketAcl", "s3:PutObject"]
+    for grant in grants:
+        conditions = grant["Condition"]["StringEquals"]
+        assert _joined(conditions["aws:SourceArn"]) == TRAIL_ARN
+        assert conditions["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    [write] = [grant for grant in grants if grant["Action"] == "s3:PutObject"]
+    assert write["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"
+    assert _joined(write["Resource"]).endswith("/cloudtrail/AWSLogs/{AWS::AccountId}/*")
+    assert trail["S3KeyPrefix"] == "cloudtrail"
+    # CloudTrail checks the bucket policy when the trail is created
+    [trail_resource] = template.find_resources("AWS::CloudTrail::Trail").values()
+    assert logical_id(stack, "ComplianceLogs", "Bucket", "Policy") in trail_resource["DependsOn"]
+    assert cfn_lint(template, tmp_path) == ""
+
+
+def test_the_trail_is_encrypted_with_a_rotating_key_only_this_trail_may_use() -> None:
+    stack, template = synth(createTrail=True)  # the default: encrypted
+    trail = resource(template, stack, "AuditTrail", "Trail")["Properties"]
+    assert trail["KMSKeyId"] == {"Fn::GetAtt": [logical_id(stack, "AuditTrail", "Key"), "Arn"]}
+    key = resource(template, stack, "AuditTrail", "Key")["Properties"]
+    assert key["EnableKeyRotation"] is True
+    grants = {grant["Action"]: grant for grant in _cloudtrail_statements(key["KeyPolicy"]["Statement"])}
+    assert sorted(grants) == ["kms:DescribeKey", "kms:GenerateDataKey*"]
+    encrypt = grants["kms:GenerateDataKey*"]["Condition"]
+    assert _joined(encrypt["StringEquals"]["aws:SourceArn"]) == TRAIL_ARN
+    assert encrypt["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert _joined(encrypt["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"]) == (
+        "arn:{AWS::Partition}:cloudtrail:*:{AWS::AccountId}:trail/*"
+    )
+    assert _joined(grants["kms:DescribeKey"]["Condition"]["StringEquals"]["aws:SourceArn"]) == TRAIL_ARN
+
+
+def test_trail_encryption_can_be_turned_off_to_save_the_keys_cost() -> None:
+    stack, template = synth(createTrail=True, trailEncryption="false")
+    assert "KMSKeyId" not in resource(template, stack, "AuditTrail", "Trail")["Properties"]
+    assert stack.node.find_child("AuditTrail").node.try_find_child("Key") is None
+    assert len(template.find_resources("AWS::KMS::Key")) == 1  # the topics' key only
+    with pytest.raises(ConfigError, match="context trailEncryption: expected true or false"):
+        synth(createTrail=True, trailEncryption="maybe")
+
+
 def test_record_security_groups_records_exactly_security_groups() -> None:
     stack, template = _with_prerequisites()
     recorder = resource(template, stack, "SecurityGroupRecorder", "Recorder")["Properties"]
