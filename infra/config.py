@@ -30,6 +30,11 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
         10,
         "most invocations the buffer runs at once (2-1000): what a burst may draw on the account's Lambda concurrency",
     ),
+    "reservedConcurrency": (
+        0,
+        "concurrency reserved for the function (0: unreserved; else at least maxConcurrency): other functions cannot"
+        " starve it, but the reserve is taken from the account's unreserved pool even when sgwatch is idle",
+    ),
     "maxReceiveCount": (5, "failed receives before a message goes to the dead-letter queue"),
     "logRetentionDays": (90, "retention of the function's log group"),
     "powertoolsLayerArn": ("", "pin the Powertools layer (default: the public SSM parameter, resolved at deploy)"),
@@ -104,6 +109,7 @@ class MonitorConfig:
     batch_window_seconds: int
     batch_size: int
     max_concurrency: int
+    reserved_concurrency: int
     max_receive_count: int
     log_retention_days: int
     powertools_layer_arn: str
@@ -180,6 +186,7 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
     if layer and not _LAYER_ARN.match(layer):
         raise ConfigError(f"context powertoolsLayerArn: {layer!r} is not a Lambda layer version ARN")
     alert_email = _email("alertEmail", value("alertEmail"))
+    max_concurrency = _integer("maxConcurrency", value("maxConcurrency"), 2, 1000)  # the event source's own bounds
     policy_file, policy_text, policy = _policy(str(value("policyFile")))
     channels = policy.channels if policy else {}
     return MonitorConfig(
@@ -190,7 +197,8 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         publish_min_severity=channels.get("publish") or _severity("publishMinSeverity", value("publishMinSeverity")),
         batch_window_seconds=_integer("batchWindowSeconds", value("batchWindowSeconds"), 0, 20),
         batch_size=_integer("batchSize", value("batchSize"), 1, 100),
-        max_concurrency=_integer("maxConcurrency", value("maxConcurrency"), 2, 1000),  # the event source's own bounds
+        max_concurrency=max_concurrency,
+        reserved_concurrency=_reserved_concurrency(value("reservedConcurrency"), max_concurrency),
         max_receive_count=_integer("maxReceiveCount", value("maxReceiveCount"), 1, 1000),
         log_retention_days=retention,
         powertools_layer_arn=layer,
@@ -209,6 +217,19 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         member_alarms=_boolean("memberAlarms", value("memberAlarms")),
         central_forwarders=_boolean("centralForwarders", value("centralForwarders")),
     )
+
+
+def _reserved_concurrency(value: Any, max_concurrency: int) -> int:
+    """0 (unreserved), or enough for every invocation the event source may run: AWS advises reserved concurrency
+    of at least the SQS event source's maximum concurrency, or the function is throttled below it."""
+    reserved = _integer("reservedConcurrency", value, 0, 1000)
+    if 0 < reserved < max_concurrency:
+        raise ConfigError(
+            f"context reservedConcurrency: {reserved} is below maxConcurrency ({max_concurrency}), so the buffer's"
+            f" invocations would be throttled; reserve at least {max_concurrency}, lower maxConcurrency, or set 0"
+            " (unreserved)"
+        )
+    return reserved
 
 
 def _organization(organization_id: str, units: str, home: str) -> dict[str, Any]:

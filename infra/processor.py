@@ -34,6 +34,17 @@ TIMEOUT = Duration.seconds(60)
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.13/latest"
 
 
+def claim_stale_seconds(visibility_timeout: Duration, batch_window_seconds: int) -> int:
+    """How old a pending deduplication claim must be before another invocation may take it over: the buffer's
+    visibility timeout less the batching window and the function timeout. An invocation that claimed a change is
+    certainly gone by then (it got the message at most a batching window before it started and ran at most the
+    timeout), and the message's first redelivery, at the visibility timeout, finds the claim stale."""
+    seconds = int(visibility_timeout.to_seconds()) - batch_window_seconds - int(TIMEOUT.to_seconds())
+    if seconds <= 0:
+        raise ValueError(f"the buffer's visibility timeout leaves no time for a stale claim ({seconds} s)")
+    return seconds
+
+
 class Processor(Construct):
     def __init__(
         self,
@@ -46,6 +57,8 @@ class Processor(Construct):
         batch_size: int,
         max_concurrency: int,
         batch_window_seconds: int,
+        visibility_timeout: Duration,
+        reserved_concurrency: int,
         publish_min_severity: Severity,
         log_retention_days: int,
         powertools_layer_arn: str,
@@ -85,6 +98,7 @@ class Processor(Construct):
             names.ENV_PUBLISH_MIN_SEVERITY: publish_min_severity.name,
             names.ENV_CONSOLE_DOMAIN: "console.aws.amazon.com",
             names.ENV_DEDUP_TABLE: dedup_table.table_name,
+            names.ENV_CLAIM_STALE_SECONDS: str(claim_stale_seconds(visibility_timeout, batch_window_seconds)),
             "POWERTOOLS_SERVICE_NAME": names.SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": names.METRIC_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -116,6 +130,8 @@ class Processor(Construct):
             role=self.role,
             memory_size=256,
             timeout=TIMEOUT,
+            # 0 leaves the function on the account's unreserved pool (load_config keeps a reserve >= maxConcurrency).
+            reserved_concurrent_executions=reserved_concurrency or None,
             log_group=self.log_group,
             environment={names.ENV_TOPIC_ARN: topic.topic_arn, **environment},
         )

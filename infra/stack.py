@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from constructs import Construct
 from sgwatch import names
 
@@ -29,13 +29,16 @@ class SgwatchStack(Stack):
             operations_email=config.operations_email,
             min_severity=config.min_severity,
         )
+        # Six times the function timeout, as AWS advises for an SQS event source; the function derives from it when
+        # a deduplication claim left by a dead invocation may be taken over.
+        visibility_timeout = Duration.seconds(6 * TIMEOUT.to_seconds())
         detection = Detection(
             self,
             "Detection",
             enabled=config.enabled,
             monitor=config.monitor,
             max_receive_count=config.max_receive_count,
-            visibility_timeout=TIMEOUT.plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT).plus(TIMEOUT),
+            visibility_timeout=visibility_timeout,
         )
         deduplication = Deduplication(self, "Deduplication")
         processor = Processor(
@@ -47,6 +50,8 @@ class SgwatchStack(Stack):
             batch_size=config.batch_size,
             max_concurrency=config.max_concurrency,
             batch_window_seconds=config.batch_window_seconds,
+            visibility_timeout=visibility_timeout,
+            reserved_concurrency=config.reserved_concurrency,
             publish_min_severity=config.publish_min_severity,
             log_retention_days=config.log_retention_days,
             powertools_layer_arn=config.powertools_layer_arn,

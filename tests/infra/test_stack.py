@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,46 @@ def test_function_runtime_layer_environment_and_logs(default_stack: Built) -> No
     [layer] = function["Layers"]
     parameters = template.to_json()["Parameters"]
     assert parameters[layer["Ref"]]["Default"] == POWERTOOLS_PARAMETER
+
+
+@pytest.mark.parametrize("window", [20, 0])
+def test_a_claim_is_stale_once_its_invocation_is_certainly_gone(window: int) -> None:
+    """Visibility timeout - batching window - function timeout, read from the template itself: the first redelivery
+    of a message whose invocation died after claiming it finds the claim stale and takes it over."""
+    stack, template = synth(batchWindowSeconds=window)
+    function = resource(template, stack, "Processor", "Function")["Properties"]
+    buffer = resource(template, stack, "Detection", "Buffer")["Properties"]
+    [mapping] = template.find_resources("AWS::Lambda::EventSourceMapping").values()
+    window_seconds = mapping["Properties"].get("MaximumBatchingWindowInSeconds", 0)
+    assert window_seconds == window
+    stale = int(function["Environment"]["Variables"][names.ENV_CLAIM_STALE_SECONDS])
+    assert stale == buffer["VisibilityTimeout"] - window_seconds - function["Timeout"]
+    assert 0 < stale < buffer["VisibilityTimeout"]
+
+
+def test_the_function_is_unreserved_by_default_and_can_be_given_reserved_concurrency(default_stack: Built) -> None:
+    stack, template = default_stack
+    assert "ReservedConcurrentExecutions" not in resource(template, stack, "Processor", "Function")["Properties"]
+    stack, template = synth(reservedConcurrency=20, maxConcurrency=20)
+    assert resource(template, stack, "Processor", "Function")["Properties"]["ReservedConcurrentExecutions"] == 20
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"reservedConcurrency": 5},
+            "context reservedConcurrency: 5 is below maxConcurrency (10), so the buffer's invocations would be"
+            " throttled; reserve at least 10, lower maxConcurrency, or set 0 (unreserved)",
+        ),
+        ({"reservedConcurrency": 1, "maxConcurrency": 2}, "context reservedConcurrency: 1 is below maxConcurrency (2)"),
+        ({"reservedConcurrency": -1}, "context reservedConcurrency: -1 is outside 0-1000"),
+        ({"reservedConcurrency": "lots"}, "context reservedConcurrency: expected a whole number"),
+    ],
+)
+def test_reserved_concurrency_below_the_event_sources_maximum_is_refused(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        synth(**context)
 
 
 def test_pinned_powertools_layer_replaces_the_parameter() -> None:
