@@ -36,6 +36,7 @@ def build_app(context: dict[str, Any] | None = None) -> cdk.App:
             f"{config.stack_name}-forwarder-{region}",
             home_region=config.home_region,
             home_stack_name=config.stack_name,
+            home_bus_name=config.forwarding_bus,
             record_security_groups=config.record_security_groups,
             compliance_log_days=config.compliance_log_days,
             monitor=config.monitor,

@@ -12,6 +12,7 @@ from sgwatch.events import SCOPES
 from sgwatch.policy import Policy, PolicyError, load_policy
 from sgwatch.severity import Severity
 
+from infra.forwarder import forwarder_alarm_rule_name, forwarder_role_name
 from infra.regions import COMMERCIAL_REGIONS
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -136,6 +137,12 @@ class MonitorConfig:
         instead, unless the central account is outside its OUs."""
         return self.forwarded_regions if not self.organization_id or self.central_forwarders else ()
 
+    @property
+    def forwarding_bus(self) -> str:
+        """The home bus that forwarders send to: in organization mode a bus of sgwatch's own, whose policy admits
+        only the members' forwarders; otherwise the default bus (same account: no bus policy needed)."""
+        return self.stack_name if self.organization_id else "default"
+
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
     try:
@@ -189,7 +196,7 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
     max_concurrency = _integer("maxConcurrency", value("maxConcurrency"), 2, 1000)  # the event source's own bounds
     policy_file, policy_text, policy = _policy(str(value("policyFile")))
     channels = policy.channels if policy else {}
-    return MonitorConfig(
+    config = MonitorConfig(
         alert_email=alert_email,
         operations_email=_email("operationsEmail", value("operationsEmail")) or alert_email,
         # A policy's channels, reviewed with the rest of it, win over the context.
@@ -217,6 +224,30 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         member_alarms=_boolean("memberAlarms", value("memberAlarms")),
         central_forwarders=_boolean("centralForwarders", value("centralForwarders")),
     )
+    _check_names(config)
+    return config
+
+
+#: EventBridge rule names and IAM role names, both at most 64 characters.
+_NAME_LIMIT = 64
+
+
+def _check_names(config: MonitorConfig) -> None:
+    """The stack name prefixes the forwarders' rules (by name, so that their roles trust only them) and, in
+    organization mode, the members' forwarder roles (by name, so that the central bus admits only them)."""
+    names = []
+    if config.regional_forwarders or config.organization_id:
+        names.append(forwarder_alarm_rule_name(config.stack_name))
+    if config.organization_id:
+        regions = (config.home_region, *config.forwarded_regions)
+        names += [forwarder_role_name(config.stack_name, region) for region in regions]
+    for name in names:
+        if len(name) > _NAME_LIMIT:
+            raise ConfigError(
+                f"context stackName: {config.stack_name!r} makes the forwarder name {name!r}, longer than"
+                f" {_NAME_LIMIT} characters; choose a stack name of at most"
+                f" {len(config.stack_name) - len(name) + _NAME_LIMIT} characters"
+            )
 
 
 def _reserved_concurrency(value: Any, max_concurrency: int) -> int:

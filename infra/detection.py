@@ -37,14 +37,27 @@ class Detection(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=self.buffer_dead_letters),
         )
         self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
-        self.rule = events.Rule(
+        self._enabled, self._monitor = enabled, monitor
+        self.rule = self._rule("Rule", "sgwatch: CloudTrail events of security-group changes", None)
+        self.rules: list[tuple[events.Rule, events.IEventBus | None]] = [(self.rule, None)]  # None: the default bus
+
+    def listen_on(self, bus: events.IEventBus) -> events.Rule:
+        """The same rule and target on another bus of this account and region (a rule belongs to one bus): the
+        organization's bus, where the members' forwarders send."""
+        rule = self._rule("ForwardedRule", "sgwatch: CloudTrail events of security-group changes, forwarded", bus)
+        self.rules.append((rule, bus))
+        return rule
+
+    def _rule(self, construct_id: str, description: str, bus: events.IEventBus | None) -> events.Rule:
+        rule = events.Rule(
             self,
-            "Rule",
-            description="sgwatch: CloudTrail events of security-group changes",
-            enabled=enabled,
-            event_pattern=rule_pattern(monitor),
+            construct_id,
+            description=description,
+            enabled=self._enabled,
+            event_bus=bus,
+            event_pattern=rule_pattern(self._monitor),
         )
-        self.rule.add_target(
+        rule.add_target(
             targets.SqsQueue(
                 self.buffer,
                 dead_letter_queue=self.undelivered,
@@ -52,3 +65,4 @@ class Detection(Construct):
                 max_event_age=Duration.hours(24),
             )
         )
+        return rule

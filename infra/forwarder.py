@@ -40,25 +40,61 @@ def forwarder_alarm_name(home_stack_name: str, region: str, alarm: str) -> str:
     return f"{forwarder_alarm_prefix(home_stack_name)}{region}-{alarm}"
 
 
+# Names that policies refer to (a role's trust, the central bus's policy): known at synth, so no cycle and no token.
+def forwarder_rule_name(home_stack_name: str) -> str:
+    """The forwarder rule, in each region (and member account) that forwards."""
+    return f"{home_stack_name}-forwarder"
+
+
+def forwarder_alarm_rule_name(home_stack_name: str) -> str:
+    """The rule beside it that forwards the forwarder's alarms."""
+    return f"{home_stack_name}-forwarder-alarms"
+
+
+def forwarder_role_name(home_stack_name: str, region: str) -> str:
+    """A member's forwarder role in one region (IAM is global: one name per region); `region` may be
+    "${AWS::Region}" inside a template."""
+    return f"{home_stack_name}-forwarder-{region}"
+
+
+def forwarder_role_pattern(home_stack_name: str) -> str:
+    """Every member forwarder role's name, for an ArnLike condition."""
+    return forwarder_role_name(home_stack_name, "*")
+
+
 class ForwarderStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, home_region: str, home_stack_name: str, monitor: str,
-        enabled: bool, record_security_groups: bool = False, compliance_log_days: int = 365, **kwargs: Any,
+        enabled: bool, home_bus_name: str = "default", record_security_groups: bool = False,
+        compliance_log_days: int = 365, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(
             scope, construct_id, description=f"sgwatch: forwards security-group changes to {home_region}", **kwargs
         )
-        home_bus_arn = f"arn:{Aws.PARTITION}:events:{home_region}:{Aws.ACCOUNT_ID}:event-bus/default"
+        home_bus_arn = f"arn:{Aws.PARTITION}:events:{home_region}:{Aws.ACCOUNT_ID}:event-bus/{home_bus_name}"
         self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
+        # The rules are named so that the role can trust exactly them (aws:SourceArn) without a reference cycle.
+        rule_names = [forwarder_rule_name(home_stack_name), forwarder_alarm_rule_name(home_stack_name)]
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
-            description=f"sgwatch forwarder: put security-group events on the default bus of {home_region}",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
+                {
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnEquals": {
+                        "aws:SourceArn": [
+                            self.format_arn(service="events", resource="rule", resource_name=name)
+                            for name in rule_names
+                        ]
+                    },
+                }
+            ),
+            description=f"sgwatch forwarder: put security-group events on the {home_bus_name} bus of {home_region}",
         )
         self.rule = events.Rule(
             self,
             "Rule",
+            rule_name=rule_names[0],
             description=f"sgwatch: forward CloudTrail events of security-group changes to {home_region}",
             enabled=enabled,
             event_pattern=rule_pattern(monitor),
@@ -82,6 +118,7 @@ class ForwarderStack(Stack):
         self.alarm_rule = events.Rule(
             self,
             "AlarmRule",
+            rule_name=rule_names[1],
             description=f"sgwatch: forward the forwarder's alarms to {home_region}",
             event_pattern=events.EventPattern(
                 source=[ALARM_EVENT_SOURCE],
@@ -104,12 +141,13 @@ class ForwarderAlarms(Construct):
 
     def __init__(
         self, scope: Construct, construct_id: str, *, operations: sns.ITopic, key: kms.IKey, alarm_prefix: str,
-        dead_letter_queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue, bus: events.IEventBus | None = None,
     ) -> None:  # fmt: skip
         super().__init__(scope, construct_id)
         self.rule = events.Rule(
             self,
             "Rule",
+            event_bus=bus,  # where the forwarders send: the default bus, or the organization's bus
             description="sgwatch: forwarder alarms from other regions and accounts, to the operations topic",
             event_pattern=events.EventPattern(
                 source=[ALARM_EVENT_SOURCE],
@@ -128,5 +166,7 @@ class ForwarderAlarms(Construct):
                 operations, message=events.RuleTargetInput.from_text(message), dead_letter_queue=dead_letter_queue
             )
         )
-        # EventBridge publishes to the encrypted operations topic: it must be able to use the topic's key.
+        # EventBridge publishes to the encrypted operations topic: it must be able to use the topic's key. Unlike
+        # CloudWatch's grant, no aws:SourceAccount here: AWS documents no such key on the KMS request SNS makes for
+        # EventBridge, and a condition on an absent key would drop every forwarder alarm without a trace.
         key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")

@@ -40,13 +40,26 @@ def threshold_alarm(
     )
 
 
-def failed_invocations(rule: events.IRule) -> cloudwatch.Metric:
-    """Events the rule could not deliver to its target."""
+def failed_invocations(rule: events.IRule, bus: events.IEventBus | None = None) -> cloudwatch.Metric:
+    """Events the rule could not deliver to its target. A rule on a custom bus reports with the bus's name too."""
     return cloudwatch.Metric(
         namespace="AWS/Events",
         metric_name="FailedInvocations",
-        dimensions_map={"RuleName": rule.rule_name},
+        dimensions_map={"RuleName": rule.rule_name, **({"EventBusName": bus.event_bus_name} if bus else {})},
         statistic="Sum",
+        period=PERIOD,
+    )
+
+
+def failed_invocations_of(rules: Sequence[tuple[events.IRule, events.IEventBus | None]]) -> cloudwatch.IMetric:
+    """Events any of the rules (each on its bus, None: the default bus) could not deliver: one alarm for the
+    detection rule on every bus it listens on."""
+    if len(rules) == 1:
+        return failed_invocations(*rules[0])
+    return cloudwatch.MathExpression(
+        expression=" + ".join(f"FILL(rule{index}, 0)" for index in range(len(rules))),
+        using_metrics={f"rule{index}": failed_invocations(*rule) for index, rule in enumerate(rules)},
+        label="FailedInvocations",
         period=PERIOD,
     )
 
@@ -106,7 +119,7 @@ class Monitoring(Construct):
         *,
         function: lambda_.Function,
         log_group: logs.ILogGroup,
-        rule: events.Rule,
+        rules: Sequence[tuple[events.IRule, events.IEventBus | None]],
         buffer: sqs.Queue,
         dead_letter_queues: list[sqs.Queue],
         operations: sns.ITopic,
@@ -138,7 +151,7 @@ class Monitoring(Construct):
         )
         alarm(
             "RuleFailedInvocations",
-            failed_invocations(rule),
+            failed_invocations_of(rules),
             1,
             "EventBridge could not deliver events to the buffer (they go to the undelivered-events queue)",
         )

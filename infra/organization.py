@@ -1,10 +1,12 @@
 """Organization mode: a central account runs the pipeline; every member account and region forwards to it.
 
-The central account's default event bus admits events from the organization only (aws:PrincipalOrgID). A
-CloudFormation StackSet with service-managed permissions and automatic deployment puts, in every account of the
-given organizational units and every region: the forwarder rule (the same pattern, to the central bus, with its
-role and dead-letter queue), and once per account a read-only role that the central function assumes to describe
-security groups there.
+Members send to an event bus of sgwatch's own in the central account, never to its default bus. The bus's policy
+admits `events:PutEvents` only from the organization (aws:PrincipalOrgID), only from the members' forwarder roles
+(by name), and only events of the sources and detail types forwarders send (security-group calls, forwarder alarms).
+The home detection rule listens on that bus too. A CloudFormation StackSet with service-managed permissions and
+automatic deployment puts, in every account of the given organizational units and every region: the forwarder rule
+(the same pattern, to the central bus, with its role and dead-letter queue), and once per account a read-only role
+that the central function assumes to describe security groups there.
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 from sgwatch.audit import PERMISSIONS as AUDIT_PERMISSIONS
-from sgwatch.events import event_pattern
+from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, event_pattern
 
-from infra.forwarder import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE, FORWARDER_ALARMS, forwarder_alarm_name
+from infra.forwarder import (
+    ALARM_EVENT_DETAIL_TYPE,
+    ALARM_EVENT_SOURCE,
+    FORWARDER_ALARMS,
+    forwarder_alarm_name,
+    forwarder_alarm_rule_name,
+    forwarder_role_name,
+    forwarder_role_pattern,
+    forwarder_rule_name,
+)
 
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
 MEMBER_ALARMS = ("undelivered",)
@@ -31,6 +42,9 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                     central_stack_name: str, monitor: str, enabled: bool, alarms: bool = True) -> dict[str, Any]:  # fmt: skip
     """The CloudFormation template the StackSet deploys in each member account and region."""
     not_central = {"Condition": "NotCentralBus"}
+    rule_names = [forwarder_rule_name(central_stack_name)] + (
+        [forwarder_alarm_rule_name(central_stack_name)] if alarms else []
+    )
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "sgwatch member: forward security-group changes to the central account; let it describe groups",
@@ -82,6 +96,9 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                 **not_central,
                 "Type": "AWS::IAM::Role",
                 "Properties": {
+                    # Named: the central bus admits only these roles. Named rules: the role trusts only them.
+                    "RoleName": {"Fn::Sub": forwarder_role_name(central_stack_name, "${AWS::Region}")},
+                    "Description": "sgwatch: forward security-group changes (and forwarder alarms) to the central bus",
                     "AssumeRolePolicyDocument": {
                         "Version": "2012-10-17",
                         "Statement": [
@@ -89,6 +106,17 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                                 "Effect": "Allow",
                                 "Principal": {"Service": "events.amazonaws.com"},
                                 "Action": "sts:AssumeRole",
+                                "Condition": {
+                                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                                    "ArnEquals": {
+                                        "aws:SourceArn": [
+                                            {
+                                                "Fn::Sub": f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/{name}"
+                                            }
+                                            for name in rule_names
+                                        ]
+                                    },
+                                },
                             }
                         ],
                     },
@@ -109,6 +137,7 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                 **not_central,
                 "Type": "AWS::Events::Rule",
                 "Properties": {
+                    "Name": forwarder_rule_name(central_stack_name),
                     "Description": "sgwatch: forward CloudTrail events of security-group changes to the central account",
                     "EventPattern": event_pattern(monitor),
                     "State": "ENABLED" if enabled else "DISABLED",
@@ -224,6 +253,7 @@ def _forwarder_alarms(central_bus_arn: Any, central_stack_name: str) -> dict[str
         "Condition": "NotCentralBus",
         "Type": "AWS::Events::Rule",
         "Properties": {
+            "Name": forwarder_alarm_rule_name(central_stack_name),
             "Description": "sgwatch: forward the forwarder's alarms to the central account",
             "EventPattern": {
                 "source": [ALARM_EVENT_SOURCE],
@@ -244,29 +274,50 @@ def _forwarder_alarms(central_bus_arn: Any, central_stack_name: str) -> dict[str
     return alarms
 
 
+def forwarded_events(member_alarms: bool) -> dict[str, list[str]]:
+    """What the members' forwarders send: CloudTrail's security-group calls, and their alarms' state changes."""
+    sources, detail_types = [EVENTBRIDGE_SOURCE], [EVENTBRIDGE_DETAIL_TYPE]
+    if member_alarms:
+        sources.append(ALARM_EVENT_SOURCE)
+        detail_types.append(ALARM_EVENT_DETAIL_TYPE)
+    return {"events:source": sources, "events:detail-type": detail_types}
+
+
 class Organization(Construct):
-    """The central side: the bus policy for the organization, the StackSet for the members."""
+    """The central side: sgwatch's own bus and its policy for the members' forwarders, the StackSet for the
+    members."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, organization_id: str, organizational_units: list[str],
         regions: list[str], function_role: iam.IRole, monitor: str, enabled: bool, delegated_admin: bool,
-        member_alarms: bool,
+        member_alarms: bool, bus_name: str,
     ) -> None:  # fmt: skip
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        bus_arn = f"arn:{Aws.PARTITION}:events:{stack.region}:{Aws.ACCOUNT_ID}:event-bus/default"
+        self.bus = events.EventBus(
+            self, "Bus", event_bus_name=bus_name, description="sgwatch: changes forwarded by the organization"
+        )
+        # The ARN from the name (not the bus's attribute): the members' template holds no reference to resolve.
+        bus_arn = f"arn:{Aws.PARTITION}:events:{stack.region}:{Aws.ACCOUNT_ID}:event-bus/{bus_name}"
         self.bus_policy = events.CfnEventBusPolicy(
             self,
             "BusPolicy",
-            statement_id="sgwatch-organization",
-            event_bus_name="default",
+            statement_id="sgwatch-organization-forwarders",
+            event_bus_name=self.bus.event_bus_name,
             statement={
-                "Sid": "sgwatch-organization",
+                "Sid": "sgwatch-organization-forwarders",
                 "Effect": "Allow",
                 "Principal": "*",
                 "Action": "events:PutEvents",
                 "Resource": bus_arn,
-                "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
+                "Condition": {
+                    "StringEquals": {"aws:PrincipalOrgID": organization_id},
+                    "ArnLike": {
+                        "aws:PrincipalArn": f"arn:{Aws.PARTITION}:iam::*:role/{forwarder_role_pattern(stack.stack_name)}"
+                    },
+                    # Every event of a PutEvents call must be one of these (multivalued keys: ForAllValues).
+                    "ForAllValues:StringEquals": forwarded_events(member_alarms),
+                },
             },
         )
         function_role.add_to_principal_policy(
@@ -318,3 +369,4 @@ class Organization(Construct):
             ],
             template_body=stack.to_json_string(template),
         )
+        self.stack_set.add_resource_dependency(self.bus_policy)  # members forward only once the bus admits them

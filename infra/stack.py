@@ -58,12 +58,33 @@ class SgwatchStack(Stack):
             dedup_table=deduplication.table,
             policy_text=config.policy_text,
         )
+        # Forwarded changes and forwarder alarms arrive on the default bus, or in organization mode on sgwatch's own
+        # bus, whose policy admits only the members' forwarders; the detection rule listens there too.
+        self.organization = None
+        forwarded_to = None
+        if config.organization_id:
+            self.organization = Organization(
+                self,
+                "Organization",
+                organization_id=config.organization_id,
+                organizational_units=list(config.organizational_units),
+                regions=[config.home_region, *config.forwarded_regions],
+                function_role=processor.role,
+                monitor=config.monitor,
+                enabled=config.enabled,
+                delegated_admin=config.delegated_admin,
+                member_alarms=config.member_alarms,
+                bus_name=config.forwarding_bus,
+            )
+            forwarded_to = self.organization.bus
+            detection.listen_on(forwarded_to)
+            processor.function.add_environment(names.ENV_ENRICHMENT_ROLE, ENRICHMENT_ROLE_NAME)
         Monitoring(
             self,
             "Monitoring",
             function=processor.function,
             log_group=processor.log_group,
-            rule=detection.rule,
+            rules=detection.rules,
             buffer=detection.buffer,
             dead_letter_queues=[detection.buffer_dead_letters, detection.undelivered],
             operations=alerting.operations,
@@ -78,23 +99,9 @@ class SgwatchStack(Stack):
                 key=alerting.key,
                 alarm_prefix=forwarder_alarm_prefix(config.stack_name),
                 dead_letter_queue=detection.undelivered,
+                bus=forwarded_to,
             )
         self.alerting, self.detection, self.processor = alerting, detection, processor
-        self.organization = None
-        if config.organization_id:
-            self.organization = Organization(
-                self,
-                "Organization",
-                organization_id=config.organization_id,
-                organizational_units=list(config.organizational_units),
-                regions=[config.home_region, *config.forwarded_regions],
-                function_role=processor.role,
-                monitor=config.monitor,
-                enabled=config.enabled,
-                delegated_admin=config.delegated_admin,
-                member_alarms=config.member_alarms,
-            )
-            processor.function.add_environment(names.ENV_ENRICHMENT_ROLE, ENRICHMENT_ROLE_NAME)
         if config.create_trail or config.record_security_groups:
             logs = ComplianceLogs(self, "ComplianceLogs", expiration_days=config.compliance_log_days)
             if config.create_trail:

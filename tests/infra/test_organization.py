@@ -3,6 +3,7 @@ in every member account and region."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from typing import Any
@@ -30,6 +31,15 @@ def central() -> Any:
     return synth(**ORG)  # cdk-nag runs on the synth
 
 
+def _text(value: Any) -> str:
+    """A string the template builds with Fn::Join, its tokens written {Name}."""
+    if isinstance(value, str):
+        return value
+    return "".join(
+        part if isinstance(part, str) else "{" + str(next(iter(part.values()))) + "}" for part in value["Fn::Join"][1]
+    )
+
+
 def _member_template(stack: Any, template: Any) -> dict[str, Any]:
     body = resource(template, stack, "Organization", "Members")["Properties"]["TemplateBody"]
     parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
@@ -44,12 +54,103 @@ def _member_template(stack: Any, template: Any) -> dict[str, Any]:
     return parsed
 
 
-def test_the_central_bus_admits_only_the_organization(central: Any) -> None:
+def test_members_send_to_sgwatchs_own_bus_which_admits_only_their_forwarders(central: Any) -> None:
     stack, template = central
-    policy = resource(template, stack, "Organization", "BusPolicy")["Properties"]
-    assert policy["EventBusName"] == "default"
-    assert policy["Statement"]["Action"] == "events:PutEvents"
-    assert policy["Statement"]["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abc123defg"}}
+    bus = resource(template, stack, "Organization", "Bus")["Properties"]
+    assert bus["Name"] == "sgwatch"
+    policies = template.find_resources("AWS::Events::EventBusPolicy")
+    assert [policy["Properties"]["EventBusName"] for policy in policies.values()] == [
+        {"Ref": logical_id(stack, "Organization", "Bus")}
+    ]  # the default bus admits no one from outside the account
+    statement = resource(template, stack, "Organization", "BusPolicy")["Properties"]["Statement"]
+    assert (statement["Effect"], statement["Action"]) == ("Allow", "events:PutEvents")
+    assert _text(statement["Resource"]).endswith(":event-bus/sgwatch")
+    condition = statement["Condition"]
+    assert condition["StringEquals"] == {"aws:PrincipalOrgID": "o-abc123defg"}
+    # only the members' forwarder roles, whatever the member account and region
+    role_pattern = _text(condition["ArnLike"]["aws:PrincipalArn"])
+    assert role_pattern == "arn:{AWS::Partition}:iam::*:role/sgwatch-forwarder-*"
+    member_role = _member_template(stack, template)["Resources"]["ForwarderRole"]["Properties"]["RoleName"]
+    for region in ("us-east-1", "eu-west-1", "ap-southeast-5"):
+        role_arn = f"arn:aws:iam::111122223333:role/{member_role['Fn::Sub'].replace('${AWS::Region}', region)}"
+        assert fnmatch.fnmatchcase(role_arn, role_pattern.replace("{AWS::Partition}", "aws"))
+    assert not fnmatch.fnmatchcase(
+        "arn:aws:iam::111122223333:role/Admin", role_pattern.replace("{AWS::Partition}", "aws")
+    )
+    # only what forwarders send: security-group calls and their alarms, every event of a call (ForAllValues)
+    assert condition["ForAllValues:StringEquals"] == {
+        "events:source": ["aws.ec2", "aws.cloudwatch"],
+        "events:detail-type": ["AWS API Call via CloudTrail", "CloudWatch Alarm State Change"],
+    }
+    # the members are deployed once the bus admits them
+    assert (
+        logical_id(stack, "Organization", "BusPolicy")
+        in resource(template, stack, "Organization", "Members")["DependsOn"]
+    )
+
+
+def test_without_member_alarms_the_bus_admits_only_security_group_calls() -> None:
+    stack, template = synth(**ORG, memberAlarms="false")
+    statement = resource(template, stack, "Organization", "BusPolicy")["Properties"]["Statement"]
+    assert statement["Condition"]["ForAllValues:StringEquals"] == {
+        "events:source": ["aws.ec2"],
+        "events:detail-type": ["AWS API Call via CloudTrail"],
+    }
+
+
+def test_forwarded_changes_and_alarms_reach_the_pipeline_from_the_organizations_bus(central: Any) -> None:
+    stack, template = central
+    bus = {"Ref": logical_id(stack, "Organization", "Bus")}
+    home = resource(template, stack, "Detection", "Rule")["Properties"]
+    forwarded = resource(template, stack, "Detection", "ForwardedRule")["Properties"]
+    assert "EventBusName" not in home  # the central account's own changes, on its default bus
+    assert forwarded["EventBusName"] == bus
+    assert forwarded["EventPattern"] == home["EventPattern"] == event_pattern()
+    assert forwarded["State"] == home["State"] == "ENABLED"
+    assert [
+        {key: target[key] for key in ("Arn", "DeadLetterConfig", "RetryPolicy")} for target in forwarded["Targets"]
+    ] == [{key: target[key] for key in ("Arn", "DeadLetterConfig", "RetryPolicy")} for target in home["Targets"]]
+    assert resource(template, stack, "ForwarderAlarms", "Rule")["Properties"]["EventBusName"] == bus
+    # one alarm covers both rules' failed deliveries (a rule on a custom bus reports with the bus's name)
+    [alarm] = [
+        a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if "FailedInvocations" in json.dumps(a["Properties"])
+    ]
+    dimensions = [
+        {d["Name"]: d["Value"] for d in query["MetricStat"]["Metric"]["Dimensions"]}
+        for query in alarm["Metrics"]
+        if "MetricStat" in query
+    ]
+    assert dimensions == [
+        {"RuleName": {"Ref": logical_id(stack, "Detection", "Rule")}},
+        {"RuleName": {"Ref": logical_id(stack, "Detection", "ForwardedRule")}, "EventBusName": bus},
+    ]
+
+
+def test_the_member_forwarder_role_trusts_only_its_rules_in_its_own_account(central: Any) -> None:
+    stack, template = central
+    resources = _member_template(stack, template)["Resources"]
+    assert resources["Forwarder"]["Properties"]["Name"] == "sgwatch-forwarder"
+    assert resources["AlarmForwarder"]["Properties"]["Name"] == "sgwatch-forwarder-alarms"
+    [trust] = resources["ForwarderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnEquals": {
+            "aws:SourceArn": [
+                {"Fn::Sub": f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/{name}"}
+                for name in ("sgwatch-forwarder", "sgwatch-forwarder-alarms")
+            ]
+        },
+    }
+    [put] = resources["ForwarderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert put["Resource"] == resources["Forwarder"]["Properties"]["Targets"][0]["Arn"]
+
+
+def test_a_stack_name_too_long_for_the_forwarder_names_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"context stackName: .* longer than 64 characters; choose a stack name of"):
+        synth(**ORG, stackName="s" * 50)
 
 
 def test_the_stackset_is_service_managed_and_follows_new_accounts(central: Any) -> None:
@@ -72,7 +173,8 @@ def test_the_member_forwarder_uses_the_home_pattern_and_never_loops(central: Any
     assert forwarder["Properties"]["EventPattern"] == event_pattern()
     assert forwarder["Condition"] == "NotCentralBus"
     [target] = forwarder["Properties"]["Targets"]
-    assert ":event-bus/default" in json.dumps(target["Arn"])
+    # the central account's bus of sgwatch's own (tokens of the central stack appear as <Ref:...> markers)
+    assert target["Arn"] == "arn:<Ref:'AWS::Partition'>:events:eu-west-1:<Ref:'AWS::AccountId'>:event-bus/sgwatch"
     assert member["Conditions"]["CentralBus"]["Fn::And"][1] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-1"]}
 
 

@@ -133,3 +133,42 @@ def test_the_opt_in_recorder_goes_to_every_watched_region(tmp_path: Path) -> Non
     assert cfn_lint(Template.from_stack(forwarder), tmp_path) == ""
     _, [plain] = _stacks(regions="us-east-1", homeRegion="eu-west-1")
     assert plain.node.try_find_child("SecurityGroupRecorder") is None
+
+
+def _joined(value: Any) -> str:
+    return "".join(
+        part if isinstance(part, str) else "{" + str(next(iter(part.values()))) + "}" for part in value["Fn::Join"][1]
+    )
+
+
+def test_a_forwarder_role_trusts_only_its_own_rules_in_its_own_account() -> None:
+    _, [forwarder] = _stacks(regions="us-east-1", homeRegion="eu-west-1")
+    template = Template.from_stack(forwarder)
+    rules = {name: resource(template, forwarder, name)["Properties"] for name in ("Rule", "AlarmRule")}
+    assert {name: rule["Name"] for name, rule in rules.items()} == {
+        "Rule": "sgwatch-forwarder",
+        "AlarmRule": "sgwatch-forwarder-alarms",
+    }
+    [trust] = resource(template, forwarder, "Role")["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert [_joined(arn) for arn in trust["Condition"]["ArnEquals"]["aws:SourceArn"]] == [
+        f"arn:aws:events:us-east-1:{{AWS::AccountId}}:rule/{rule['Name']}" for rule in rules.values()
+    ]  # every rule whose target uses the role, and no other
+    assert {target["RoleArn"]["Fn::GetAtt"][0] for rule in rules.values() for target in rule["Targets"]} == {
+        logical_id(forwarder, "Role")
+    }
+
+
+def test_in_organization_mode_the_central_forwarders_send_to_the_organizations_bus() -> None:
+    home, [forwarder] = _stacks(
+        organizationId="o-abc123defg", organizationUnits="ou-ab12-cdefgh34", homeRegion="eu-west-1",
+        regions="us-east-1", centralForwarders="true",
+    )  # fmt: skip
+    [target] = resource(Template.from_stack(forwarder), forwarder, "Rule")["Properties"]["Targets"]
+    assert _joined(target["Arn"]) == "arn:{AWS::Partition}:events:eu-west-1:{AWS::AccountId}:event-bus/sgwatch"
+    home_template = Template.from_stack(home)
+    assert resource(home_template, home, "Organization", "Bus")["Properties"]["Name"] == "sgwatch"
+    _, [regional] = _stacks(regions="us-east-1", homeRegion="eu-west-1")
+    [target] = resource(Template.from_stack(regional), regional, "Rule")["Properties"]["Targets"]
+    assert _joined(target["Arn"]).endswith(":event-bus/default")  # one account: its default bus, no bus policy

@@ -3,9 +3,14 @@ template are created by moto's CloudFormation in their accounts and regions; cha
 forwarder rules to the home bus, through the home rule (the stack's pattern) to the buffer, and through the handler
 to an alert that names the account and region of the change and describes the group where it lives.
 
-moto does not enforce the central bus's organization policy or the roles' trust (the infra tests assert those), nor
-deliver to a forwarder's dead-letter queue; it does evaluate the templates' conditions, match the patterns and
-deliver to another account's and region's bus.
+In organization mode the home rules are put on the buses the synthesized stack puts them on: the central account's
+default bus (its own changes) and sgwatch's own bus (what the members forward), whose name the members' template
+targets.
+
+moto does not enforce the central bus's policy (organization, forwarder role name, event sources and detail types)
+or the roles' trust conditions (aws:SourceAccount, aws:SourceArn): the infra tests assert those. Nor does it deliver
+to a forwarder's dead-letter queue. It does evaluate the templates' conditions, match the patterns and deliver to
+another account's and region's bus, and it refuses events for a bus that does not exist.
 """
 
 from __future__ import annotations
@@ -46,8 +51,9 @@ FUNCTION_ROLE = f"arn:aws:iam::{CENTRAL}:role/sgwatch-ProcessorRole"
 
 @dataclass(frozen=True)
 class Synthesized:
-    home_pattern: dict[str, Any]  # the home rule's event pattern
+    home_rules: list[tuple[str, dict[str, Any]]]  # (bus name, event pattern) of each home rule that feeds the buffer
     alarm_rule: dict[str, Any]  # the home rule that sends forwarders' alarms to the operations topic
+    alarm_bus: str  # the bus that rule listens on
     forwarders: dict[str, dict[str, Any]]  # each forwarder stack's template, by region
     member_template: str  # the StackSet's template body, as the deployed central stack hands it over; "" without
 
@@ -58,9 +64,19 @@ def _synth(**context: Any) -> Synthesized:
     home = next(child for child in app.node.children if isinstance(child, SgwatchStack))
     template = dict(Template.from_stack(home).to_json())
     resources = template["Resources"]
+
+    def bus(rule: dict[str, Any]) -> str:
+        """The name of the bus a rule of the home template listens on."""
+        name = rule.get("EventBusName", "default")
+        return str(name if isinstance(name, str) else resources[name["Ref"]]["Properties"]["Name"])
+
+    buffer = {"Fn::GetAtt": [logical_id(home, "Detection", "Buffer"), "Arn"]}
+    rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    alarm_rule = resources[logical_id(home, "ForwarderAlarms", "Rule")]["Properties"]
     return Synthesized(
-        home_pattern=resources[logical_id(home, "Detection", "Rule")]["Properties"]["EventPattern"],
-        alarm_rule=resources[logical_id(home, "ForwarderAlarms", "Rule")]["Properties"],
+        home_rules=[(bus(rule), rule["EventPattern"]) for rule in rules if rule["Targets"][0]["Arn"] == buffer],
+        alarm_rule=alarm_rule,
+        alarm_bus=bus(alarm_rule),
         forwarders={
             child.region: dict(Template.from_stack(child).to_json())
             for child in app.node.children
@@ -132,20 +148,27 @@ def _with_alarms_made(template: dict[str, Any], *, account: str, region: str) ->
 
 
 def _home_rules(world: World, synthesized: Synthesized) -> tuple[str, str]:
-    """The home rules with the stack's patterns: changes to a buffer queue, forwarders' alarms (with the stack's input
-    transformer) to a queue that stands in for the operations topic (moto has no SNS targets). The queues' URLs."""
+    """The home rules with the stack's patterns, each on the stack's bus: changes to a buffer queue, forwarders'
+    alarms (with the stack's input transformer) to a queue that stands in for the operations topic (moto has no SNS
+    targets). The queues' URLs."""
     events = boto3.client("events", region_name=REGION)
-    urls = []
-    for name, pattern, target in (
-        ("sgwatch-home", synthesized.home_pattern, {}),
-        ("sgwatch-forwarder-alarms", synthesized.alarm_rule["EventPattern"],
-         {"InputTransformer": synthesized.alarm_rule["Targets"][0]["InputTransformer"]}),
-    ):  # fmt: skip
-        url, arn = create_queue(world.sqs, name)
-        events.put_rule(Name=name, EventPattern=json.dumps(pattern))
-        events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn, **target}])
-        urls.append(url)
-    return urls[0], urls[1]
+    buses = {"default"}
+    buffer_url, buffer_arn = create_queue(world.sqs, "sgwatch-buffer")
+    operations_url, operations_arn = create_queue(world.sqs, "sgwatch-operations")
+    rules: list[tuple[str, str, dict[str, Any], str, dict[str, Any]]] = [
+        (f"sgwatch-home-{bus}", bus, pattern, buffer_arn, {}) for bus, pattern in synthesized.home_rules
+    ]
+    rules.append((
+        "sgwatch-home-forwarder-alarms", synthesized.alarm_bus, synthesized.alarm_rule["EventPattern"], operations_arn,
+        {"InputTransformer": synthesized.alarm_rule["Targets"][0]["InputTransformer"]},
+    ))  # fmt: skip
+    for name, bus, pattern, arn, target in rules:
+        if bus not in buses:
+            events.create_event_bus(Name=bus)
+            buses.add(bus)
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn, **target}])
+    return buffer_url, operations_url
 
 
 def _alarm_in(account: str, region: str, name: str) -> None:
@@ -205,6 +228,7 @@ def _alerts_for(world: World, buffer: str) -> tuple[Counter[str], dict[str, dict
 def test_changes_in_every_region_reach_the_home_pipeline_once_with_their_region(world: World) -> None:
     synthesized = _synth(regions="us-east-1,eu-central-1,eu-west-1")
     assert sorted(synthesized.forwarders) == ["eu-central-1", "us-east-1"]
+    assert [bus for bus, _ in synthesized.home_rules] == ["default"]  # one account: everything on its default bus
     buffer, operations = _home_rules(world, synthesized)
     alarms = {}
     for region, template in synthesized.forwarders.items():
@@ -238,14 +262,20 @@ def test_every_account_and_region_of_the_organization_reaches_the_central_pipeli
 ) -> None:
     synthesized = _synth(organizationId="o-abc123defg", organizationUnits="r-ab12", regions="us-east-1,eu-west-1")
     assert synthesized.forwarders == {}  # the StackSet does their work
+    # the central account's own changes on its default bus; the members' on sgwatch's own bus, as their alarms
+    assert [bus for bus, _ in synthesized.home_rules] == ["default", "sgwatch"]
+    assert synthesized.alarm_bus == "sgwatch"
     buffer, operations = _home_rules(world, synthesized)
     places = [(MEMBER, "us-east-1"), (MEMBER, REGION), (CENTRAL, "us-east-1"), (CENTRAL, REGION)]
     alarms = {}
     for account, region in places:  # the StackSet's instances; the central account may sit in a targeted OU too
         alarms[account, region] = _deploy(synthesized.member_template, account=account, region=region)
     # The central account's own home region has the pipeline's rules: a forwarder there would send events in a loop.
-    central_home = boto3.client("events", region_name=REGION).list_rules()["Rules"]
-    assert sorted(rule["Name"] for rule in central_home) == ["sgwatch-forwarder-alarms", "sgwatch-home"]
+    central_events = boto3.client("events", region_name=REGION)
+    central_home = [
+        rule["Name"] for bus in ("default", "sgwatch") for rule in central_events.list_rules(EventBusName=bus)["Rules"]
+    ]
+    assert sorted(central_home) == ["sgwatch-home-default", "sgwatch-home-forwarder-alarms", "sgwatch-home-sgwatch"]
     assert alarms[CENTRAL, REGION] == {}
     assert sorted(alarms[MEMBER, "us-east-1"]) == ["sgwatch-forwarder-us-east-1-undelivered"]
     iam = boto3.client("iam", region_name=REGION, **_session(MEMBER))
