@@ -38,6 +38,22 @@ AUDIT_ROLE_NAME = "sgwatch-audit"  # `sgwatch audit --accounts` assumes it from 
 ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeNetworkInterfaces"]
 
 
+# Pseudo parameters of the member stack, written as Refs: the template is a string inside the central template, where
+# a "${AWS::Region}" would read (to cfn-lint) as a parameter of the central template outside an Fn::Sub.
+_PARTITION, _REGION_REF, _ACCOUNT = ({"Ref": f"AWS::{name}"} for name in ("Partition", "Region", "AccountId"))
+_REGION = "<region>"  # where the member's region goes in a name
+
+
+def _join(*parts: Any) -> dict[str, Any]:
+    return {"Fn::Join": ["", [part for part in parts if part != ""]]}
+
+
+def _in_member_region(name: str) -> dict[str, Any]:
+    """A name with the member stack's region in place of _REGION."""
+    before, after = name.split(_REGION)
+    return _join(before, _REGION_REF, after)
+
+
 def member_template(*, central_bus_arn: Any, central_account: Any, central_region: str, central_role_arn: Any,
                     central_stack_name: str, monitor: str, enabled: bool, alarms: bool = True) -> dict[str, Any]:  # fmt: skip
     """The CloudFormation template the StackSet deploys in each member account and region."""
@@ -97,7 +113,7 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                 "Type": "AWS::IAM::Role",
                 "Properties": {
                     # Named: the central bus admits only these roles. Named rules: the role trusts only them.
-                    "RoleName": {"Fn::Sub": forwarder_role_name(central_stack_name, "${AWS::Region}")},
+                    "RoleName": _in_member_region(forwarder_role_name(central_stack_name, _REGION)),
                     "Description": "sgwatch: forward security-group changes (and forwarder alarms) to the central bus",
                     "AssumeRolePolicyDocument": {
                         "Version": "2012-10-17",
@@ -110,9 +126,15 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                                     "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
                                     "ArnEquals": {
                                         "aws:SourceArn": [
-                                            {
-                                                "Fn::Sub": f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/{name}"
-                                            }
+                                            _join(
+                                                "arn:",
+                                                _PARTITION,
+                                                ":events:",
+                                                _REGION_REF,
+                                                ":",
+                                                _ACCOUNT,
+                                                f":rule/{name}",
+                                            )
                                             for name in rule_names
                                         ]
                                     },
@@ -186,14 +208,7 @@ def member_template(*, central_bus_arn: Any, central_account: Any, central_regio
                         "Statement": [
                             {
                                 "Effect": "Allow",
-                                "Principal": {
-                                    "AWS": {
-                                        "Fn::Sub": [
-                                            "arn:${AWS::Partition}:iam::${Central}:root",
-                                            {"Central": central_account},
-                                        ]
-                                    }
-                                },
+                                "Principal": {"AWS": _join("arn:", _PARTITION, ":iam::", central_account, ":root")},
                                 "Action": "sts:AssumeRole",
                             }
                         ],
@@ -239,7 +254,7 @@ def _forwarder_alarms(central_bus_arn: Any, central_stack_name: str) -> dict[str
             "Condition": "NotCentralBus",
             "Type": "AWS::CloudWatch::Alarm",
             "Properties": {
-                "AlarmName": {"Fn::Sub": forwarder_alarm_name(central_stack_name, "${AWS::Region}", alarm)},
+                "AlarmName": _in_member_region(forwarder_alarm_name(central_stack_name, _REGION, alarm)),
                 "AlarmDescription": description,
                 **metrics[alarm],
                 "Period": 300,

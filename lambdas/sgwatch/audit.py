@@ -14,6 +14,7 @@ from typing import Any
 
 from sgwatch.aws import error_code
 from sgwatch.events import EVENT_SOURCE, EVENTBRIDGE_SOURCE, MONITORED_BY_NAME
+from sgwatch.text import clean
 
 PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
 SECURITY_GROUP_TYPE = "AWS::EC2::SecurityGroup"
@@ -433,13 +434,18 @@ def exit_status(checks: Iterable[Check]) -> int:
 
 
 def render_table(checks: Sequence[Check]) -> str:
-    width = max([len(c.region) for c in checks] + [7])
-    name_width = max(len(c.name) for c in checks) if checks else 10
+    """One line per check (and one for its fix), every field made inert: details quote names and errors from AWS."""
+    rows = [
+        (clean(c.region, 80), clean(c.name, 80), clean(c.status, 10), clean(c.detail, 2000), clean(c.fix, 2000))
+        for c in checks
+    ]
+    width = max([len(row[0]) for row in rows] + [7])
+    name_width = max(len(row[1]) for row in rows) if rows else 10
     lines = [f"{'REGION':<{width}}  {'CHECK':<{name_width}}  {'STATUS':<7}  DETAIL"]
-    for check in checks:
-        lines.append(f"{check.region:<{width}}  {check.name:<{name_width}}  {check.status:<7}  {check.detail}")
-        if check.fix:
-            lines.append(f"{'':<{width}}  {'':<{name_width}}  {'':<7}  fix: {check.fix}")
+    for region, name, status, detail, fix in rows:
+        lines.append(f"{region:<{width}}  {name:<{name_width}}  {status:<7}  {detail}")
+        if fix:
+            lines.append(f"{'':<{width}}  {'':<{name_width}}  {'':<7}  fix: {fix}")
     counts = {status: sum(1 for c in checks if c.status == status) for status in (PASS, FAIL, UNKNOWN)}
     lines.append(f"\naudit: {counts[PASS]} PASS, {counts[FAIL]} FAIL, {counts[UNKNOWN]} UNKNOWN")
     return "\n".join(lines) + "\n"

@@ -66,7 +66,10 @@ class Classification:
 
     @property
     def outcome(self) -> str:
-        return "failed" if self.record is not None and self.record.failed else "succeeded"
+        """ "failed" when the call carried an errorCode, whether or not it was a security-group call."""
+        if self.record is not None:
+            return "failed" if self.record.failed else "succeeded"
+        return "failed" if getattr(self, "_other_call_error_code", "") else "succeeded"
 
     @property
     def group_ids(self) -> list[str]:
@@ -112,7 +115,7 @@ def _unclassified(record: Any, location: str, account: str, region: str, error: 
         value = fields.get(name.lower())
         return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
-    return Classification(
+    result = Classification(
         Severity.NONE,
         event_id=text("eventID"),
         event_name=text("eventName"),
@@ -122,6 +125,10 @@ def _unclassified(record: Any, location: str, account: str, region: str, error: 
         error=error,
         location=location,
     )
+    # The errorCode of a call that is not a security-group change, for `outcome` (kept beside the fields: the
+    # record itself is not kept for such calls).
+    object.__setattr__(result, "_other_call_error_code", text("errorCode"))
+    return result
 
 
 def classify(

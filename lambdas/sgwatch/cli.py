@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +19,8 @@ from sgwatch.envelopes import Item
 from sgwatch.policy import Policy, PolicyError, apply_policy
 from sgwatch.render import render_report, render_text
 from sgwatch.severity import Severity
-from sgwatch.sources import read_paths
+from sgwatch.sources import DEFAULT_MAX_SIZE, LIMIT_OPTION, read_paths
+from sgwatch.text import clean, json_line
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
 
@@ -39,19 +41,53 @@ def _load_policy(path: str | None) -> Policy | None:
     return load_policy(text, path)
 
 
-def _results(items: Iterable[Item], counts: Counter[str], policy: Policy | None = None) -> Iterable[Classification]:
+_SIZE = re.compile(r"\s*(\d+)\s*([a-z]*)\s*", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 10**3, "m": 1 << 20, "mib": 1 << 20, "mb": 10**6,
+    "g": 1 << 30, "gib": 1 << 30, "gb": 10**9,
+}  # fmt: skip
+
+
+def parse_size(text: str) -> int:
+    """ "2GiB", "64MiB", "512K", "1000000": a positive number of bytes (K, M, G and KiB, MiB, GiB are powers of 1024;
+    KB, MB, GB of 1000)."""
+    match = _SIZE.fullmatch(text)
+    unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a size such as 2GiB, 64MiB or a number of bytes")
+    return int(match.group(1)) * unit
+
+
+def _results(
+    items: Iterable[Item],
+    counts: Counter[str],
+    policy: Policy | None = None,
+    notes: Callable[[str], object] | None = None,
+) -> Iterable[Classification]:
+    """Each item classified, in order; errors become results with `error`; notes (inputs passed over) go to notes."""
     settings = policy.settings if policy else DEFAULT_SETTINGS
     for item in items:
         if item.skipped:
             counts["skipped"] += item.skipped
             continue
+        if item.note:
+            counts["not regular"] += 1
+            if notes is not None:
+                notes(item.note)
+            continue
         if item.error:
             counts["unreadable"] += 1
             yield Classification(Severity.NONE, error=item.error, location=item.location)
             continue
-        result = classify(
-            item.record, location=item.location, account=item.account, region=item.region, settings=settings
-        )
+        try:
+            result = classify(
+                item.record, location=item.location, account=item.account, region=item.region, settings=settings
+            )
+        except Exception as error:  # classify() does not raise by contract; one record must not end the run if it does
+            problem = "nested too deeply" if isinstance(error, RecursionError) else f"{type(error).__name__}: {error}"
+            result = Classification(
+                Severity.NONE, error=f"{item.location}: could not be classified ({problem})", location=item.location
+            )
         if policy is not None:
             result = apply_policy(result, policy)
         if result.error:
@@ -63,6 +99,10 @@ def _results(items: Iterable[Item], counts: Counter[str], policy: Policy | None 
         yield result
 
 
+def _notes(err: TextIO, command: str) -> Callable[[str], object]:
+    return lambda note: err.write(f"sgwatch {command}: {clean(note, 2000)}\n")
+
+
 def _summary(counts: Counter[str]) -> str:
     changes = sum(counts[severity.name] for severity in Severity)
     by_severity = ", ".join(
@@ -71,9 +111,10 @@ def _summary(counts: Counter[str]) -> str:
         if counts[severity.name]
     )
     detail = f" ({by_severity})" if by_severity else ""
+    not_regular = f"; {counts['not regular']} inputs skipped (not regular files)" if counts["not regular"] else ""
     return (
         f"sgwatch: {changes} security-group records{detail}; {counts['skipped']} other records skipped;"
-        f" {counts['unreadable']} unreadable"
+        f" {counts['unreadable']} unreadable{not_regular}"
     )
 
 
@@ -84,11 +125,12 @@ def command_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except PolicyError as error:
         err.write(f"sgwatch classify: {error}\n")
         return EXIT_USAGE
-    for result in _results(read_paths(args.paths, keep_all=args.all), counts, policy):
+    items = read_paths(args.paths, keep_all=args.all, max_size=args.max_decompressed_size)
+    for result in _results(items, counts, policy, notes=_notes(err, "classify")):
         if result.record is None and not result.error and not args.all:
             continue
         if args.format == "json":
-            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            out.write(json_line(result.to_dict()) + "\n")
         else:
             out.write(render_text(result))
     err.write(_summary(counts) + "\n")
@@ -112,7 +154,7 @@ def command_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return EXIT_USAGE
         return demo.main(paths, out, BUNDLED_RECORDS, args.policy or "")
     counts: Counter[str] = Counter()
-    results = list(_results(read_paths(paths), counts))
+    results = list(_results(read_paths(paths), counts, notes=_notes(err, "demo")))
     out.write(render_report(results, detail_count=args.top))
     err.write(_summary(counts) + "\n")
     return EXIT_UNREADABLE if counts["unreadable"] else EXIT_OK
@@ -190,7 +232,7 @@ def command_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         clients = _Clients()
         regions = _regions(args.regions, clients, default_all=True)
     except Exception as error:  # no credentials, no network: the audit could not run
-        err.write(f"sgwatch audit: {error}\n")
+        err.write(f"sgwatch audit: {clean(str(error), 2000)}\n")
         return EXIT_USAGE
     if args.accounts:
         checks = []
@@ -217,7 +259,6 @@ def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from datetime import UTC, datetime  # noqa: PLC0415
 
     from sgwatch import history  # noqa: PLC0415
-    from sgwatch.text import clean  # noqa: PLC0415
 
     now = datetime.now(UTC)
     try:
@@ -231,7 +272,7 @@ def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         clients = _Clients()
         regions = _regions(args.regions, clients, default_all=False)
     except Exception as error:
-        err.write(f"sgwatch history: {error}\n")
+        err.write(f"sgwatch history: {clean(str(error), 2000)}\n")
         return EXIT_USAGE
     results, per_region = history.run_history(
         regions,
@@ -249,19 +290,12 @@ def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     shown = [r for r in results if r.error or (r.record is not None and r.severity >= minimum)]
     if args.format == "json":
         for result in shown:
-            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            out.write(json_line(result.to_dict()) + "\n")
     else:
-        out.write(f"{'SEVERITY':<9} {'TIME':<20} {'REGION':<14} {'EVENT':<32} {'ACTOR':<36} WHY\n")
-        for result in shown:
-            why = result.error or (result.reasons[0].split(". Why it matters")[0] if result.reasons else "")
-            severity = "ERROR" if result.error else result.severity.name
-            out.write(
-                f"{severity:<9} {result.event_time:<20} {result.region:<14} {result.event_name:<32}"
-                f" {clean(result.actor, 36):<36} {clean(why, 300)}\n"
-            )
+        out.write(history.render_table(shown))
     for region_result in per_region:
         if region_result.error:
-            err.write(f"sgwatch history: {region_result.error}\n")
+            err.write(f"sgwatch history: {clean(region_result.error, 2000)}\n")
     requests = sum(r.requests for r in per_region)
     throttled = sum(r.throttled for r in per_region)
     err.write(
@@ -308,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="print every record; the ones that are not security-group changes as NONE"
     )
     classify_parser.add_argument("--policy", metavar="FILE", help="apply a policy file (see sgwatch policy check)")
+    classify_parser.add_argument(
+        LIMIT_OPTION,
+        type=parse_size,
+        default=DEFAULT_MAX_SIZE,
+        metavar="SIZE",
+        help="the most bytes one input may hold, gzip decompressed (default 2GiB; e.g. 512MiB): a larger input is"
+        " an error line, and memory stays bounded",
+    )
     classify_parser.set_defaults(handler=command_classify)
 
     demo_parser = commands.add_parser(

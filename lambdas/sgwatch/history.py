@@ -19,6 +19,7 @@ from typing import Any
 from sgwatch.aws import error_code
 from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, classify
 from sgwatch.events import monitored_event_names
+from sgwatch.text import clean
 
 MAX_DAYS = 90  # what LookupEvents keeps
 REQUESTS_PER_SECOND = 2.0
@@ -159,3 +160,16 @@ def run_history(
             )
     classified.sort(key=lambda result: (result.severity, result.event_time), reverse=True)
     return classified, region_results
+
+
+def render_table(results: Sequence[Classification]) -> str:
+    """The table `sgwatch history` prints: one line per result, every field from a record or AWS made inert."""
+    lines = [f"{'SEVERITY':<9} {'TIME':<20} {'REGION':<14} {'EVENT':<32} {'ACTOR':<36} WHY"]
+    for result in results:
+        why = result.error or (result.reasons[0].split(". Why it matters")[0] if result.reasons else "")
+        severity = "ERROR" if result.error else result.severity.name
+        lines.append(
+            f"{severity:<9} {clean(result.event_time, 40):<20} {clean(result.region, 40):<14}"
+            f" {clean(result.event_name, 64):<32} {clean(result.actor, 36):<36} {clean(why, 300)}"
+        )
+    return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ from sgwatch.classify import Classification
 from sgwatch.model import Action
 from sgwatch.severity import Severity
 from sgwatch.text import clean
+
 _SYMBOL = {Action.ADD: "+", Action.REVOKE: "-", Action.MODIFY: "~", Action.DESCRIBE: "#"}
 _WIDTH = 8  # "CRITICAL"
 
@@ -35,17 +36,17 @@ def render_text(result: Classification) -> str:
         return f"{headline(result)}  (not a security-group change)\n"
     record = result.record
     lines = [headline(result)]
-    source = f" from {record.actor.source_ip}" if record.actor.source_ip else ""
+    source = f" from {clean(record.actor.source_ip, 100)}" if record.actor.source_ip else ""
     lines.append(f"  who     {clean(record.actor.name)} via {clean(record.actor.via or 'an unknown client')}{source}")
     if record.failed:
         lines.append(f"  result  FAILED: {clean(record.error_code)}")
     for verdict in result.verdicts:
         change = verdict.change
         if change is not None:
-            peer = change.peer.address or "(peer not in the record)"
-            rule_id = f" {change.rule_id}" if change.rule_id else ""
+            peer = clean(change.peer.address, 200) or "(peer not in the record)"
+            rule_id = f" {clean(change.rule_id, 100)}" if change.rule_id else ""
             lines.append(
-                f"  {_SYMBOL[change.action]} {change.direction.value:<8} {change.ports_label():<22}"
+                f"  {_SYMBOL[change.action]} {change.direction.value:<8} {clean(change.ports_label(), 100):<22}"
                 f" {peer} ({change.peer.kind.value}){rule_id}  [{verdict.severity.name}]"
             )
     seen: set[str] = set()
@@ -82,7 +83,9 @@ def render_report(results: Sequence[Classification], detail_count: int = 3) -> s
         if severity is Severity.NONE:
             continue
         names = Counter(result.event_name for result in findings if result.severity is severity)
-        listed = ", ".join(f"{name} x{count}" if count > 1 else name for name, count in names.most_common())
+        listed = ", ".join(
+            f"{clean(name, 100)} x{count}" if count > 1 else clean(name, 100) for name, count in names.most_common()
+        )
         lines.append(f"{severity.name:<10}{by_severity[severity]:>6}  {listed}")
     ranked = _most_severe(findings, detail_count)
     if ranked:

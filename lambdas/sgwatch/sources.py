@@ -1,17 +1,23 @@
-"""Read CloudTrail records from files, directories and stdin: JSON, JSON lines, gzip, log files.
+"""Read CloudTrail records from files, directories and stdin: JSON, JSON lines, gzip, log files, LookupEvents output.
 
 Large CloudTrail log files take a fast path when msgspec is installed: a typed decoder reads only the fields that
 classification uses and leaves the rest of each record undecoded, so the 99% of records from other services cost
 almost nothing. The Lambda never imports this module.
+
+Any input is survived: what cannot be read is an Item with an error that names it (the rest is still read); a
+directory tree is walked once per real directory, whatever its symbolic links; FIFOs and devices are passed over with
+a note rather than opened; and no input may hold more than a limit of bytes, gzip members included, which are
+decompressed a chunk at a time so that memory stays bounded by the limit, not by what a small file expands to.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
+import os
+import stat
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,8 @@ from sgwatch.events import MONITORED_BY_NAME
 
 #: Every monitored eventName contains "SecurityGroup", except the two attachment calls, which count only with groupSet.
 _MARKERS = (b"SecurityGroup", b"groupSet", b"groupset")
+#: A JSON escape can spell any letter of a marker ("Authorize\u0053ecurityGroupIngress"): such bytes are decoded.
+_ESCAPE = b"\\u"
 
 #: The record fields classification reads (CloudTrail's own casing), and the wrappers a Records entry can be.
 CLASSIFIED_FIELDS = (
@@ -33,12 +41,43 @@ _WRAPPER_FIELDS = ("Sns", "body")
 #: File names a directory walk reads. A file named on the command line is read whatever its name.
 READABLE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz")
 
-Decoder = Callable[[bytes], Any]
+#: The most bytes one input may hold, once decompressed (settable: `sgwatch classify --max-decompressed-size`).
+DEFAULT_MAX_SIZE = 2 << 30
+LIMIT_OPTION = "--max-decompressed-size"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 20  # gzip input and output per step
+_PROBED_LINES = 100  # lines tried to tell JSON lines from a broken multi-line document
+_WHITESPACE = frozenset(b" \t\r\n")
+
+Data = bytes | bytearray
+Decoder = Callable[[Data], Any]
 
 
-def may_be_security_group(raw: bytes) -> bool:
+class NotReadable(Exception):
+    """What is wrong with an input or a part of it ("not valid JSON (...)"); the caller says where."""
+
+
+class TooLarge(NotReadable):
+    """The input holds more bytes than the limit."""
+
+
+def size_label(size: int) -> str:
+    """1073741824 -> "1 GiB"; sizes that are not a whole number of KiB, MiB or GiB in bytes."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} bytes"
+
+
+def _over_limit(limit: int, what: str = "larger than") -> str:
+    return f"{what} {size_label(limit)}, the limit ({LIMIT_OPTION})"
+
+
+def may_be_security_group(raw: Data) -> bool:
     """False only when the bytes cannot hold a monitored record (a necessary condition, checked cheaply)."""
-    return any(marker in raw for marker in _MARKERS)
+    return _ESCAPE in raw or any(marker in raw for marker in _MARKERS)
 
 
 def _msgspec() -> Any:
@@ -60,40 +99,186 @@ def _log_file_type(msgspec: Any) -> Any:
     return msgspec.defstruct("LogFile", [("Records", list[entry])])  # type: ignore[valid-type]
 
 
-def read_bytes(data: bytes, name: str, keep_all: bool = False) -> Iterator[Item]:
-    """Every record in one input. Unless keep_all, records that cannot be security-group calls may be skipped."""
-    if data[:2] == b"\x1f\x8b":
+def _json_decode(data: Data) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise NotReadable("nested too deeply to read") from None
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        raise NotReadable(f"not valid JSON ({error})") from None
+
+
+def _decoder(msgspec: Any) -> Decoder:
+    """A decoder that raises only NotReadable. msgspec reads first; when it refuses, json says where (line and
+    column) or reads what msgspec does not (NaN, UTF-16)."""
+    if msgspec is None:
+        return _json_decode
+    fast, refused = msgspec.json.decode, msgspec.DecodeError
+
+    def decode(data: Data) -> Any:
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as error:
-            yield Item(name, error=f"{name}: not a readable gzip file ({error})")
-            return
+            return fast(data)
+        except RecursionError:
+            raise NotReadable("nested too deeply to read") from None
+        except refused:
+            return _json_decode(data)
+
+    return decode
+
+
+def gunzip(data: Data, limit: int) -> bytearray:
+    """Every member of a gzip file, decompressed a chunk at a time. TooLarge past `limit` bytes, NotReadable when the
+    data is not gzip, is cut short or has something after its last member (zeros excepted, as gzip allows)."""
+    out = bytearray()
+    view = memoryview(data)
+    position = 0
+    try:
+        while position < len(data):
+            if view[position : position + 2] != _GZIP_MAGIC:
+                if data.count(0, position) == len(data) - position:
+                    break
+                raise NotReadable(f"not a readable gzip file (unexpected data at byte {position})")
+            stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while not stream.eof:
+                feed = stream.unconsumed_tail or view[position : position + _CHUNK]
+                if not stream.unconsumed_tail:
+                    position += len(feed)
+                chunk = stream.decompress(feed, _CHUNK)
+                if len(out) + len(chunk) > limit:
+                    raise TooLarge(_over_limit(limit, "decompresses to more than"))
+                out += chunk
+                if not chunk and not feed:
+                    raise NotReadable("not a readable gzip file (it ends in the middle of a member)")
+            position -= len(stream.unused_data)
+    except zlib.error as error:
+        raise NotReadable(f"not a readable gzip file ({error})") from None
+    finally:
+        view.release()
+    return out
+
+
+def read_bytes(data: Data, name: str, keep_all: bool = False, max_size: int = DEFAULT_MAX_SIZE) -> Iterator[Item]:
+    """Every record in one input. Unless keep_all, records that cannot be security-group calls may be skipped."""
+    try:
+        if data[:2] == _GZIP_MAGIC:
+            data = gunzip(data, max_size)
+        elif len(data) > max_size:
+            raise TooLarge(_over_limit(max_size))
+    except NotReadable as problem:
+        yield Item(name, error=f"{name}: {problem}")
+        return
+    if data[:3] == _BOM:
+        data = data[3:]
     msgspec = _msgspec()
-    decode: Decoder = msgspec.json.decode if msgspec else json.loads
-    decode_error: type[Exception] = msgspec.DecodeError if msgspec else ValueError
     if msgspec is not None and not keep_all:
         fast = _fast_log_file(data, name, msgspec)
         if fast is not None:
             yield from fast
             return
+    decode = _decoder(msgspec)
     try:
         document = decode(data)
-    except (decode_error, UnicodeDecodeError) as error:
-        if data.count(b"\n", 0, len(data.rstrip())) == 0:
-            yield Item(name, error=f"{name}: not valid JSON ({error})")
-        else:
-            yield from _json_lines(data, name, decode, decode_error, keep_all)
+    except NotReadable as problem:
+        yield from _after_document_error(data, name, problem, decode, keep_all)
         return
     yield from unwrap(document, name)
 
 
-def _fast_log_file(data: bytes, name: str, msgspec: Any) -> list[Item] | None:
+def _after_document_error(
+    data: Data, name: str, problem: NotReadable, decode: Decoder, keep_all: bool
+) -> Iterator[Item]:
+    """JSON lines, JSON values one after another, or one broken document: told apart, each read as it is."""
+    lines = data.splitlines()
+    if _looks_like_json_lines(lines, decode):
+        yield from _json_lines(lines, name, decode, keep_all)
+    elif "Extra data" in str(problem):  # a complete first value, then more: values one after another (`jq .`)
+        yield from _concatenated(data, name)
+    else:
+        yield Item(name, error=f"{name}: {problem}")
+
+
+def _looks_like_json_lines(lines: Sequence[Data], decode: Decoder) -> bool:
+    """True when the first line is a JSON value by itself, or another early line is an object by itself: a broken
+    pretty-printed document is then not mistaken for JSON lines (with one error per line)."""
+    nonblank = [line for line in lines[: _PROBED_LINES * 2] if line.strip()][:_PROBED_LINES]
+    if len(nonblank) < 2:
+        return False
+    for index, line in enumerate(nonblank):
+        if index == 0 or line[:1] == b"{":  # an object that starts at column 0: not a line inside a document
+            try:
+                decode(line)
+            except NotReadable:
+                continue
+            return True
+    return False
+
+
+def _json_lines(lines: Sequence[Data], name: str, decode: Decoder, keep_all: bool) -> Iterator[Item]:
+    skipped = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if not keep_all and not may_be_security_group(line):
+            skipped += 1
+            continue
+        if skipped:
+            yield Item("", skipped=skipped)
+            skipped = 0
+        location = f"{name}:line {number}"
+        try:
+            value = decode(line)
+        except NotReadable as problem:
+            yield Item(location, error=f"{location}: {problem}")
+            continue
+        yield from unwrap(value, location)
+    if skipped:
+        yield Item("", skipped=skipped)
+
+
+def _concatenated(data: Data, name: str) -> Iterator[Item]:
+    """JSON values one after another, each over several lines; named by the line each starts on."""
+    try:
+        text = bytes(data).decode(json.detect_encoding(data), "surrogatepass")
+    except UnicodeDecodeError as error:
+        yield Item(name, error=f"{name}: not valid JSON ({error})")
+        return
+    decoder = json.JSONDecoder()
+    position, line = 0, 1
+    while True:
+        start = position
+        while position < len(text) and ord(text[position]) in _WHITESPACE:
+            position += 1
+        if position == len(text):
+            return
+        line += text.count("\n", start, position)
+        location = f"{name}:line {line}"
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except RecursionError:
+            yield Item(location, error=f"{location}: nested too deeply to read; the rest of {name} is not read")
+            return
+        except ValueError as error:
+            yield Item(location, error=f"{location}: not valid JSON ({error}); the rest of {name} is not read")
+            return
+        line += text.count("\n", position, end)
+        position = end
+        yield from unwrap(value, location)
+
+
+def _first_byte(data: Data) -> bytes:
+    for index in range(min(len(data), 4096)):
+        if data[index] not in _WHITESPACE:
+            return bytes(data[index : index + 1])
+    return b""
+
+
+def _fast_log_file(data: Data, name: str, msgspec: Any) -> list[Item] | None:
     """A CloudTrail log file read by the typed decoder, or None when the input is not one in CloudTrail's own form."""
-    if data.lstrip()[:1] != b"{" or b'"Records"' not in data[:4096]:
+    if _first_byte(data) != b"{" or b'"Records"' not in data[:4096]:
         return None
     try:
         entries = msgspec.json.decode(data, type=_log_file_type(msgspec)).Records
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None  # the general path reads it and names what is wrong
     items: list[Item] = []
     skipped = 0
@@ -108,64 +293,138 @@ def _fast_log_file(data: bytes, name: str, msgspec: Any) -> list[Item] | None:
         if skipped:
             items.append(Item("", skipped=skipped))
             skipped = 0
-        record = {
-            field: value if field == "eventName" else msgspec.json.decode(value)
-            for field in CLASSIFIED_FIELDS + _WRAPPER_FIELDS
-            if (value := getattr(entry, field)) is not None and (field == "eventName" or len(value))
-        }
-        items.extend(unwrap_log_entry(record, f"{name}:Records[{index}]"))
+        location = f"{name}:Records[{index}]"
+        try:
+            record = {
+                field: value if field == "eventName" else msgspec.json.decode(value)
+                for field in CLASSIFIED_FIELDS + _WRAPPER_FIELDS
+                if (value := getattr(entry, field)) is not None and (field == "eventName" or len(value))
+            }
+        except RecursionError:
+            items.append(Item(location, error=f"{location}: nested too deeply to read"))
+            continue
+        items.extend(unwrap_log_entry(record, location))
     if skipped:
         items.append(Item("", skipped=skipped))
     return items
 
 
-def _json_lines(
-    data: bytes, name: str, decode: Decoder, decode_error: type[Exception], keep_all: bool
-) -> Iterator[Item]:
-    skipped = 0
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
+# Files, directories and stdin ---------------------------------------------------------------------------------------
+
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path: str, mode: int) -> Item:
+    kind = next((label for test, label in _NOT_REGULAR if test(mode)), "not a file")
+    advice = "; pipe it to `sgwatch classify -` to read it" if stat.S_ISFIFO(mode) else ""
+    return Item(path, note=f"{path}: not a regular file ({kind}), not read{advice}")
+
+
+def _cannot_read(path: str, error: OSError, what: str = "") -> Item:
+    return Item(path, error=f"{path}: cannot read{what} ({error.strerror or error})")
+
+
+def _read_file(path: str, limit: int) -> Data | Item:
+    """The bytes of a regular file, at most `limit`; otherwise an Item: an error, or a note for a FIFO or a device,
+    which is never opened (opening a FIFO waits for a writer; a device may never end)."""
+    try:
+        if not stat.S_ISREG(mode := os.stat(path).st_mode):
+            return _not_regular(path, mode)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        return _cannot_read(path, error)
+    try:
+        with os.fdopen(descriptor, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):  # replaced since it was looked at
+                return _not_regular(path, info.st_mode)
+            if info.st_size > limit:
+                return Item(path, error=f"{path}: {_over_limit(limit)}")
+            data = file.read(limit + 1)  # a file that grows while it is read still stops at the limit
+    except OSError as error:
+        return _cannot_read(path, error)
+    return data if len(data) <= limit else Item(path, error=f"{path}: {_over_limit(limit)}")
+
+
+def _listing(directory: Path) -> Iterator[os.DirEntry[str] | Item]:
+    try:
+        with os.scandir(directory) as entries:
+            found = sorted((entry for entry in entries if not entry.name.startswith(".")), key=lambda e: e.name)
+    except OSError as error:
+        yield _cannot_read(str(directory), error, " the directory")
+        return
+    yield from found
+
+
+def _walk(root: Path, seen: set[tuple[int, int]]) -> Iterator[str | Item]:
+    """The readable files under root in name order, depth first, each real directory and file once (symbolic links
+    are followed, loops are not), without recursion; directories that cannot be listed come as error Items."""
+    pending = [_listing(root)]
+    while pending:
+        entry = next(pending[-1], None)
+        if entry is None:
+            pending.pop()
             continue
-        if not keep_all and not may_be_security_group(line):
-            skipped += 1
+        if isinstance(entry, Item):
+            yield entry
             continue
-        if skipped:
-            yield Item("", skipped=skipped)
-            skipped = 0
-        location = f"{name}:line {number}"
+        readable = entry.name.endswith(READABLE_SUFFIXES)
         try:
-            value = decode(line)
-        except (decode_error, UnicodeDecodeError) as error:
-            yield Item(location, error=f"{location}: not valid JSON ({error})")
+            info = entry.stat()  # follows symbolic links
+        except OSError as error:
+            if readable:  # a dangling or looping link that looks like input: say so
+                yield _cannot_read(entry.path, error)
             continue
-        yield from unwrap(value, location)
-    if skipped:
-        yield Item("", skipped=skipped)
-
-
-def _walk(path: Path) -> Iterator[Path]:
-    for child in sorted(path.iterdir()):
-        if child.name.startswith("."):
+        real = (info.st_dev, info.st_ino)
+        if real in seen or not (readable or stat.S_ISDIR(info.st_mode)):
             continue
-        if child.is_dir():
-            yield from _walk(child)
-        elif child.name.endswith(READABLE_SUFFIXES):
-            yield child
+        seen.add(real)
+        if stat.S_ISDIR(info.st_mode):
+            pending.append(_listing(Path(entry.path)))
+        else:
+            yield entry.path
 
 
-def read_paths(paths: Iterable[str], keep_all: bool = False, stdin: Any = None) -> Iterator[Item]:
+def _read_file_items(path: str, keep_all: bool, max_size: int) -> Iterator[Item]:
+    data = _read_file(path, max_size)
+    if isinstance(data, Item):
+        yield data
+    else:
+        yield from read_bytes(data, path, keep_all, max_size)
+
+
+def read_paths(
+    paths: Iterable[str], keep_all: bool = False, stdin: Any = None, max_size: int = DEFAULT_MAX_SIZE
+) -> Iterator[Item]:
     """Records from files, directories (recursively) and "-" (stdin), in the order given."""
     for text in paths:
         if text == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
-            yield from read_bytes(stream.read(), "<stdin>", keep_all)
-            continue
-        path = Path(text)
-        files = list(_walk(path)) if path.is_dir() else [path]
-        for file in files:
             try:
-                data = file.read_bytes()
+                data = stream.read(max_size + 1)
             except OSError as error:
-                yield Item(str(file), error=f"{file}: cannot read ({error.strerror or error})")
+                yield _cannot_read("<stdin>", error)
                 continue
-            yield from read_bytes(data, str(file), keep_all)
+            if len(data) > max_size:
+                yield Item("<stdin>", error=f"<stdin>: {_over_limit(max_size)}")
+                continue
+            yield from read_bytes(data, "<stdin>", keep_all, max_size)
+            continue
+        try:
+            info = os.stat(text)
+        except OSError as error:
+            yield _cannot_read(text, error)
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            yield from _read_file_items(text, keep_all, max_size)
+            continue
+        for found in _walk(Path(text), {(info.st_dev, info.st_ino)}):
+            if isinstance(found, Item):
+                yield found
+            else:
+                yield from _read_file_items(found, keep_all, max_size)

@@ -72,7 +72,7 @@ def test_members_send_to_sgwatchs_own_bus_which_admits_only_their_forwarders(cen
     assert role_pattern == "arn:{AWS::Partition}:iam::*:role/sgwatch-forwarder-*"
     member_role = _member_template(stack, template)["Resources"]["ForwarderRole"]["Properties"]["RoleName"]
     for region in ("us-east-1", "eu-west-1", "ap-southeast-5"):
-        role_arn = f"arn:aws:iam::111122223333:role/{member_role['Fn::Sub'].replace('${AWS::Region}', region)}"
+        role_arn = f"arn:aws:iam::111122223333:role/{_text(member_role).replace('{AWS::Region}', region)}"
         assert fnmatch.fnmatchcase(role_arn, role_pattern.replace("{AWS::Partition}", "aws"))
     assert not fnmatch.fnmatchcase(
         "arn:aws:iam::111122223333:role/Admin", role_pattern.replace("{AWS::Partition}", "aws")
@@ -135,15 +135,11 @@ def test_the_member_forwarder_role_trusts_only_its_rules_in_its_own_account(cent
     assert resources["AlarmForwarder"]["Properties"]["Name"] == "sgwatch-forwarder-alarms"
     [trust] = resources["ForwarderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
-    assert trust["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-        "ArnEquals": {
-            "aws:SourceArn": [
-                {"Fn::Sub": f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/{name}"}
-                for name in ("sgwatch-forwarder", "sgwatch-forwarder-alarms")
-            ]
-        },
-    }
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert [_text(arn) for arn in trust["Condition"]["ArnEquals"]["aws:SourceArn"]] == [
+        f"arn:{{AWS::Partition}}:events:{{AWS::Region}}:{{AWS::AccountId}}:rule/{name}"
+        for name in ("sgwatch-forwarder", "sgwatch-forwarder-alarms")
+    ]
     [put] = resources["ForwarderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert put["Resource"] == resources["Forwarder"]["Properties"]["Targets"][0]["Arn"]
 
@@ -241,9 +237,7 @@ def test_member_forwarder_alarms_reach_the_central_operations_topic(central: Any
     alarms = {"AlarmUndelivered": "undelivered"}  # one: it is paid for in every member account and region
     for logical, alarm in alarms.items():
         assert resources[logical]["Condition"] == "NotCentralBus"
-        assert resources[logical]["Properties"]["AlarmName"] == {
-            "Fn::Sub": f"sgwatch-forwarder-${{AWS::Region}}-{alarm}"
-        }
+        assert _text(resources[logical]["Properties"]["AlarmName"]) == f"sgwatch-forwarder-{{AWS::Region}}-{alarm}"
     assert resources["AlarmUndelivered"]["Properties"]["Dimensions"][0]["Value"] == {
         "Fn::GetAtt": ["UndeliveredEvents", "QueueName"]
     }
@@ -281,3 +275,12 @@ def test_the_central_accounts_other_regions_get_forwarder_stacks_only_when_asked
     assert forwarder_regions(centralForwarders="true", memberAlarms="false") == ["eu-central-1", "us-east-1"]
     stack, _ = synth(**ORG, centralForwarders="true", memberAlarms="false")
     assert stack.node.try_find_child("ForwarderAlarms") is not None  # the central forwarders' alarms come home
+
+
+def test_cfn_lint_is_clean_on_the_central_template_with_every_option(tmp_path: Any) -> None:
+    """The members' template travels as a string inside the central one: written with Refs, not ${...}, so that
+    nothing in it reads as a parameter of the central template."""
+    _, template = synth(
+        **ORG, centralForwarders="true", createTrail="true", recordSecurityGroups="true", reservedConcurrency=10
+    )
+    assert cfn_lint(template, tmp_path) == ""

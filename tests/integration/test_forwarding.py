@@ -133,7 +133,8 @@ def _with_alarms_made(template: dict[str, Any], *, account: str, region: str) ->
         if declared.get("Condition") == "NotCentralBus" and central_home:
             continue
         name = declared["Properties"]["AlarmName"]
-        name = name["Fn::Sub"].replace("${AWS::Region}", region) if isinstance(name, dict) else name
+        if isinstance(name, dict):  # the member's region joined in
+            name = "".join(region if part == {"Ref": "AWS::Region"} else part for part in name["Fn::Join"][1])
         properties = declared["Properties"]
         cloudwatch.put_metric_alarm(
             AlarmName=name, Namespace=properties["Namespace"], MetricName=properties["MetricName"],
