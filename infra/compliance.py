@@ -62,8 +62,8 @@ class AuditTrail(Construct):
     """A multi-region trail for management events (reads and writes), with log file validation.
 
     CloudTrail may use the bucket (and the key) only for this trail of this account: every grant to the service
-    carries aws:SourceArn (the trail, known by its name, so no reference cycle) and aws:SourceAccount. The trail's
-    log files are encrypted with a customer-managed key unless `encrypt` is off (the key costs $1 a month).
+    carries aws:SourceArn (the trail, known by its name, so no reference cycle); the bucket's carry aws:SourceAccount
+    too. The trail's log files are encrypted with a customer-managed key unless `encrypt` is off ($1 a month).
     """
 
     def __init__(
@@ -97,8 +97,9 @@ class AuditTrail(Construct):
             self.key = kms.Key(
                 self, "Key", enable_key_rotation=True, description="sgwatch: encrypts the audit trail's log files"
             )
-            # The statements AWS documents for a trail's key, each narrowed to this trail. Reading the logs takes
-            # kms:Decrypt, which the key's default statement leaves to the account's IAM policies.
+            # The statements AWS documents for a trail's key, each narrowed to this trail by aws:SourceArn (which
+            # names the account too; CloudTrail's guide advises it over aws:SourceAccount for keys). Reading the logs
+            # takes kms:Decrypt, which the key's default statement leaves to the account's IAM policies.
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="CloudTrailEncrypt",
@@ -106,7 +107,7 @@ class AuditTrail(Construct):
                     actions=["kms:GenerateDataKey*"],
                     resources=["*"],
                     conditions={
-                        "StringEquals": this_trail,
+                        "StringEquals": {"aws:SourceArn": self.trail_arn},
                         "StringLike": {
                             "kms:EncryptionContext:aws:cloudtrail:arn": stack.format_arn(
                                 service="cloudtrail", region="*", resource="trail", resource_name="*"
@@ -121,7 +122,7 @@ class AuditTrail(Construct):
                     principals=[cloudtrail_service],
                     actions=["kms:DescribeKey"],
                     resources=["*"],
-                    conditions={"StringEquals": this_trail},
+                    conditions={"StringEquals": {"aws:SourceArn": self.trail_arn}},
                 )
             )
         # The L1 trail: the L2 adds bucket statements of its own, without these conditions.

@@ -102,8 +102,8 @@ def test_the_trail_is_encrypted_with_a_rotating_key_only_this_trail_may_use() ->
     grants = {grant["Action"]: grant for grant in _cloudtrail_statements(key["KeyPolicy"]["Statement"])}
     assert sorted(grants) == ["kms:DescribeKey", "kms:GenerateDataKey*"]
     encrypt = grants["kms:GenerateDataKey*"]["Condition"]
-    assert _joined(encrypt["StringEquals"]["aws:SourceArn"]) == TRAIL_ARN
-    assert encrypt["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert [_joined(arn) for arn in encrypt["StringEquals"].values()] == [TRAIL_ARN]  # aws:SourceArn, as AWS advises
+    assert list(encrypt["StringEquals"]) == ["aws:SourceArn"]
     assert _joined(encrypt["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"]) == (
         "arn:{AWS::Partition}:cloudtrail:*:{AWS::AccountId}:trail/*"
     )
