@@ -120,7 +120,7 @@ def lookup_region(
             for event in page.get("Events", []):
                 try:
                     result.records.append(json.loads(event["CloudTrailEvent"]))
-                except (KeyError, TypeError, ValueError):
+                except (KeyError, TypeError, ValueError, RecursionError):  # kept, and classified as unreadable
                     result.records.append(
                         {"eventName": name, "eventID": event.get("EventId", ""), "_unreadable": event}
                     )

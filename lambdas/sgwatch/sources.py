@@ -58,6 +58,10 @@ Decoder = Callable[[Data], Any]
 class NotReadable(Exception):
     """What is wrong with an input or a part of it ("not valid JSON (...)"); the caller says where."""
 
+    def __init__(self, problem: str, more_follows: bool = False) -> None:
+        super().__init__(problem)
+        self.more_follows = more_follows  # a complete JSON value was read, and more text follows it
+
 
 class TooLarge(NotReadable):
     """The input holds more bytes than the limit."""
@@ -104,7 +108,9 @@ def _json_decode(data: Data) -> Any:
         return json.loads(data)
     except RecursionError:
         raise NotReadable("nested too deeply to read") from None
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+    except json.JSONDecodeError as error:
+        raise NotReadable(f"not valid JSON ({error})", more_follows=error.msg == "Extra data") from None
+    except ValueError as error:  # UnicodeDecodeError
         raise NotReadable(f"not valid JSON ({error})") from None
 
 
@@ -191,7 +197,7 @@ def _after_document_error(
     lines = data.splitlines()
     if _looks_like_json_lines(lines, decode):
         yield from _json_lines(lines, name, decode, keep_all)
-    elif "Extra data" in str(problem):  # a complete first value, then more: values one after another (`jq .`)
+    elif problem.more_follows:  # a complete first value, then more: values one after another (`jq .`)
         yield from _concatenated(data, name)
     else:
         yield Item(name, error=f"{name}: {problem}")
@@ -335,7 +341,7 @@ def _read_file(path: str, limit: int) -> Data | Item:
     try:
         if not stat.S_ISREG(mode := os.stat(path).st_mode):
             return _not_regular(path, mode)
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
         return _cannot_read(path, error)
     try:
