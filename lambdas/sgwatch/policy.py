@@ -1,8 +1,10 @@
 """The policy: what a team expects, written once in a reviewed TOML file, applied everywhere sgwatch classifies.
 
-Trusted principals and user agents lower a change one level; internal ranges count as private; approved exposures
+Trusted principals lower a change one level (a trusted user agent only narrows a principal: the caller chooses its
+user agent, so on its own it trusts nothing); internal ranges count as private; approved exposures
 (by group id, or by the group's `sgwatch:approved` tag) make a matching change INFO until they expire; the
-sensitive-port catalogue can grow or shrink; groups and accounts can be muted. A policy only ever lowers a severity,
+sensitive-port catalogue can grow or shrink; groups and accounts can be muted (a mute lowers only what is said about
+the muted group or account). A policy only ever lowers a severity,
 and every change it touches names the entry that did it: nothing disappears without a trace.
 """
 
@@ -12,6 +14,7 @@ import fnmatch
 import ipaddress
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
@@ -127,7 +130,7 @@ class Approval:
 @dataclass(frozen=True)
 class Policy:
     trusted_principals: tuple[tuple[Entry, str], ...] = ()
-    trusted_user_agents: tuple[tuple[Entry, str], ...] = ()
+    trusted_user_agents: tuple[tuple[Entry, str, str], ...] = ()  # (entry, user-agent pattern, principal pattern)
     internal_ranges: tuple[tuple[Entry, IPNetwork], ...] = ()
     approvals: tuple[Approval, ...] = ()
     added_ports: tuple[SensitivePort, ...] = ()
@@ -154,9 +157,11 @@ class Policy:
             lines.append(
                 f"{entry.name}: changes by principals matching {pattern!r} are lowered one level ({entry.reason})"
             )
-        for entry, pattern in self.trusted_user_agents:
+        for entry, pattern, principal in self.trusted_user_agents:
             lines.append(
-                f"{entry.name}: changes made with user agents matching {pattern!r} are lowered one level ({entry.reason})"
+                f"{entry.name}: changes by principals matching {principal!r} made with user agents matching"
+                f" {pattern!r} are lowered one level; the user agent alone lowers nothing, the caller chooses it"
+                f" ({entry.reason})"
             )
         for entry, network in self.internal_ranges:
             lines.append(f"{entry.name}: {network} counts as private, not public ({entry.reason})")
@@ -189,7 +194,7 @@ _KNOWN: dict[str, set[str]] = {
     "version": set(),
     "tag_approvals": set(),
     "trusted_principal": {"arn", "reason"},
-    "trusted_user_agent": {"pattern", "reason"},
+    "trusted_user_agent": {"pattern", "principal", "reason"},
     "internal_range": {"cidr", "reason"},
     "approved_exposure": {"group_id", "exposure", "owner", "expires", "reason"},
     "sensitive_port": {"name", "protocol", "ports", "reason"},
@@ -249,7 +254,15 @@ def load_policy(text: str, source: str = "policy") -> Policy:
         return value.strip()
 
     principals = tuple((entry, text_field(t, "arn", w)) for entry, t, w in tables("trusted_principal"))
-    agents = tuple((entry, text_field(t, "pattern", w)) for entry, t, w in tables("trusted_user_agent"))
+    agents = []
+    for entry, table, where in tables("trusted_user_agent"):
+        if "principal" not in table:
+            raise PolicyError(
+                f"{where}.principal: required. A user agent is whatever the caller writes in it, so it trusts nothing"
+                ' on its own: name the principal it must come with (principal = "arn:aws:sts::*:assumed-role/Deploy/*"),'
+                " or use [[trusted_principal]]"
+            )
+        agents.append((entry, text_field(table, "pattern", where), text_field(table, "principal", where)))
     ranges = []
     for entry, table, where in tables("internal_range"):
         try:
@@ -400,12 +413,14 @@ def apply_policy(
         for problem in tag_problems:
             verdicts[index] = replace(verdicts[index], reason=f"{verdicts[index].reason} [{problem}]")
     arns = [arn for arn in (record.actor.arn, record.actor.issuer_arn) if arn]
-    trusted = [
-        entry for entry, pattern in policy.trusted_principals if any(fnmatch.fnmatchcase(arn, pattern) for arn in arns)
-    ] + [
+
+    def by_principal(pattern: str) -> bool:
+        return any(fnmatch.fnmatchcase(arn, pattern) for arn in arns)
+
+    trusted = [entry for entry, pattern in policy.trusted_principals if by_principal(pattern)] + [
         entry
-        for entry, pattern in policy.trusted_user_agents
-        if record.actor.user_agent and fnmatch.fnmatchcase(record.actor.user_agent, pattern)
+        for entry, pattern, principal in policy.trusted_user_agents
+        if record.actor.user_agent and fnmatch.fnmatchcase(record.actor.user_agent, pattern) and by_principal(principal)
     ]
     if trusted:
         entry = trusted[0]
@@ -413,14 +428,26 @@ def apply_policy(
             _lowered(v, v.severity.lowered(), f"trusted {entry.cite()}") if v.severity > Severity.INFO else v
             for v in verdicts
         ]
-    muted = [e for e, g in policy.muted_groups if g in record.group_ids] + [
-        e for e, a in policy.muted_accounts if a == record.account
-    ]
-    if muted:
-        verdicts = [_lowered(v, Severity.INFO, f"mute {muted[0].cite()}") for v in verdicts]
+    account_mute = next((entry for entry, account in policy.muted_accounts if account == record.account), None)
+    group_mutes = {group: entry for entry, group in reversed(policy.muted_groups)}
+    for index, verdict in enumerate(verdicts):
+        about = _groups_of(verdict, record.group_ids)
+        mute = account_mute or (group_mutes[about[0]] if about and all(g in group_mutes for g in about) else None)
+        if mute is not None:
+            verdicts[index] = _lowered(verdict, Severity.INFO, f"mute {mute.cite()}")
     if verdicts == list(result.verdicts):
         return result
     return replace(result, verdicts=tuple(verdicts), severity=max(v.severity for v in verdicts))
+
+
+def _groups_of(verdict: Verdict, record_groups: Sequence[str]) -> list[str]:
+    """The groups a verdict speaks about: its own, its change's, or (a record-level verdict) all the record's."""
+    if verdict.group_id:
+        return [verdict.group_id]
+    if verdict.change is not None:
+        group = verdict.change.group_id or (record_groups[0] if record_groups else "")
+        return [group] if group else []
+    return list(record_groups)
 
 
 def lowered_by_policy(result: Classification) -> bool:
