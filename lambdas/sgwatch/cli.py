@@ -330,8 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
         "classify",
         help="classify CloudTrail records from files, directories or stdin",
         description="Classify CloudTrail records: raw records, EventBridge events, CloudTrail log files (plain or"
-        " gzip), JSON lines, SNS or SQS deliveries. A directory is read recursively; - reads stdin. Prints one"
-        " result per security-group record, in input order; a count of what was skipped goes to stderr."
+        " gzip), JSON lines, SNS or SQS deliveries, `aws cloudtrail lookup-events` output. A directory is read"
+        " recursively (each real directory once; FIFOs and devices are not opened); - reads stdin. Prints one"
+        " result per security-group record, in input order; what cannot be read is an error line and the rest is"
+        " still read; a count of what was skipped goes to stderr."
         " Exit status: 0 when every record was read, 1 when any could not be, 2 on usage errors.",
     )
     classify_parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for stdin")
