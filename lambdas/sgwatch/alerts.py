@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from sgwatch import names
 from sgwatch.classify import Classification, Verdict
 from sgwatch.enrich import GroupFacts
-from sgwatch.text import clean
 from sgwatch.rules import RULE
 from sgwatch.severity import Severity
+from sgwatch.text import clean
 
 MAX_SUBJECT = 100  # SNS's limit for email subjects
-MAX_MESSAGE_BYTES = 240 * 1024  # SNS allows 256 KiB with the attributes; keep headroom for them and the envelope
+MAX_MESSAGE_BYTES = 240 * 1024  # SNS allows 262,144 UTF-8 bytes with the attributes; headroom for them
 _JSON_MARKER = "--- JSON ---"
+_BODY_BUDGET = MAX_MESSAGE_BYTES // 2  # the human part; the JSON part has the rest
+_TAIL_ALLOWANCE = 4 * 1024  # what follows the reasons and the groups: advice and links
+_SHOWN_GROUPS = 20
+_SHOWN_TAGS = 8
+_SHOWN_LINKS = 5
+#: A region name as AWS writes it ("eu-west-1", "us-gov-west-1"); anything else in a record is not one.
+REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,11 @@ class Alert:
         return self.results[0]
 
     @property
+    def ranked(self) -> list[Classification]:
+        """The results most severe first (in input order among equals): what a size limit cuts is the least severe."""
+        return sorted(self.results, key=lambda result: result.severity, reverse=True)
+
+    @property
     def top(self) -> Verdict:
         """The most severe verdict of all the alert's changes: it sets the subject and the advice."""
         return max((verdict for result in self.results for verdict in result.verdicts), key=lambda v: v.severity)
@@ -60,21 +74,12 @@ def group_key(result: Classification) -> tuple[str, ...]:
     return (result.account, result.region, result.actor, group)
 
 
-def group_results(results: Iterable[Classification]) -> list[list[Classification]]:
-    """Results grouped by group_key, in order of first appearance; a repeated eventID counts once."""
-    groups: dict[tuple[str, ...], list[Classification]] = {}
-    seen: set[str] = set()
-    for result in results:
-        if result.event_id and not result.error:
-            if result.event_id in seen:
-                continue
-            seen.add(result.event_id)
-        groups.setdefault(group_key(result), []).append(result)
-    return list(groups.values())
+def _ascii(text: str, limit: int = 10_000) -> str:
+    return clean(text, limit).encode("ascii", "replace").decode("ascii")
 
 
-def _ascii(text: str) -> str:
-    return clean(text, 10_000).encode("ascii", "replace").decode("ascii")
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "replace"))
 
 
 def subject(alert: Alert) -> str:
@@ -100,38 +105,56 @@ def subject(alert: Alert) -> str:
 
 
 def _console_links(alert: Alert, domain: str) -> list[str]:
-    first = alert.first
-    region = first.region or "us-east-1"
+    """Links to the groups and events. The region goes into the host name: one that is not a region name (a record
+    can say anything) gives no links rather than a link to somewhere else."""
+    region = alert.first.region or "us-east-1"
+    if not REGION_NAME.match(region):
+        return []
     base = f"https://{region}.{domain}"
-    links = [f"{base}/ec2/home?region={region}#SecurityGroup:groupId={group}" for group in alert.group_ids[:5]]
+    links = [
+        f"{base}/ec2/home?region={region}#SecurityGroup:groupId={quote(group, safe='')}"
+        for group in alert.group_ids[:_SHOWN_LINKS]
+    ]
     links += [
-        f"{base}/cloudtrailv2/home?region={region}#/events/{result.event_id}"
-        for result in alert.results[:5]
+        f"{base}/cloudtrailv2/home?region={region}#/events/{quote(result.event_id, safe='')}"
+        for result in alert.results[:_SHOWN_LINKS]
         if result.event_id
     ]
-    return [_ascii(link) for link in links]
+    return [_ascii(link, 2000) for link in links]
 
 
-def _facts_lines(facts: Sequence[GroupFacts]) -> list[str]:
-    lines = []
-    for group in facts:
-        if group.error:
-            lines.append(
-                f"  {group.group_id}: not described ({clean(group.error, 200)}); severity is from the record alone"
-            )
-            continue
-        tags = ", ".join(f"{clean(key, 60)}={clean(value, 60)}" for key, value in list(group.tags.items())[:8])
-        used = "unknown" if group.interface_count is None else str(group.interface_count)
-        lines.append(
-            f"  {group.group_id}: name {clean(group.name, 100)!r}, {group.vpc_id or 'no VPC'}"
-            f"{', the VPC default group' if group.is_default else ''}, used by {used} network interfaces"
-            f"{', tags ' + tags if tags else ''}"
-        )
-    return lines
+def _facts_line(group: GroupFacts) -> str:
+    group_id = clean(group.group_id, 100)
+    if group.error:
+        return f"  {group_id}: not described ({clean(group.error, 200)}); severity is from the record alone"
+    shown = list(group.tags.items())[:_SHOWN_TAGS]
+    tags = ", ".join(f"{clean(key, 60)}={clean(value, 60)}" for key, value in shown)
+    if len(group.tags) > len(shown):
+        tags += f" and {len(group.tags) - len(shown)} more"
+    used = "unknown" if group.interface_count is None else str(group.interface_count)
+    return (
+        f"  {group_id}: name '{clean(group.name, 100)}', {clean(group.vpc_id, 100) or 'no VPC'}"
+        f"{', the VPC default group' if group.is_default else ''}, used by {used} network interfaces"
+        f"{', tags ' + tags if tags else ''}"
+    )
+
+
+def _within(lines: list[str], candidates: Sequence[str], budget: int, what: str) -> list[str]:
+    """As many candidate lines as fit in `budget` bytes after `lines`, in order, then a line saying what was left."""
+    used = sum(_size(line) + 1 for line in lines)
+    kept: list[str] = []
+    for line in candidates:
+        used += _size(line) + 1
+        if used > budget:
+            left = len(candidates) - len(kept)
+            return [*kept, f"  ({left} more {what} not shown here: see the JSON part or the function's log)"]
+        kept.append(line)
+    return kept
 
 
 def message(alert: Alert, *, published_at: datetime | None = None, domain: str = "console.aws.amazon.com") -> str:
-    """The human summary (who, what, where, why, what to do, links), then the full JSON result."""
+    """The human summary (who, what, where, why, what to do, links), then the full JSON result, in at most
+    MAX_MESSAGE_BYTES of UTF-8. What does not fit is the least severe: results are ranked most severe first."""
     first = alert.first
     lines = [subject(alert), ""]
     if alert.is_unreadable:
@@ -145,60 +168,80 @@ def message(alert: Alert, *, published_at: datetime | None = None, domain: str =
         who = f"{clean(first.actor, 300)} via {clean(first.via or 'an unknown client', 100)}"
         if record is not None and record.actor.source_ip:
             who += f" from {clean(record.actor.source_ip, 100)}"
-        events = ", ".join(dict.fromkeys(result.event_name for result in alert.results))
+        events = clean(", ".join(dict.fromkeys(result.event_name for result in alert.results)), 400)
+        groups = clean(", ".join(alert.group_ids[:_SHOWN_GROUPS]), 2000) or "group not named in the record"
+        if len(alert.group_ids) > _SHOWN_GROUPS:
+            groups += f" and {len(alert.group_ids) - _SHOWN_GROUPS} more"
         lines += [
             f"Who:   {who}",
             f"What:  {events} ({len(alert.results)} record{'s' if len(alert.results) > 1 else ''})",
-            f"Where: account {first.account or 'unknown'}, region {first.region or 'unknown'},"
-            f" {', '.join(alert.group_ids) or 'group not named in the record'}",
-            f"When:  {first.event_time or 'unknown'}",
+            f"Where: account {clean(first.account, 64) or 'unknown'}, region {clean(first.region, 64) or 'unknown'},"
+            f" {groups}",
+            f"When:  {clean(first.event_time, 64) or 'unknown'}",
             "",
             "Why it matters:",
         ]
-        seen: set[str] = set()
-        for result in alert.results:
-            for verdict in result.verdicts:
-                if verdict.reason not in seen:
-                    seen.add(verdict.reason)
-                    lines.append(f"  [{verdict.severity.name}] {clean(verdict.reason, 1500)}")
+        reasons = dict.fromkeys(
+            f"  [{verdict.severity.name}] {clean(verdict.reason, 1500)}"
+            for result in alert.ranked
+            for verdict in sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
+        )
+        lines += _within(lines, list(reasons), _BODY_BUDGET - _TAIL_ALLOWANCE, "reasons")
         lines += ["", f"What to do: {alert.top.rule.advice}"]
     if alert.facts:
-        lines += ["", "Groups now:", *_facts_lines(alert.facts)]
-    lines += ["", "Links:", *(f"  {link}" for link in _console_links(alert, domain))]
+        lines += ["", "Groups now:"]
+        lines += _within(lines, [_facts_line(group) for group in alert.facts], _BODY_BUDGET - _TAIL_ALLOWANCE, "groups")
+    links = _console_links(alert, domain)
+    if links:
+        lines += ["", "Links:", *(f"  {link}" for link in links)]
     body = "\n".join(lines)
-    return _fit(body, _payload(alert, published_at))
+    head = f"{body}\n\n{_JSON_MARKER}\n"
+    return head + _fitted_json(alert, published_at, MAX_MESSAGE_BYTES - _size(head))
 
 
-def _payload(alert: Alert, published_at: datetime | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "severity": alert.severity.name,
-        "groupIds": alert.group_ids,
-        "results": [result.to_dict() for result in alert.results],
-        "groups": [group.to_dict() for group in alert.facts],
-    }
+def _json(value: Any) -> str:
+    """ASCII JSON: every string escaped, so surrogates and separators cannot break the message."""
+    return json.dumps(value, ensure_ascii=True, default=str)
+
+
+def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> str:
+    """The alert's JSON in `budget` bytes, always whole and valid. Given up in order, and said: the raw record, the
+    groups' tags, then the least severe results (each leaves its eventID, eventName and severity)."""
+    payload: dict[str, Any] = {"severity": alert.severity.name, "groupIds": alert.group_ids}
     if published_at is not None:
         payload["publishedAt"] = published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    results = [result.to_dict() for result in alert.ranked]
+    groups = [group.to_dict() for group in alert.facts]
+    payload["results"] = results
+    payload["groups"] = groups
     if alert.raw is not None:
-        payload["rawRecord"] = alert.raw
-    return payload
-
-
-def _fit(body: str, payload: dict[str, Any]) -> str:
-    """Body and JSON within SNS's size limit: the JSON loses its raw record, then results, and says so."""
-    text = f"{body}\n\n{_JSON_MARKER}\n{json.dumps(payload, ensure_ascii=True, default=str)}"
-    if len(text.encode()) <= MAX_MESSAGE_BYTES:
+        try:
+            text = _json({**payload, "rawRecord": alert.raw})
+        except (RecursionError, ValueError):
+            payload["rawRecordOmitted"] = "nested too deeply to encode"
+        else:
+            if len(text) <= budget:
+                return text
+            payload["rawRecordOmitted"] = "too large for the message; the function's log has it"
+    text = _json(payload)
+    if len(text) <= budget:
         return text
-    payload = {**payload, "truncated": True}
-    payload.pop("rawRecord", None)
-    results = payload["results"]
-    while True:
-        text = (
-            f"{body[: MAX_MESSAGE_BYTES // 2]}\n\n{_JSON_MARKER}\n{json.dumps(payload, ensure_ascii=True, default=str)}"
-        )
-        if len(text.encode()) <= MAX_MESSAGE_BYTES or not results:
-            return text[:MAX_MESSAGE_BYTES]
-        results = results[: len(results) // 2]
-        payload["results"] = results
+    payload["truncated"] = True
+    payload["groups"] = [{key: value for key, value in group.items() if key != "tags"} for group in groups]
+    for kept in range(len(results), -1, -1):
+        stubs = [
+            {key: result.get(key, "") for key in ("eventID", "eventName", "severity")} | {"omitted": True}
+            for result in results[kept:]
+        ]
+        payload["results"] = results[:kept] + stubs
+        text = _json(payload)
+        if len(text) <= budget:
+            return text
+    payload["results"] = []
+    payload["omittedResults"] = len(results)
+    payload["groupIds"] = alert.group_ids[:_SHOWN_GROUPS]
+    payload["groups"] = []
+    return _json(payload)
 
 
 def attributes(alert: Alert) -> dict[str, dict[str, str]]:
@@ -231,3 +274,38 @@ def publication(
     alert: Alert, *, published_at: datetime | None = None, domain: str = "console.aws.amazon.com"
 ) -> Publication:
     return Publication(subject(alert), message(alert, published_at=published_at, domain=domain), attributes(alert))
+
+
+def minimal_publication(alert: Alert, *, published_at: datetime | None = None) -> Publication:
+    """The alert when its full form cannot be built or SNS refuses it: severity, where and which events, small and
+    plain ASCII, so that it is always published; the full alert is in the function's log."""
+    first = alert.first
+    groups = _ascii(", ".join(alert.group_ids[:_SHOWN_GROUPS]), 2000) or "not named in the record"
+    event_ids = [_ascii(result.event_id, 100) for result in alert.results[:100] if result.event_id]
+    headline = _ascii(f"{alert.severity.name}: security-group change on {groups}")
+    title = headline if len(headline) <= MAX_SUBJECT else headline[: MAX_SUBJECT - 3] + "..."
+    payload: dict[str, Any] = {
+        "severity": alert.severity.name,
+        "account": _ascii(first.account, 64),
+        "region": _ascii(first.region, 64),
+        "groupIds": [_ascii(group, 100) for group in alert.group_ids[:_SHOWN_GROUPS]],
+        "eventIDs": event_ids,
+        "minimal": True,
+    }
+    if published_at is not None:
+        payload["publishedAt"] = published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = "\n".join(
+        [
+            title,
+            "",
+            "sgwatch could not publish this alert in full; its details are in the function's log"
+            " (search for the event ids below).",
+            f"Severity: {alert.severity.name}",
+            f"Where:    account {payload['account'] or 'unknown'}, region {payload['region'] or 'unknown'}, {groups}",
+            f"Events:   {', '.join(event_ids) or 'no event id in the record'}",
+            "",
+            _JSON_MARKER,
+            _json(payload),
+        ]
+    )
+    return Publication(title, body, attributes(alert))

@@ -10,9 +10,12 @@ from typing import Any
 
 from sgwatch import names
 from sgwatch.enrich import GroupFacts
+from sgwatch.pipeline import Claim, MessageRefused
 
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _MAX_INTERFACES_COUNTED = 1000
+#: SNS's answers to a message it will never take (too long, a bad attribute): the same publish would fail again.
+_REFUSED_MESSAGE_CODES = frozenset({"InvalidParameter", "InvalidParameterValue"})
 
 
 def error_code(error: Exception) -> str:
@@ -148,25 +151,30 @@ class SnsPublisher:
         self.topic_arn = topic_arn
 
     def publish(self, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None:
-        self.client.publish(TopicArn=self.topic_arn, Subject=subject, Message=message, MessageAttributes=attributes)
+        try:
+            self.client.publish(TopicArn=self.topic_arn, Subject=subject, Message=message, MessageAttributes=attributes)
+        except Exception as error:
+            if error_code(error) in _REFUSED_MESSAGE_CODES:
+                raise MessageRefused(_error_text(error)) from error
+            raise
 
 
 class DynamoDeduplicator:
     """Remembers which CloudTrail events were alerted, across batches and retries, for a day.
 
-    A claim is "pending" until the alert is published, then "done"; a pending claim older than the visibility window
-    can be taken over, so that a function that died between claim and publish does not lose the alert.
+    A claim is "pending" until the alert is published, then "done". Only "done" means already alerted. A pending claim
+    is another invocation's alert in flight, or the claim of one that died before publishing: the message is retried,
+    and once the claim is older than `stale_seconds` (by then its invocation is certainly gone) the retry takes it over.
     """
 
     def __init__(
-        self, client: Any, table: str, *, keep_seconds: int = 86_400, stale_seconds: int = 360,
+        self, client: Any, table: str, *, stale_seconds: int, keep_seconds: int = 86_400,
         clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self.client, self.table = client, table
         self.keep_seconds, self.stale_seconds, self.clock = keep_seconds, stale_seconds, clock
 
-    def claim(self, event_id: str) -> bool | None:
-        """True: first time, go ahead. False: already alerted (or being alerted). None: the store failed."""
+    def claim(self, event_id: str) -> Claim:
         now = int(self.clock())
         try:
             self.client.put_item(
@@ -183,10 +191,14 @@ class DynamoDeduplicator:
                     ":pending": {"S": "pending"},
                     ":stale": {"N": str(now - self.stale_seconds)},
                 },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as error:
-            return False if error_code(error) == "ConditionalCheckFailedException" else None
-        return True
+            if error_code(error) != "ConditionalCheckFailedException":
+                return Claim.UNAVAILABLE
+            held = getattr(error, "response", {}).get("Item", {})
+            return Claim.ALERTED if held.get("state", {}).get("S") == "done" else Claim.IN_FLIGHT
+        return Claim.NEW
 
     def done(self, event_ids: list[str]) -> None:
         for event_id in event_ids:

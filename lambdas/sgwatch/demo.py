@@ -100,6 +100,10 @@ def _replayable(record: dict[str, Any], groups: _GroupMap, now: str) -> dict[str
     return moved
 
 
+#: The stack's defaults: a visibility timeout of 360 s, less the 20 s batching window and the 60 s function timeout.
+CLAIM_STALE_SECONDS = 360 - 20 - 60
+
+
 def create_dedup_table(dynamodb: Any, name: str = "sgwatch-dedup") -> str:
     """The deduplication table as the stack declares it (infra/dedup.py), in an emulated account."""
     dynamodb.create_table(
@@ -140,7 +144,7 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
         item.record for item in read_paths(paths, keep_all=True) if not item.skipped and isinstance(item.record, dict)
     ]
     touched = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", names.ENV_TOPIC_ARN,
-               names.ENV_POLICY_FILE, names.ENV_DEDUP_TABLE)  # fmt: skip
+               names.ENV_POLICY_FILE, names.ENV_DEDUP_TABLE, names.ENV_CLAIM_STALE_SECONDS)  # fmt: skip
     saved = {key: os.environ.get(key) for key in touched}
     os.environ.update({"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": REGION})
     try:
@@ -178,6 +182,7 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
             result.replayed = len(replayed)
 
             os.environ[names.ENV_DEDUP_TABLE] = create_dedup_table(boto3.client("dynamodb", region_name=REGION))
+            os.environ[names.ENV_CLAIM_STALE_SECONDS] = str(CLAIM_STALE_SECONDS)
             if policy_file:
                 os.environ[names.ENV_POLICY_FILE] = str(Path(policy_file).resolve())
             else:

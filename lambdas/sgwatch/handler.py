@@ -30,6 +30,7 @@ class HandlerSettings:
     topic_arn: str
     pipeline: PipelineSettings
     dedup_table: str = ""
+    claim_stale_seconds: int = 0
 
 
 def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
@@ -48,10 +49,18 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
             policy = load_policy(Path(policy_file).read_text(), policy_file)
         except (OSError, PolicyError) as error:
             raise ConfigError(f"{names.ENV_POLICY_FILE}: {error}") from None
+    dedup_table = environ.get(names.ENV_DEDUP_TABLE, "")
+    stale = environ.get(names.ENV_CLAIM_STALE_SECONDS, "")
+    if dedup_table and not (stale.isdigit() and 0 < int(stale) <= 43_200):
+        raise ConfigError(
+            f"{names.ENV_CLAIM_STALE_SECONDS} must be the seconds after which a pending deduplication claim is stale"
+            f" (the buffer's visibility timeout less the batching window and the function timeout), got {stale!r}"
+        )
     return HandlerSettings(
         topic_arn,
         PipelineSettings(publish_min_severity=minimum, console_domain=domain, policy=policy),
-        environ.get(names.ENV_DEDUP_TABLE, ""),
+        dedup_table,
+        int(stale) if dedup_table else 0,
     )
 
 
@@ -92,7 +101,11 @@ def _get_runtime() -> _Runtime:
         settings = settings_from_env(os.environ)
         config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5)
         deduplicator = (
-            DynamoDeduplicator(boto3.client("dynamodb", config=config), settings.dedup_table)
+            DynamoDeduplicator(
+                boto3.client("dynamodb", config=config),
+                settings.dedup_table,
+                stale_seconds=settings.claim_stale_seconds,
+            )
             if settings.dedup_table
             else None
         )

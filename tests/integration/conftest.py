@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from sgwatch import handler, names
-from sgwatch.demo import create_alert_topic, create_dedup_table, drain
+from sgwatch.demo import CLAIM_STALE_SECONDS, create_alert_topic, create_dedup_table, drain
 from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 
 REGION = "eu-west-1"
@@ -130,6 +130,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         topic_arn, inbox_url, email_url = create_alert_topic(sns, sqs)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         monkeypatch.setenv(names.ENV_DEDUP_TABLE, create_dedup_table(dynamodb))
+        monkeypatch.setenv(names.ENV_CLAIM_STALE_SECONDS, str(CLAIM_STALE_SECONDS))
         monkeypatch.setenv(names.ENV_TOPIC_ARN, topic_arn)
         monkeypatch.setenv(names.ENV_PUBLISH_MIN_SEVERITY, "LOW")
         handler.reset_runtime()
