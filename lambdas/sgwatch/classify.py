@@ -59,6 +59,7 @@ class Classification:
     verdicts: tuple[Verdict, ...] = ()
     error: str = ""
     location: str = ""
+    other_error_code: str = ""  # the errorCode of a call that is not a security-group change (its record is not kept)
 
     @property
     def reasons(self) -> list[str]:
@@ -69,7 +70,7 @@ class Classification:
         """ "failed" when the call carried an errorCode, whether or not it was a security-group call."""
         if self.record is not None:
             return "failed" if self.record.failed else "succeeded"
-        return "failed" if getattr(self, "_other_call_error_code", "") else "succeeded"
+        return "failed" if self.other_error_code else "succeeded"
 
     @property
     def group_ids(self) -> list[str]:
@@ -115,7 +116,7 @@ def _unclassified(record: Any, location: str, account: str, region: str, error: 
         value = fields.get(name.lower())
         return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
-    result = Classification(
+    return Classification(
         Severity.NONE,
         event_id=text("eventID"),
         event_name=text("eventName"),
@@ -124,11 +125,8 @@ def _unclassified(record: Any, location: str, account: str, region: str, error: 
         region=text("awsRegion") or region,
         error=error,
         location=location,
+        other_error_code=text("errorCode"),
     )
-    # The errorCode of a call that is not a security-group change, for `outcome` (kept beside the fields: the
-    # record itself is not kept for such calls).
-    object.__setattr__(result, "_other_call_error_code", text("errorCode"))
-    return result
 
 
 def classify(
