@@ -16,8 +16,11 @@ from sgwatch.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher, assumed_r
 from sgwatch.pipeline import PipelineSettings, process_batch
 from sgwatch.policy import PolicyError, load_policy
 from sgwatch.severity import Severity
+from sgwatch.text import json_line
 
-logger = Logger(service=names.SERVICE)
+# Log lines go through the same JSON writer as the CLI: a lone surrogate or a line separator in a record cannot make
+# a line fail to encode (and vanish) or split in two.
+logger = Logger(service=names.SERVICE, json_serializer=json_line)
 metrics = Metrics(namespace=names.METRIC_NAMESPACE, service=names.SERVICE)
 
 

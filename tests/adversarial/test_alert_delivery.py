@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,12 +97,25 @@ def test_a_lone_surrogate_fails_neither_its_alert_nor_the_others(world: World) -
     hostile = on_group(SSH_WORLD, world.open_group)
     hostile["userAgent"] = "\ud800-tool/1.0 aws"  # no known client: its first word is shown, a lone surrogate
     other = on_group(SSH_WORLD, world.app_group)
-    response = handler.lambda_handler(sqs_event(eventbridge(hostile), eventbridge(other)), LambdaContext())
+    log_handler = handler.logger.registered_handler
+    assert isinstance(log_handler, logging.StreamHandler)
+    log = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # strict, as the function's stdout is
+    previous = log_handler.setStream(log)
+    try:
+        response = handler.lambda_handler(sqs_event(eventbridge(hostile), eventbridge(other)), LambdaContext())
+    finally:
+        log_handler.setStream(previous)
     assert response == {"batchItemFailures": []}
     published = world.received(world.inbox_url)
     assert len(published) == 2
     assert all(json_part(message["Message"])["severity"] == "CRITICAL" for message in published)
     assert any("via \\ud800-tool/1.0" in message["Message"] for message in published)
+    log.flush()
+    raw = log.buffer
+    assert isinstance(raw, io.BytesIO)
+    logged = [json.loads(line) for line in raw.getvalue().decode().splitlines()]
+    changes = [line["result"] for line in logged if line["message"] == "security-group change"]
+    assert {change["via"] for change in changes} == {"\ud800-tool/1.0", "Terraform 1.13.5"}  # both logged in full
 
 
 def test_a_rendering_defect_costs_the_full_text_of_one_alert_not_the_alert(
