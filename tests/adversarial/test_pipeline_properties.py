@@ -1,0 +1,829 @@
+"""The pipeline never loses a change and never publishes what SNS cannot take, whatever arrives and whatever fails.
+
+A property over the real pipeline (classify, EC2 enrichment, DynamoDB deduplication, SNS publishing, all on moto) fed
+through a model of the buffer queue: for any mix of real records moved onto the emulated account's groups, oversize
+text, lone surrogates, hostile group ids, unreadable bodies, publish and enrichment failures, duplicate deliveries and
+one death of the function between claim and publish, every change ends in one published alert or in the dead-letter
+queue, and every message SNS received fits its limits and reads back.
+
+The buffer, as the stack deploys it (cdk.json, infra/stack.py, infra/processor.py): a batch is up to `batchSize`
+visible messages; a message the function reports in batchItemFailures, or every message of an invocation that dies,
+comes back after the visibility timeout (6 x the function timeout), and after `maxReceiveCount` receives goes to the
+dead-letter list instead. Time is simulated: the deduplicator's and the enricher's clocks are the model's, so a
+redelivery finds a dead invocation's claim stale exactly as it would in AWS (names.ENV_CLAIM_STALE_SECONDS: the
+visibility timeout less the batching window and the function timeout).
+
+What is asserted, per change (the unit is the CloudTrail eventID; a body with no readable eventID is its own unit,
+one per SQS message):
+
+- lost: never. Each readable change is named by at least one published alert or is in the dead-letter list. Each
+  delivery of an unreadable record is an unreadable-record alert or a dead letter (unreadable records are alerted
+  per delivery, not deduplicated). A minimal alert of an unreadable body names no message: such alerts are counted
+  against the bodies no other alert or dead letter accounts for.
+- twice: only after a death. A readable change is published at most 1 + the number of publishes that SNS accepted
+  for it in the very call that then died (the function was killed after SNS took the alert and before the claim was
+  marked done, so the redelivery cannot know). An unreadable delivery is published at most 1 + the number of times an
+  invocation that died had already published it (unreadable records have no claim). Nothing else may duplicate.
+- published and dead-lettered: only when the change was delivered more than once (one copy can run out of receives
+  while another is alerted) or an invocation holding it died (its message may run out of receives then).
+- every message SNS received: Subject, Message and attributes at most 262,144 bytes of UTF-8; the Subject printable
+  ASCII, one line, 1 to 100 characters; no control, format (bidi), surrogate or separator character in the Message
+  besides its newlines; a "--- JSON ---" line whose JSON part parses to an object; each alert names its events there
+  (results, stubs of omitted results, or the minimal form's eventIDs), else it could not be counted.
+
+Publishing at the lowest threshold (INFO) so that every change is published and every alert is measured.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import json
+import logging
+import os
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+from sgwatch import names
+from sgwatch.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher
+from sgwatch.demo import CLAIM_STALE_SECONDS, EMAIL_MIN, create_alert_topic, create_dedup_table, drain
+from sgwatch.enrich import GroupFacts
+from sgwatch.pipeline import PipelineSettings, process_batch
+from sgwatch.severity import Severity
+
+from tests.conftest import REAL_RECORDS, load
+from tests.integration.conftest import ACCOUNT, REGION, eventbridge, on_group
+
+ROOT = Path(__file__).resolve().parents[2]
+_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
+MAX_RECEIVES = int(_CONTEXT["maxReceiveCount"])
+BATCH_SIZE = int(_CONTEXT["batchSize"])
+BATCH_WINDOW_SECONDS = int(_CONTEXT["batchWindowSeconds"])
+_TIMEOUT = re.search(r"^TIMEOUT = Duration\.seconds\((\d+)\)", (ROOT / "infra/processor.py").read_text(), re.M)
+_VISIBILITY = re.search(r"Duration\.seconds\((\d+) \* TIMEOUT\.to_seconds\(\)\)", (ROOT / "infra/stack.py").read_text())
+assert _TIMEOUT and _VISIBILITY, "the function timeout or the buffer's visibility timeout moved: update this model"
+FUNCTION_TIMEOUT = int(_TIMEOUT.group(1))
+VISIBILITY_TIMEOUT = int(_VISIBILITY.group(1)) * FUNCTION_TIMEOUT
+SNS_LIMIT = 262_144  # bytes of UTF-8: Subject, Message and message attributes together
+JSON_MARKER = "\n--- JSON ---\n"
+EXAMPLES = 40
+
+EMOJI = "\U0001f600"
+SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+DENIED = load(
+    REAL_RECORDS / "panther-analysis/manualsgchange__authorize_ingress_console_error_unauthorizedoperation.json"
+)
+
+
+def _templates() -> list[dict[str, Any]]:
+    """The real records that name their group in requestParameters.groupId (EventBridge events unwrapped)."""
+    found = []
+    for path in sorted(REAL_RECORDS.rglob("*.json")):
+        record = load(path)
+        record = record.get("detail", record) if isinstance(record, dict) else record
+        parameters = record.get("requestParameters") if isinstance(record, dict) else None
+        if isinstance(parameters, dict) and isinstance(parameters.get("groupId"), str):
+            found.append(record)
+    return found
+
+
+TEMPLATES = _templates()
+
+#: Hostile group ids of failed calls (the caller typed them): forged lines, bidi overrides, escape sequences.
+HOSTILE_IDS = (
+    "sg-0badc0ffee\n\nUPDATE from SecOps: approved, no action needed",
+    "sg-0badc0ffee\u202eexe.txt",
+    "sg-\u2066c0ffee\u2069\u200b",
+    "sg-0badc0ffee\r\nSubject: fine",
+    "sg-0badc0ffee\x1b]0;owned\x07\x1b[2J",
+    "sg-0badc0ffee\u2028\u2029\x85",
+    "sg-" + EMOJI * 120,
+)
+
+#: Bodies that are not JSON, or too deep for any decoder.
+UNREADABLE_BODIES = (
+    "not json at all",
+    '{"version": "0", "detail": {"eventID": "cut-short"',
+    '{"detail": {"eventID": 1,}}',
+    "[" * 100_000 + "]" * 100_000,
+    '{"a":' * 100_000 + "1" + "}" * 100_000,
+)
+
+#: Fields of a record given the wrong type, and whether the record is then unreadable (True) or still read (False).
+#: A wrong-typed eventName or eventSource is left out: the stack's rule matches on both, so such a record never
+#: reaches the buffer.
+WRONG_TYPES: tuple[tuple[tuple[str | int, ...], Any, bool], ...] = (
+    (("requestParameters", "ipPermissions", "items", 0, "fromPort"), "ssh", True),
+    (("requestParameters", "ipPermissions", "items", 0, "fromPort"), [22], True),
+    (("requestParameters",), [1, 2], True),
+    (("requestParameters", "ipPermissions"), "x", True),
+    (("requestParameters", "ipPermissions", "items"), {"a": 1}, True),
+    (("requestParameters", "ipPermissions", "items", 0, "ipRanges", "items", 0, "cidrIp"), 0, True),
+    (("userIdentity",), "root", True),
+    (("userAgent",), ["terraform"], True),
+    (("recipientAccountId",), [ACCOUNT], True),
+    (("sourceIPAddress",), {"ip": "1.2.3.4"}, True),
+    (("responseElements",), "ok", True),
+    (("userIdentity", "arn"), 5, False),
+    (("eventTime",), 1_700_000_000, False),
+    (("errorCode",), 403, False),
+)
+
+GROUP_ROLES = ("plain", "tagged", "ruled", "default", "missing")
+
+
+class LambdaKilled(BaseException):
+    """The function is killed mid-invocation (timeout, out of memory): nothing after this runs."""
+
+
+# ---------------------------------------------------------------- the emulated account
+
+
+@dataclass
+class Account:
+    ec2: Any
+    sns: Any
+    sqs: Any
+    dynamodb: Any
+    topic_arn: str
+    inbox_url: str
+    email_url: str
+    table: str
+    groups: dict[str, str]  # role -> group id
+
+
+def _tags(count: int) -> list[dict[str, str]]:
+    """Tags as large as EC2 takes them: keys of 128 characters, values of 256, multibyte."""
+    return [{"Key": f"{index:02d}-" + "\u00fc" * 125, "Value": EMOJI * 256} for index in range(count)]
+
+
+@pytest.fixture(scope="module")
+def account() -> Iterator[Account]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", REGION)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.delenv("AWS_PROFILE", raising=False)
+        with mock_aws():
+            ec2, sns, sqs, dynamodb = (
+                boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs", "dynamodb")
+            )
+            vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.30.1.0/24")["Subnet"]["SubnetId"]
+            default = ec2.describe_security_groups(
+                Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+            )["SecurityGroups"][0]["GroupId"]
+            plain = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+            tagged = ec2.create_security_group(
+                GroupName="tagged",
+                Description=EMOJI * 255,
+                VpcId=vpc,
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(50)}],
+            )["GroupId"]
+            ruled = ec2.create_security_group(GroupName="ruled", Description="many rules", VpcId=vpc)["GroupId"]
+            ec2.authorize_security_group_ingress(
+                GroupId=ruled,
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": port,
+                        "ToPort": port,
+                        "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": EMOJI * 255}],
+                    }
+                    for port in range(8000, 8040)
+                ],
+            )
+            for group in (ruled, tagged):
+                ec2.create_network_interface(SubnetId=subnet, Groups=[group])
+            topic_arn, inbox_url, email_url = create_alert_topic(sns, sqs)
+            yield Account(
+                ec2,
+                sns,
+                sqs,
+                dynamodb,
+                topic_arn,
+                inbox_url,
+                email_url,
+                create_dedup_table(dynamodb),
+                {
+                    "plain": plain,
+                    "tagged": tagged,
+                    "ruled": ruled,
+                    "default": default,
+                    "missing": "sg-0000000000000dead",
+                },
+            )
+
+
+# ---------------------------------------------------------------- what arrives
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change as hypothesis draws it, before it is placed on the account: its kind, its details, and when each
+    of its deliveries reaches the buffer (seconds after the start; more than one is a duplicate delivery)."""
+
+    kind: str  # good, oversize, hostile-id, wrong-type, unreadable
+    arrivals: tuple[int, ...]
+    template: int = 0
+    group: str = "plain"
+    rules: int = 1
+    failed: bool = False
+    surrogate: str = ""  # "", "userAgent", "description"
+    variant: int = 0  # which hostile id, wrong type or unreadable body
+    poisoned: bool = False  # every publish of an alert naming it fails: it must end in the dead letters
+    burst: int = 1  # oversize: records of one apply (same caller, same group, distinct rules), delivered together
+
+
+ARRIVALS = st.lists(st.sampled_from((0, 0, 5, 30, 200, 400, 1000)), min_size=1, max_size=3).map(
+    lambda times: tuple(sorted(times))
+)
+SURROGATE = st.sampled_from(("", "", "userAgent", "description"))
+
+
+@st.composite
+def changes(draw: st.DrawFn) -> Change:
+    change = draw(_changes())
+    if change.kind != "unreadable" and draw(st.integers(0, 7)) == 0:
+        return dataclasses.replace(change, poisoned=True)
+    return change
+
+
+@st.composite
+def _changes(draw: st.DrawFn) -> Change:
+    kind = draw(st.sampled_from(("good", "good", "oversize", "hostile-id", "wrong-type", "unreadable")))
+    arrivals = draw(ARRIVALS)
+    if kind == "good":
+        return Change(
+            kind,
+            arrivals,
+            template=draw(st.integers(0, len(TEMPLATES) - 1)),
+            group=draw(st.sampled_from(GROUP_ROLES)),
+            surrogate=draw(SURROGATE),
+        )
+    if kind == "oversize":
+        return Change(
+            kind,
+            arrivals,
+            group=draw(st.sampled_from(("tagged", "ruled", "plain"))),
+            rules=draw(st.sampled_from((1, 3, 40))),
+            failed=draw(st.booleans()),
+            surrogate=draw(SURROGATE),
+            burst=draw(st.sampled_from((1, 1, 3, 9))),
+        )
+    if kind == "hostile-id":
+        return Change(kind, arrivals, variant=draw(st.integers(0, len(HOSTILE_IDS) - 1)), surrogate=draw(SURROGATE))
+    if kind == "wrong-type":
+        return Change(
+            kind, arrivals, group=draw(st.sampled_from(GROUP_ROLES)), variant=draw(st.integers(0, len(WRONG_TYPES) - 1))
+        )
+    return Change(kind, arrivals, variant=draw(st.integers(0, len(UNREADABLE_BODIES) - 1)))
+
+
+def _set_description(record: dict[str, Any], text: str) -> bool:
+    """Put `text` in the first rule description the record has room for; False when it names no rule range."""
+    permissions = (record.get("requestParameters") or {}).get("ipPermissions")
+    items = permissions.get("items") if isinstance(permissions, dict) else None
+    for item in items if isinstance(items, list) else []:
+        for ranges in ("ipRanges", "ipv6Ranges"):
+            entries = (item.get(ranges) or {}).get("items") if isinstance(item.get(ranges), dict) else None
+            if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+                entries[0]["description"] = text
+                return True
+    return False
+
+
+def _surrogate(record: dict[str, Any], where: str) -> None:
+    """A lone surrogate, as json.loads reads "\\ud800": in the user agent, or in a rule's description."""
+    if where == "description" and _set_description(record, "before \ud800 after"):
+        return
+    if where:
+        record["userAgent"] = f"{record.get('userAgent', '')} \ud800"
+
+
+def _oversize(change: Change, group_id: str, event_id: str, first_port: int) -> dict[str, Any]:
+    """A Terraform apply's worth of rules on one group, each described by 255 emoji, by the same caller."""
+    record = on_group(SSH_WORLD, group_id, event_id)
+    rule = record["requestParameters"]["ipPermissions"]["items"][0]
+    record["requestParameters"]["ipPermissions"]["items"] = [
+        {**copy.deepcopy(rule), "fromPort": first_port + index, "toPort": first_port + index}
+        | {"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0", "description": EMOJI * 255}]}}
+        for index in range(change.rules)
+    ]
+    record["responseElements"] = {"requestId": record["requestID"], "_return": True}
+    if change.failed:
+        record["errorCode"], record["errorMessage"] = "Client.UnauthorizedOperation", "You are not authorized."
+        record["responseElements"] = None
+    return record
+
+
+def _wrong_type(record: dict[str, Any], path: Sequence[str | int], value: Any) -> dict[str, Any]:
+    node: Any = record
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return record
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One SQS message as EventBridge puts it on the buffer: its body and the unit it accounts for."""
+
+    body: str
+    unit: str  # the eventID, or the message id of a body without one
+    arrival: int
+
+
+def records(change: Change, index: int, example: int, groups: Mapping[str, str]) -> list[tuple[str | None, str, bool]]:
+    """The records a change brings, each as (its eventID or None when it has none to read, the body EventBridge puts
+    on the buffer, whether sgwatch can read it)."""
+    if change.kind == "unreadable":
+        return [(None, UNREADABLE_BODIES[change.variant], False)]
+    found: list[tuple[str | None, str, bool]] = []
+    for sub in range(change.burst):
+        event_id = f"e{example:04d}-{index:02d}-{sub:02d}00-0000-000000000000"
+        readable = True
+        if change.kind == "good":
+            record = on_group(TEMPLATES[change.template], groups[change.group], event_id)
+        elif change.kind == "oversize":
+            record = _oversize(change, groups[change.group], event_id, 1000 + (index * 10 + sub) * 40)
+        elif change.kind == "hostile-id":
+            record = on_group(DENIED, HOSTILE_IDS[change.variant], event_id)
+        else:
+            path, value, unreadable = WRONG_TYPES[change.variant]
+            record = _wrong_type(on_group(SSH_WORLD, groups[change.group], event_id), path, value)
+            readable = not unreadable
+        _surrogate(record, change.surrogate)
+        found.append((event_id, json.dumps(eventbridge(record)), readable))  # ASCII: "\ud800" stays an escape
+    return found
+
+
+# ---------------------------------------------------------------- the edges, with faults hypothesis chooses
+
+
+PUBLISH_FAULTS = ("transient", "throttled", "refused", "die-before", "die-after")
+#: The share of publishes SNS accepts (percent), per example; the others fail in one of the ways above.
+WEATHER = {"calm": 80, "flaky": 50, "stormy": 15}
+ENRICH_FAULTS = ("pass", "pass", "raise", "error-facts")
+
+
+@dataclass
+class Accepted:
+    """A publish SNS accepted, in the invocation that made it."""
+
+    invocation: int
+    subject: str
+    message: str
+    attributes: dict[str, Any]
+    died_after: bool = False  # the function was killed right after SNS took it
+
+
+class FaultySns:
+    """The SNS client under SnsPublisher: each publish is accepted by moto, fails as SNS can fail (a generic error,
+    throttling, InvalidParameter: a refusal) or kills the function before or after SNS takes it, as drawn."""
+
+    def __init__(self, real: Any, data: st.DataObject, weather: str, poisoned: set[str]) -> None:
+        self.real, self.data, self.poisoned = real, data, poisoned
+        self.accepts = WEATHER[weather]
+        self.invocation = 0
+        self.deaths = 0
+        self.accepted: list[Accepted] = []
+
+    def publish(self, **request: Any) -> Any:
+        if any(event_id in request["Message"] for event_id in self.poisoned):
+            raise ClientError({"Error": {"Code": "InvalidParameter", "Message": "Invalid parameter"}}, "Publish")
+        fault = "accept"
+        if self.data.draw(st.integers(0, 99), label="publish") >= self.accepts:
+            faults = PUBLISH_FAULTS if self.deaths == 0 else PUBLISH_FAULTS[:-2]  # the function dies once at most
+            fault = self.data.draw(st.sampled_from(faults), label=f"publish fails in invocation {self.invocation}")
+        if fault == "transient":
+            raise ConnectionResetError("connection reset by peer")
+        if fault == "throttled":
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "Publish")
+        if fault == "refused":
+            raise ClientError({"Error": {"Code": "InvalidParameter", "Message": "Invalid parameter"}}, "Publish")
+        if fault == "die-before":
+            self.deaths += 1
+            raise LambdaKilled
+        response = self.real.publish(**request)
+        self.accepted.append(
+            Accepted(self.invocation, request["Subject"], request["Message"], request["MessageAttributes"])
+        )
+        if fault == "die-after":
+            self.deaths += 1
+            self.accepted[-1].died_after = True
+            raise LambdaKilled
+        return response
+
+
+class FaultyEnricher:
+    """The real Ec2Enricher, except that a call may raise, or return error facts for some of its groups."""
+
+    def __init__(self, real: Ec2Enricher, data: st.DataObject) -> None:
+        self.real, self.data = real, data
+
+    def facts(self, group_ids: Sequence[str], region: str = "", account: str = "") -> dict[str, GroupFacts]:
+        fault = self.data.draw(st.sampled_from(ENRICH_FAULTS), label="enrichment")
+        if fault == "raise":
+            raise RuntimeError("EC2 could not be reached")
+        found = self.real.facts(group_ids, region, account)
+        if fault == "error-facts":
+            for group_id in group_ids:
+                if self.data.draw(st.booleans(), label=f"error facts for {group_id!r}"):
+                    found[group_id] = GroupFacts(group_id, error="Throttling: Rate exceeded")
+        return found
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def add(self, name: str, value: float, unit: str = "Count", dimension: tuple[str, str] | None = None) -> None:
+        self.counts[name] += 1
+
+
+_DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - the function's log lines are formatted, then dropped
+LOGGER = Logger(service="sgwatch-property", logger_handler=logging.StreamHandler(_DEVNULL))
+
+
+# ---------------------------------------------------------------- the buffer
+
+
+@dataclass
+class Message:
+    message_id: str
+    delivery: Delivery
+    visible_at: float
+    receives: int = 0
+    sequence: int = 0
+
+
+@dataclass
+class Run:
+    """What happened: dead letters, the invocations that died and the messages they held."""
+
+    dead: list[Message] = field(default_factory=list)
+    died: set[int] = field(default_factory=set)
+    held_by_dead: set[str] = field(default_factory=set)  # units of messages in an invocation that died
+    invocations: int = 0
+
+
+_EXAMPLE = itertools.count()
+SETTINGS = PipelineSettings(publish_min_severity=Severity.INFO)
+
+
+def sqs_record(message: Message, start: float) -> dict[str, Any]:
+    """A buffer message as Lambda's SQS event source hands it to the function."""
+    return {
+        "messageId": message.message_id,
+        "receiptHandle": f"{message.message_id}-{message.receives}",
+        "body": message.delivery.body,
+        "attributes": {
+            "ApproximateReceiveCount": str(message.receives),
+            "SentTimestamp": str(int((start + message.delivery.arrival) * 1000)),
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:sgwatch-buffer",
+        "awsRegion": REGION,
+    }
+
+
+def run_buffer(
+    messages: list[Message],
+    account: Account,
+    data: st.DataObject,
+    sns: FaultySns,
+    start: float,
+) -> Run:
+    """Lambda's SQS event source over the model buffer, until every message is deleted or dead-lettered."""
+    run = Run()
+    now = start
+
+    def clock() -> float:
+        """The model's time, read by the deduplicator and the enricher."""
+        return now
+
+    def wall_clock() -> datetime:
+        """The same time, as the pipeline reads it (publishedAt, detection latency)."""
+        return datetime.fromtimestamp(now, UTC)
+
+    def container() -> tuple[FaultyEnricher, SnsPublisher, DynamoDeduplicator]:
+        """A fresh execution environment, as after a cold start: the enricher's cache is empty."""
+        ec2 = Ec2Enricher(
+            account.ec2,
+            clock=clock,
+            client_for=lambda region, _account: boto3.client("ec2", region_name=region),
+            home_account=ACCOUNT,
+        )
+        dedup = DynamoDeduplicator(account.dynamodb, account.table, stale_seconds=CLAIM_STALE_SECONDS, clock=clock)
+        return FaultyEnricher(ec2, data), SnsPublisher(sns, account.topic_arn), dedup
+
+    enricher, publisher, deduplicator = container()
+    waiting = list(messages)
+    while waiting:
+        visible = sorted((m for m in waiting if m.visible_at <= now), key=lambda m: (m.visible_at, m.sequence))
+        if not visible:
+            now = min(m.visible_at for m in waiting)
+            continue
+        most = min(BATCH_SIZE, len(visible))  # a backlog fills batches; a trickle (or the batching window) does not
+        size = data.draw(st.one_of(st.just(most), st.integers(1, most)), label="batch size")
+        first = data.draw(st.integers(0, len(visible) - 1), label="batch starts at") if size < len(visible) else 0
+        batch = (visible[first:] + visible[:first])[:size]
+        for message in batch:
+            message.receives += 1
+        run.invocations += 1
+        sns.invocation = run.invocations
+        event = {"Records": [sqs_record(message, start) for message in batch]}
+        ids = [message.message_id for message in batch]
+        try:
+            outcome = process_batch(
+                event,
+                enricher=enricher,
+                publisher=publisher,
+                metrics=Metrics(),
+                logger=LOGGER,
+                settings=SETTINGS,
+                clock=wall_clock,
+                deduplicator=deduplicator,
+            )
+        except LambdaKilled:
+            failed = set(ids)
+            run.died.add(run.invocations)
+            run.held_by_dead.update(message.delivery.unit for message in batch)
+            note(f"t={now:.0f} invocation {run.invocations} {ids}: killed")
+            enricher, publisher, deduplicator = container()
+        else:
+            failed = set(outcome.failed_message_ids)
+            assert failed <= set(ids), f"batchItemFailures names messages not in the batch: {failed - set(ids)}"
+            assert outcome.suppressed == 0, "an alert below INFO: every change should be published at INFO"
+            note(f"t={now:.0f} invocation {run.invocations} {ids}: failed {sorted(failed)}")
+        for message in batch:
+            if message.message_id not in failed:
+                waiting.remove(message)
+            elif message.receives >= MAX_RECEIVES:
+                waiting.remove(message)
+                run.dead.append(message)
+            else:
+                message.visible_at = now + VISIBILITY_TIMEOUT
+        now += data.draw(st.integers(1, 30), label="seconds the invocation took")
+    return run
+
+
+# ---------------------------------------------------------------- what SNS received
+
+
+_INERT = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_MESSAGE_ID = re.compile(r"sqs message (m\d+-\d+)")
+
+
+@dataclass(frozen=True)
+class Received:
+    subject: str
+    message: str
+    attributes: dict[str, dict[str, str]]  # as SNS delivers them: {"Type": ..., "Value": ...}
+    sns_id: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        assert JSON_MARKER in self.message, f"no JSON part: {self.subject!r}"
+        value = json.loads(self.message.split(JSON_MARKER, 1)[1])
+        assert isinstance(value, dict), f"the JSON part is not an object: {self.subject!r}"
+        return value
+
+    def event_ids(self) -> list[str]:
+        """The events the alert names in its JSON part: results (or their stubs), or the minimal form's eventIDs."""
+        payload = self.payload()
+        if payload.get("minimal"):
+            return [str(event_id) for event_id in payload["eventIDs"]]
+        assert "omittedResults" not in payload, f"an alert that names none of its events: {self.subject!r}"
+        return [str(result["eventID"]) for result in payload["results"] if result.get("eventID")]
+
+    def message_ids(self) -> list[str]:
+        """The SQS messages an unreadable-record alert names (in its results' source)."""
+        payload = self.payload()
+        return [
+            found.group(1)
+            for result in payload.get("results", [])
+            if result.get("error")
+            for found in [_MESSAGE_ID.search(str(result.get("source", "")))]
+            if found
+        ]
+
+    @property
+    def minimal(self) -> bool:
+        return bool(self.payload().get("minimal"))
+
+    @property
+    def unreadable(self) -> bool:
+        """A full alert about an unreadable record (a minimal alert does not say)."""
+        return not self.minimal and any("error" in result for result in self.payload()["results"])
+
+
+def check_sns_limits(received: Received) -> None:
+    """What SNS takes and a person or a parser can read."""
+    subject, message = received.subject, received.message
+    inert = sorted({f"U+{ord(c):04X}" for c in message if c != "\n" and unicodedata.category(c) in _INERT})
+    assert not inert, f"raw control, format, surrogate or separator characters {inert} in the message of {subject!r}"
+    size = len(subject.encode()) + len(message.encode())
+    size += sum(
+        len(name.encode()) + len(a["Type"].encode()) + len(a["Value"].encode())
+        for name, a in received.attributes.items()
+    )
+    assert size <= SNS_LIMIT, f"{size} bytes published (SNS takes {SNS_LIMIT}): {subject!r}"
+    assert 1 <= len(subject) <= 100, f"subject of {len(subject)} characters: {subject!r}"
+    assert all(" " <= char <= "~" for char in subject), f"subject not one line of printable ASCII: {subject!r}"
+    severity = received.payload()["severity"]
+    assert received.attributes[names.ATTRIBUTE_SEVERITY]["Value"] == severity, f"attributes disagree: {subject!r}"
+    assert received.attributes[names.ATTRIBUTE_SEVERITY_RANK]["Value"] == str(int(Severity[severity]))
+
+
+def read_inbox(account: Account) -> list[Received]:
+    """Every alert SNS delivered to the inbox subscription; checks that the email subscription (the stack's filter
+    policy) got exactly those of EMAIL_MIN and up."""
+    found = []
+    for message in drain(account.sqs, account.inbox_url):
+        envelope = json.loads(message["Body"])
+        attributes = envelope.get("MessageAttributes", {})
+        found.append(Received(envelope.get("Subject", ""), envelope["Message"], attributes, envelope["MessageId"]))
+    emailed = {json.loads(message["Body"])["MessageId"] for message in drain(account.sqs, account.email_url)}
+    ranked = {
+        alert.sns_id for alert in found if int(alert.attributes[names.ATTRIBUTE_SEVERITY_RANK]["Value"]) >= EMAIL_MIN
+    }
+    assert emailed == ranked, "the email subscription did not get exactly the alerts of its severities"
+    return found
+
+
+# ---------------------------------------------------------------- the property
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(scenario=st.lists(changes(), min_size=1, max_size=8), data=st.data())
+def test_every_change_is_alerted_once_or_dead_lettered(
+    account: Account, scenario: list[Change], data: st.DataObject
+) -> None:
+    example = next(_EXAMPLE)
+    drain(account.sqs, account.inbox_url)  # nothing left over from an example that failed
+    drain(account.sqs, account.email_url)
+    start = 1_900_000_000.0 + example * 100_000
+    messages: list[Message] = []
+    readable: dict[str, int] = {}  # eventID -> deliveries, readable records
+    unreadable_ids: dict[str, int] = {}  # eventID -> deliveries, unreadable records that carry one
+    anonymous: set[str] = set()  # message ids of bodies with no eventID
+    for index, change in enumerate(scenario):
+        for sub, (tracked, body, is_readable) in enumerate(records(change, index, example, account.groups)):
+            for copy_index, arrival in enumerate(change.arrivals):
+                message_id = f"m{example:04d}-{index:02d}{sub:02d}{copy_index}"
+                if tracked is None:
+                    anonymous.add(message_id)
+                elif is_readable:
+                    readable[tracked] = readable.get(tracked, 0) + 1
+                else:
+                    unreadable_ids[tracked] = unreadable_ids.get(tracked, 0) + 1
+                delivery = Delivery(body, tracked or message_id, arrival)
+                messages.append(Message(message_id, delivery, start + arrival, sequence=len(messages)))
+    note(f"scenario: {scenario}")
+    weather = data.draw(st.sampled_from(tuple(WEATHER)), label="weather")
+    poisoned = {f"e{example:04d}-{index:02d}-" for index, change in enumerate(scenario) if change.poisoned}
+    sns = FaultySns(account.sns, data, weather, poisoned)
+    run = run_buffer(messages, account, data, sns, start)
+
+    received = read_inbox(account)
+    assert len(received) == len(sns.accepted), "SNS accepted publishes that its subscriber did not get"
+    for alert in received:
+        check_sns_limits(alert)
+
+    published: Counter[str] = Counter()
+    anonymous_published = 0
+    for alert in received:
+        units = alert.event_ids() or alert.message_ids()
+        published.update(units)
+        anonymous_published += not units
+        for event_id in alert.event_ids():
+            assert event_id in readable or event_id in unreadable_ids, f"an alert names an unknown event {event_id}"
+            assert alert.minimal or alert.unreadable == (event_id in unreadable_ids), (
+                f"{event_id} alerted as {'unreadable' if alert.unreadable else 'readable'}: {alert.subject!r}"
+            )
+    dead = Counter(message.delivery.unit for message in run.dead)
+
+    died_after: Counter[str] = Counter()  # accepted by the very publish call that was then killed
+    in_dead_invocation: Counter[str] = Counter()  # accepted by an invocation that later died
+    anonymous_in_dead_invocation = 0
+    for accepted in sns.accepted:
+        alert = Received(accepted.subject, accepted.message, {})
+        units = alert.event_ids() or alert.message_ids()
+        if accepted.died_after:
+            died_after.update(units)
+        if accepted.invocation in run.died:
+            in_dead_invocation.update(units)
+            anonymous_in_dead_invocation += not units
+    note(f"published {dict(published)}; dead {dict(dead)}; died {sorted(run.died)}")
+    event(f"invocations that died: {len(run.died)}")
+    event(f"dead letters: {'some' if run.dead else 'none'}")
+    event(f"weather: {weather}")
+    event(f"minimal alerts: {'some' if any(alert.minimal for alert in received) else 'none'}")
+    largest = max((len(alert.message.encode()) for alert in received), default=0)
+    event(f"largest message: {'over' if largest > 200_000 else 'under'} 200 kB")
+
+    for event_id, copies in readable.items():
+        assert published[event_id] or dead[event_id], f"{event_id} lost: neither alerted nor dead-lettered"
+        assert published[event_id] <= 1 + died_after[event_id], f"{event_id} alerted {published[event_id]} times"
+        if published[event_id] and dead[event_id]:
+            assert copies > 1 or event_id in run.held_by_dead, f"{event_id} alerted and dead-lettered"
+    for event_id, copies in unreadable_ids.items():
+        total = published[event_id] + dead[event_id]
+        assert total >= copies, f"unreadable {event_id}: {copies} deliveries, {total} alerts or dead letters"
+        assert total <= copies + in_dead_invocation[event_id], f"unreadable {event_id} alerted {published[event_id]}x"
+    unaccounted = 0
+    for message_id in anonymous:
+        total = published[message_id] + dead[message_id]
+        assert total <= 1 + in_dead_invocation[message_id], f"unreadable message {message_id} alerted twice"
+        unaccounted += total == 0
+    assert anonymous_published >= unaccounted, f"{unaccounted - anonymous_published} unreadable bodies lost"
+    assert anonymous_published <= unaccounted + anonymous_in_dead_invocation, "more minimal alerts than bodies"
+
+
+def test_the_model_is_the_stack() -> None:
+    """The model's timings are the stack's: a dead invocation's claim is stale when its messages come back."""
+    assert CLAIM_STALE_SECONDS == VISIBILITY_TIMEOUT - BATCH_WINDOW_SECONDS - FUNCTION_TIMEOUT
+    assert 0 < CLAIM_STALE_SECONDS < VISIBILITY_TIMEOUT
+    assert (MAX_RECEIVES, BATCH_SIZE) == (5, 10)  # cdk.json's defaults when this model was written
+
+
+# ---------------------------------------------------------------- single cases the property's inputs stop short of
+
+
+def publish_batch(account: Account, bodies: Sequence[str], first: int = 0) -> tuple[list[str], list[Received]]:
+    """One invocation with the real edges and no faults: the failed message ids, and what SNS received."""
+    drain(account.sqs, account.inbox_url)
+    drain(account.sqs, account.email_url)
+    enricher = Ec2Enricher(account.ec2, home_account=ACCOUNT)
+    deduplicator = DynamoDeduplicator(account.dynamodb, account.table, stale_seconds=CLAIM_STALE_SECONDS)
+    batch = [Message(f"single-{first + index}", Delivery(body, "", 0), 0.0) for index, body in enumerate(bodies)]
+    outcome = process_batch(
+        {"Records": [sqs_record(message, 0.0) for message in batch]},
+        enricher=enricher,
+        publisher=SnsPublisher(account.sns, account.topic_arn),
+        metrics=Metrics(),
+        logger=LOGGER,
+        settings=SETTINGS,
+        deduplicator=deduplicator,
+    )
+    return outcome.failed_message_ids, read_inbox(account)
+
+
+_SINGLE = itertools.count()
+
+
+def _event_id() -> str:
+    return f"single-{next(_SINGLE):04d}-0000-0000-000000000000"
+
+
+@pytest.mark.parametrize("length", [12_000, 21_000])
+def test_a_failed_call_with_a_long_group_id_is_published_whole(account: Account, length: int) -> None:
+    """A denied call records whatever group id the caller typed. Its alert must still fit SNS and name its event.
+
+    Today the JSON part's last resort (alerts._fitted_json) drops every result, eventIDs included, and keeps the
+    group ids whole: with 12,000 emoji the alert names no event; with 21,000 it is 269,000 bytes of UTF-8, more than
+    SNS takes (moto counts characters and lets it through; AWS refuses it and only the minimal form goes out)."""
+    event_id = _event_id()
+    record = on_group(DENIED, "sg-" + EMOJI * length, event_id)
+    failed, received = publish_batch(account, [json.dumps(eventbridge(record))])
+    assert not failed
+    assert len(received) == 1
+    check_sns_limits(received[0])
+    assert received[0].event_ids() == [event_id]
+
+
+def test_a_redelivered_unreadable_record_is_alerted_once(account: Account) -> None:
+    """EventBridge delivers at least once: the same unreadable record (a port written "ssh") in two messages, in two
+    invocations, is one change with one eventID. Readable records are deduplicated by eventID; today unreadable
+    records are not, and the second delivery is alerted again."""
+    event_id = _event_id()
+    record = on_group(SSH_WORLD, account.groups["plain"], event_id)
+    record["requestParameters"]["ipPermissions"]["items"][0]["fromPort"] = "ssh"
+    body = json.dumps(eventbridge(record))
+    alerts = [alert for index in range(2) for alert in publish_batch(account, [body], first=index)[1]]
+    assert [alert.unreadable for alert in alerts] == [True] * len(alerts)
+    assert [event_id for alert in alerts for event_id in alert.event_ids()] == [event_id]
