@@ -11,7 +11,7 @@ from sgwatch import handler
 from sgwatch.alerts import Alert, publication
 from sgwatch.classify import classify
 from sgwatch.enrich import GroupFacts
-from sgwatch.text import clean, json_line
+from sgwatch.text import INERT_CATEGORIES, clean, json_line
 
 from tests.conftest import load
 from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge, sqs_event
@@ -94,3 +94,16 @@ def test_a_json_line_stays_one_line_and_reads_back() -> None:
     assert len(line.splitlines()) == 1 and line.encode()
     assert json.loads(line) == value
     assert "日本" in line
+
+
+def test_every_control_format_separator_and_surrogate_of_this_python_is_neutralised() -> None:
+    """The cleaner's character class against the running Python's Unicode tables, character by character."""
+    import sys
+    import unicodedata
+
+    missed = [
+        f"U+{code:04X}"
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) in INERT_CATEGORIES and clean(chr(code), 20) == chr(code)
+    ]
+    assert missed == [], f"Unicode {unicodedata.unidata_version}: {missed[:20]}"
