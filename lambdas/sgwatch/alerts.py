@@ -207,7 +207,7 @@ def _json(value: Any) -> str:
 def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> str:
     """The alert's JSON in `budget` bytes, always whole and valid. Given up in order, and said: the raw record, the
     groups' tags, then the least severe results (each leaves its eventID, eventName and severity)."""
-    payload: dict[str, Any] = {"severity": alert.severity.name, "groupIds": alert.group_ids}
+    payload: dict[str, Any] = {"severity": alert.severity.name, "groupIds": [_clip(g) for g in alert.group_ids]}
     if published_at is not None:
         payload["publishedAt"] = published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     results = [result.to_dict() for result in alert.ranked]
@@ -230,7 +230,7 @@ def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> st
     payload["groups"] = [{key: value for key, value in group.items() if key != "tags"} for group in groups]
     for kept in range(len(results), -1, -1):
         stubs = [
-            {key: result.get(key, "") for key in ("eventID", "eventName", "severity")} | {"omitted": True}
+            {key: _clip(str(result.get(key, ""))) for key in ("eventID", "eventName", "severity")} | {"omitted": True}
             for result in results[kept:]
         ]
         payload["results"] = results[:kept] + stubs
@@ -239,9 +239,14 @@ def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> st
             return text
     payload["results"] = []
     payload["omittedResults"] = len(results)
-    payload["groupIds"] = alert.group_ids[:_SHOWN_GROUPS]
+    payload["groupIds"] = payload["groupIds"][:_SHOWN_GROUPS]
     payload["groups"] = []
     return _json(payload)
+
+
+def _clip(text: str, limit: int = 256) -> str:
+    """An id as the JSON part carries it: real ids are short, a failed call's can be anything the caller typed."""
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text) - limit} more characters)"
 
 
 def attributes(alert: Alert) -> dict[str, dict[str, str]]:

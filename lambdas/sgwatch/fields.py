@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+#: The longest text read from a record. AWS's own values are shorter (an ARN is at most 2,048 characters).
+MAX_TEXT = 2048
+
 
 class RecordError(ValueError):
     """A record that cannot be understood. `field` is the dotted path of the offending value."""
@@ -56,14 +59,18 @@ class Field:
         return Field(None, self._child(names[0]))
 
     def text(self, default: str | None = None) -> str:
-        """A string value; numbers are accepted and written as text (ids published as integers)."""
+        """A string value; numbers are accepted and written as text (ids published as integers).
+
+        At most MAX_TEXT characters: CloudTrail keeps a failed call's parameters as the caller typed them (a group id
+        of megabytes), and every reason, log line and alert repeats what a record says."""
         if self.value is None or self.value == "":
             if default is None:
                 raise RecordError(self.path, "missing")
             return default
         if isinstance(self.value, bool) or not isinstance(self.value, str | int):
             raise RecordError(self.path, f"expected a string, got {_shown(self.value)}")
-        return str(self.value)
+        text = str(self.value)
+        return text if len(text) <= MAX_TEXT else f"{text[:MAX_TEXT]}...({len(text) - MAX_TEXT} more characters)"
 
     def optional_text(self) -> str | None:
         return self.text("") or None

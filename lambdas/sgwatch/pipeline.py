@@ -228,34 +228,16 @@ class _Batch:
     def judge(self, read: _Read, facts: dict[str, GroupFacts], tags: dict[str, dict[str, str]]) -> _Read | None:
         """The record with facts and policy applied, claimed for alerting; None when it is not to be alerted now."""
         result = read.result
+        if not result.error:
+            result = apply_facts(result, facts, self.settings.classification)
+            if self.settings.policy is not None:
+                result = apply_policy(result, self.settings.policy, tags=tags)
+                if lowered_by_policy(result):
+                    self.metrics.add(names.METRIC_LOWERED_BY_POLICY, 1)
+        if not self._claim(read, result.event_id):
+            return None
         if result.error:
             return read
-        result = apply_facts(result, facts, self.settings.classification)
-        if self.settings.policy is not None:
-            result = apply_policy(result, self.settings.policy, tags=tags)
-            if lowered_by_policy(result):
-                self.metrics.add(names.METRIC_LOWERED_BY_POLICY, 1)
-        if self.deduplicator is not None and result.event_id and result.event_id not in self.claimed:
-            claim = self.deduplicator.claim(result.event_id)
-            if claim is Claim.ALERTED:
-                self.metrics.add(names.METRIC_DUPLICATES_SUPPRESSED, 1)
-                self.logger.info("duplicate record: already alerted", extra={"eventID": result.event_id})
-                return None
-            if claim is Claim.IN_FLIGHT:
-                # Claimed but not published: alive in another invocation, or lost with one that died. Either way
-                # this message comes back after the visibility timeout, when a dead invocation's claim is stale.
-                self.logger.warning(
-                    "record claimed but not yet alerted: retried later", extra={"eventID": result.event_id}
-                )
-                self.fail([read])
-                return None
-            if claim is Claim.UNAVAILABLE:
-                self.metrics.add(names.METRIC_DEDUP_FAILURES, 1)
-                self.logger.warning(
-                    "deduplication store unavailable: alerting anyway", extra={"eventID": result.event_id}
-                )
-            else:
-                self.claimed.add(result.event_id)
         self.metrics.add(names.METRIC_CHANGES, 1, dimension=(names.SEVERITY_DIMENSION, result.severity.name))
         self.metrics.add(names.METRIC_CHANGES_BY_EVENT, 1, dimension=(names.EVENT_NAME_DIMENSION, result.event_name))
         self.metrics.add(
@@ -265,6 +247,28 @@ class _Batch:
             self.logger.set_correlation_id(result.event_id)
         self.logger.info("security-group change", extra={"result": result.to_dict()})
         return _Read(read.message_id, result, read.raw)
+
+    def _claim(self, read: _Read, event_id: str) -> bool:
+        """Whether to alert this record now. Unreadable records are claimed too: a redelivery is the same record."""
+        if self.deduplicator is None or not event_id or event_id in self.claimed:
+            return True
+        claim = self.deduplicator.claim(event_id)
+        if claim is Claim.ALERTED:
+            self.metrics.add(names.METRIC_DUPLICATES_SUPPRESSED, 1)
+            self.logger.info("duplicate record: already alerted", extra={"eventID": event_id})
+            return False
+        if claim is Claim.IN_FLIGHT:
+            # Claimed but not published: alive in another invocation, or lost with one that died. Either way this
+            # message comes back after the visibility timeout, when a dead invocation's claim is stale.
+            self.logger.warning("record claimed but not yet alerted: retried later", extra={"eventID": event_id})
+            self.fail([read])
+            return False
+        if claim is Claim.UNAVAILABLE:
+            self.metrics.add(names.METRIC_DEDUP_FAILURES, 1)
+            self.logger.warning("deduplication store unavailable: alerting anyway", extra={"eventID": event_id})
+        else:
+            self.claimed.add(event_id)
+        return True
 
     def alert(self, reads: Sequence[_Read], facts: dict[str, GroupFacts]) -> None:
         """Publish one alert; if SNS refuses the message itself (or it cannot be built), publish its minimal form."""
