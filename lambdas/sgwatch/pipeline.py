@@ -142,7 +142,7 @@ def group_reads(reads: Sequence[_Read]) -> list[list[_Read]]:
     seen: set[str] = set()
     for read in reads:
         result = read.result
-        if result.event_id and not result.error:
+        if result.event_id:
             if result.event_id in seen:
                 continue
             seen.add(result.event_id)
