@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -139,11 +140,17 @@ def _facts_line(group: GroupFacts) -> str:
     )
 
 
-def _within(lines: list[str], candidates: Sequence[str], budget: int, what: str) -> list[str]:
-    """As many candidate lines as fit in `budget` bytes after `lines`, in order, then a line saying what was left."""
+def _reason_line(severity: str, reason: str) -> str:
+    return f"  [{severity}] {clean(reason, 1500)}"
+
+
+def _within(lines: list[str], candidates: Sequence[Callable[[], str]], budget: int, what: str) -> list[str]:
+    """As many candidate lines as fit in `budget` bytes after `lines`, in order, then a line saying what was left.
+    A candidate is rendered only when it is reached: an alert may hold thousands."""
     used = sum(_size(line) + 1 for line in lines)
     kept: list[str] = []
-    for line in candidates:
+    for render in candidates:
+        line = render()
         used += _size(line) + 1
         if used > budget:
             left = len(candidates) - len(kept)
@@ -182,15 +189,17 @@ def message(alert: Alert, *, published_at: datetime | None = None, domain: str =
             "Why it matters:",
         ]
         reasons = dict.fromkeys(
-            f"  [{verdict.severity.name}] {clean(verdict.reason, 1500)}"
+            (verdict.severity.name, verdict.reason)
             for result in alert.ranked
             for verdict in sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
         )
-        lines += _within(lines, list(reasons), _BODY_BUDGET - _TAIL_ALLOWANCE, "reasons")
+        shown = [partial(_reason_line, severity, reason) for severity, reason in reasons]
+        lines += _within(lines, shown, _BODY_BUDGET - _TAIL_ALLOWANCE, "reasons")
         lines += ["", f"What to do: {alert.top.rule.advice}"]
     if alert.facts:
         lines += ["", "Groups now:"]
-        lines += _within(lines, [_facts_line(group) for group in alert.facts], _BODY_BUDGET - _TAIL_ALLOWANCE, "groups")
+        facts = [partial(_facts_line, group) for group in alert.facts]
+        lines += _within(lines, facts, _BODY_BUDGET - _TAIL_ALLOWANCE, "groups")
     links = _console_links(alert, domain)
     if links:
         lines += ["", "Links:", *(f"  {link}" for link in links)]
@@ -206,42 +215,55 @@ def _json(value: Any) -> str:
 
 def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> str:
     """The alert's JSON in `budget` bytes, always whole and valid. Given up in order, and said: the raw record, the
-    groups' tags, then the least severe results (each leaves its eventID, eventName and severity)."""
-    payload: dict[str, Any] = {"severity": alert.severity.name, "groupIds": [_clip(g) for g in alert.group_ids]}
+    groups' tags, then the least severe results (each leaves its eventID, eventName and severity). Each result is
+    encoded once: the JSON is assembled from the encoded pieces."""
+    head: dict[str, Any] = {"severity": alert.severity.name, "groupIds": [_clip(g) for g in alert.group_ids]}
     if published_at is not None:
-        payload["publishedAt"] = published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    results = [result.to_dict() for result in alert.ranked]
+        head["publishedAt"] = published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dicts = [result.to_dict() for result in alert.ranked]
+    results = [_json(result) for result in dicts]
     groups = [group.to_dict() for group in alert.facts]
-    payload["results"] = results
-    payload["groups"] = groups
+    extra: dict[str, Any] = {}
     if alert.raw is not None:
         try:
-            text = _json({**payload, "rawRecord": alert.raw})
+            raw = _json(alert.raw)
         except (RecursionError, ValueError):
-            payload["rawRecordOmitted"] = "nested too deeply to encode"
+            extra["rawRecordOmitted"] = "nested too deeply to encode"
         else:
+            text = _assemble(head, results, groups, {}, raw)
             if len(text) <= budget:
                 return text
-            payload["rawRecordOmitted"] = "too large for the message; the function's log has it"
-    text = _json(payload)
+            extra["rawRecordOmitted"] = "too large for the message; the function's log has it"
+    text = _assemble(head, results, groups, extra)
     if len(text) <= budget:
         return text
-    payload["truncated"] = True
-    payload["groups"] = [{key: value for key, value in group.items() if key != "tags"} for group in groups]
-    for kept in range(len(results), -1, -1):
-        stubs = [
+    extra["truncated"] = True
+    groups = [{key: value for key, value in group.items() if key != "tags"} for group in groups]
+    stubs = [
+        _json(
             {key: _clip(str(result.get(key, ""))) for key in ("eventID", "eventName", "severity")} | {"omitted": True}
-            for result in results[kept:]
-        ]
-        payload["results"] = results[:kept] + stubs
-        text = _json(payload)
-        if len(text) <= budget:
-            return text
-    payload["results"] = []
-    payload["omittedResults"] = len(results)
-    payload["groupIds"] = payload["groupIds"][:_SHOWN_GROUPS]
-    payload["groups"] = []
-    return _json(payload)
+        )
+        for result in dicts
+    ]
+    fixed = len(_assemble(head, [], groups, extra)) + sum(len(stub) + 2 for stub in stubs)
+    kept = 0  # the most severe results that fit whole, the others as stubs
+    while kept < len(results) and fixed + len(results[kept]) - len(stubs[kept]) <= budget:
+        fixed += len(results[kept]) - len(stubs[kept])
+        kept += 1
+    text = _assemble(head, results[:kept] + stubs[kept:], groups, extra)
+    if len(text) <= budget:
+        return text
+    head["groupIds"] = head["groupIds"][:_SHOWN_GROUPS]
+    return _assemble(head, [], [], {**extra, "omittedResults": len(results)})
+
+
+def _assemble(
+    head: dict[str, Any], results: list[str], groups: list[dict[str, Any]], extra: dict[str, Any], raw: str = ""
+) -> str:
+    """The JSON object: head's fields, the encoded results, the groups, the extra fields, the raw record."""
+    body = _json({**head, "results": [], "groups": groups, **extra})[:-1]
+    text = body.replace('"results": []', '"results": [' + ", ".join(results) + "]", 1)
+    return text + (f', "rawRecord": {raw}}}' if raw else "}")
 
 
 def _clip(text: str, limit: int = 256) -> str:

@@ -40,6 +40,9 @@ def clean(text: str, limit: int = 400) -> str:
     return flat if len(flat) <= limit and len(text) <= limit else flat[: limit - 3] + "..."
 
 
+_ESCAPED_ONE_BY_ONE = 64 * 1024  # longer text with characters to escape is escaped whole, by the JSON encoder
+
+
 def _json_escape(match: re.Match[str]) -> str:
     return json.dumps(match.group())[1:-1]  # a JSON escape (a surrogate pair above U+FFFF): it reads back the same
 
@@ -48,4 +51,8 @@ def json_line(value: Any) -> str:
     """One JSON document on one line, whatever its strings hold: line separators, C1 controls, format characters
     and lone surrogates are escaped, so line-oriented tools keep one record per line and the line always encodes."""
     text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if text.isascii() else _INERT.sub(_json_escape, text)
+    if text.isascii() or not _INERT.search(text):
+        return text
+    if len(text) > _ESCAPED_ONE_BY_ONE:  # a flood of them: every non-ASCII character escaped, at the encoder's speed
+        return json.dumps(value, ensure_ascii=True, default=str)
+    return _INERT.sub(_json_escape, text)
