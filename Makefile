@@ -28,7 +28,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint synth
-	$(BIN)/pytest -n 2  # two workers: the 10,000-change burst runs beside the rest
+	$(BIN)/pytest -n 2 --dist worksteal  # two workers: while one runs the 10,000-change burst, the other takes the rest
 
 demo: setup
 	$(BIN)/sgwatch demo
