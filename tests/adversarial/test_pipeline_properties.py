@@ -28,10 +28,13 @@ one per SQS message):
   while another is alerted) or an invocation holding it died (its message may run out of receives then).
 - every message SNS received: Subject, Message and attributes at most 262,144 bytes of UTF-8; the Subject printable
   ASCII, one line, 1 to 100 characters; no control, format (bidi), surrogate or separator character in the Message
-  besides its newlines; a "--- JSON ---" line whose JSON part parses to an object; each alert names its events there
-  (results, stubs of omitted results, or the minimal form's eventIDs), else it could not be counted.
+  besides its newlines; a "--- JSON ---" line whose JSON part parses to an object; its severity attributes agree with
+  it; each alert names its events there (results, stubs of omitted results, or the minimal form's eventIDs), else it
+  could not be counted. The email subscription (the stack's filter policy) gets exactly the alerts of MEDIUM and up.
+- the function's log: every line the deployed logger writes encodes on a UTF-8 stdout (none is dropped).
 
-Publishing at the lowest threshold (INFO) so that every change is published and every alert is measured.
+The function publishes at the lowest threshold (INFO), so that every change is published and every alert measured.
+Examples are of two kinds, half and half (see THEMES): alerts at SNS's limits, and faults racing duplicates.
 """
 
 from __future__ import annotations
@@ -943,11 +946,11 @@ def test_a_batch_of_denied_calls_does_not_outlast_the_function(account: Account)
     within EventBridge's 256 KB, and any principal can make such calls. The batch must be alerted within the
     function's timeout: 60 s at 256 MB, about 8.7 s of one full core (Lambda gives CPU in proportion to memory).
 
-    Today every one of the 10,000 changes carries the group id, and every reason repeats it: the alert's results are
-    encoded whole again for each result the JSON part gives up, each time escaping the group id 10,000 times. On a
-    2-core machine the batch takes about 75 s of CPU and 820 MB at the peak; the same batch with a short group id
-    takes about 2 s. In Lambda the invocation times out or runs out of memory on every receive, and the ten messages
-    end in the dead letters, with any other change that shares their batches."""
+    Every one of the 10,000 changes carries the group id and every reason repeats it. Where the alert's results are
+    encoded whole again for each result the JSON part gives up, the batch takes about 75 s of CPU and 820 MB at the
+    peak on a 2-core machine (the same batch with a short group id, about 2 s): in Lambda the invocation times out or
+    runs out of memory on every receive, and the ten messages end in the dead letters, with any other change that
+    shares their batches."""
     bodies = []
     for _ in range(BATCH_SIZE):
         record = on_group(DENIED, "sg-" + "\u202e" * 2045, _event_id())
