@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from sgwatch import names
-from sgwatch.alerts import Alert, Publication, group_key, minimal_publication, publication
+from sgwatch.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
 from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, classify
 from sgwatch.enrich import GroupFacts, apply_facts
 from sgwatch.envelopes import unwrap
@@ -127,12 +126,9 @@ def _excerpt(raw: Any) -> str:
         return "(nested too deeply to show)"
 
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-
-
 def region_dimension(region: str) -> str:
     """A metric dimension from a record's region: a region name, or "unknown" for anything a record made up."""
-    return region if _REGION.match(region) else "unknown"
+    return region if REGION_NAME.match(region) else "unknown"
 
 
 def group_reads(reads: Sequence[_Read]) -> list[list[_Read]]:
