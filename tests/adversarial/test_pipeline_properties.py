@@ -97,6 +97,9 @@ SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress
 DENIED = load(
     REAL_RECORDS / "panther-analysis/manualsgchange__authorize_ingress_console_error_unauthorizedoperation.json"
 )
+GROUP_SET = load(
+    REAL_RECORDS / "netebakari-cloudtrail-lambda/modify_network_interface_attribute_groupset_three_groups_console.json"
+)
 
 
 def _templates() -> list[dict[str, Any]]:
@@ -280,6 +283,7 @@ class Change:
     variant: int = 0  # which hostile id, wrong type or unreadable body
     poisoned: bool = False  # every publish of an alert naming it fails: it must end in the dead letters
     burst: int = 1  # oversize: records of one apply (same caller, same group, distinct rules), delivered together
+    group_set: int = 0  # hostile-id: that many hostile ids in a denied ModifyNetworkInterfaceAttribute's groupSet
 
 
 SURROGATE = st.sampled_from(("", "", "userAgent", "description"))
@@ -352,7 +356,13 @@ def _changes(draw: st.DrawFn, theme: str) -> Change:
             burst=draw(st.sampled_from((3, 9) if theme == "sizes" else (1, 3))),
         )
     if kind == "hostile-id":
-        return Change(kind, arrivals, variant=draw(st.integers(0, len(HOSTILE_IDS) - 1)), surrogate=draw(SURROGATE))
+        return Change(
+            kind,
+            arrivals,
+            variant=draw(st.integers(0, len(HOSTILE_IDS) - 1)),
+            surrogate=draw(SURROGATE),
+            group_set=draw(st.sampled_from((0, 0, 3, len(HOSTILE_IDS)))),
+        )
     if kind == "wrong-type":
         return Change(
             kind, arrivals, group=draw(st.sampled_from(GROUP_ROLES)), variant=draw(st.integers(0, len(WRONG_TYPES) - 1))
@@ -397,6 +407,16 @@ def _oversize(change: Change, group_id: str, event_id: str, first_port: int) -> 
     return record
 
 
+def denied_group_set(group_ids: Sequence[str], event_id: str) -> dict[str, Any]:
+    """A real ModifyNetworkInterfaceAttribute, denied, naming `group_ids` in its groupSet, in the emulated account."""
+    record: dict[str, Any] = copy.deepcopy(GROUP_SET)
+    record["requestParameters"]["groupSet"]["items"] = [{"groupId": group_id} for group_id in group_ids]
+    record["errorCode"], record["errorMessage"] = "Client.UnauthorizedOperation", "You are not authorized."
+    record["responseElements"] = None
+    record["eventID"], record["recipientAccountId"], record["awsRegion"] = event_id, ACCOUNT, REGION
+    return record
+
+
 def _wrong_type(record: dict[str, Any], path: Sequence[str | int], value: Any) -> dict[str, Any]:
     node: Any = record
     for step in path[:-1]:
@@ -427,6 +447,9 @@ def records(change: Change, index: int, example: int, groups: Mapping[str, str])
             record = on_group(TEMPLATES[change.template], groups[change.group], event_id)
         elif change.kind == "oversize":
             record = _oversize(change, groups[change.group], event_id, 1000 + (index * 10 + sub) * 40)
+        elif change.kind == "hostile-id" and change.group_set:
+            hostile = (HOSTILE_IDS * 2)[change.variant : change.variant + change.group_set]
+            record = denied_group_set(hostile, event_id)
         elif change.kind == "hostile-id":
             record = on_group(DENIED, HOSTILE_IDS[change.variant], event_id)
         else:
@@ -899,6 +922,22 @@ def test_a_failed_call_with_a_long_group_id_is_published_whole(account: Account,
     counts characters and lets it through; AWS refuses it and only the minimal form goes out)."""
     event_id = _event_id()
     record = on_group(DENIED, "sg-" + EMOJI * length, event_id)
+    failed, received = publish_batch(account, [json.dumps(eventbridge(record))])
+    assert not failed
+    assert len(received) == 1
+    check_sns_limits(received[0])
+    assert received[0].event_ids() == [event_id]
+
+
+def test_a_denied_group_set_of_long_ids_still_names_its_event(account: Account) -> None:
+    """A denied ModifyNetworkInterfaceAttribute naming 20 groups, each id 2,048 U+202E (124 KB of UTF-8). Its alert
+    must name its event in the JSON part, which has room for it: a stub of the one result is some 100 bytes.
+
+    Today the JSON part carries each group's facts with its whole id (12 KB once escaped), so even the stubbed form
+    does not fit, and the last resort empties results and groups alike: "results": [], "omittedResults": 1, in a
+    message of 49 KB. The SIEM or the automation reading the JSON gets no eventID."""
+    event_id = _event_id()
+    record = denied_group_set([f"sg-{index:03d}" + "\u202e" * 2044 for index in range(20)], event_id)
     failed, received = publish_batch(account, [json.dumps(eventbridge(record))])
     assert not failed
     assert len(received) == 1
