@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sgwatch.classify import classify
-from sgwatch.sources import read_paths
+from sgwatch.core.classify import classify
+from sgwatch.operator.sources import read_paths
 
 from bench.cloudtrail_mix import generate
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_RECORDS = ROOT / "tests" / "fixtures" / "cloudtrail"
+REAL_RECORDS = ROOT / "lambdas" / "sgwatch" / "emulation" / "records"
 
 #: (eventSource, eventName, weight): the calls that fill a real management trail.
 BACKGROUND_CALLS = (

@@ -18,15 +18,15 @@ import sys
 import time
 from typing import Any
 
-from sgwatch.classify import classify
+from sgwatch.core.classify import classify
 
 from bench.cloudtrail_mix import security_group_records
 
 IMPORTS = {
     "python -c pass (interpreter start)": "pass",
     "import boto3": "import boto3",
-    "import sgwatch.handler": "import sgwatch.handler",
-    "import sgwatch.handler + boto3 (first invocation)": "import sgwatch.handler, boto3",
+    "import sgwatch.runtime.handler": "import sgwatch.runtime.handler",
+    "import sgwatch.runtime.handler + boto3 (first invocation)": "import sgwatch.runtime.handler, boto3",
 }
 
 
@@ -43,8 +43,9 @@ def warm_per_record_ms(batches: int) -> tuple[float, int]:
     """Milliseconds per record through the real handler; EC2 and SNS answered by botocore Stubbers (no network)."""
     import boto3
     from botocore.stub import Stubber
-    from sgwatch import handler, names
-    from sgwatch.aws import Ec2Enricher, SnsPublisher
+    from sgwatch.core import names
+    from sgwatch.runtime import handler
+    from sgwatch.runtime.aws import Ec2Enricher, SnsPublisher
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
     os.environ[names.ENV_TOPIC_ARN] = "arn:aws:sns:eu-west-1:123456789012:sgwatch-alerts"
@@ -116,8 +117,8 @@ def main() -> None:
     for name, seconds in measured.items():
         print(f"{name:<50}{seconds * 1000:>8.0f} ms   (import alone: {(seconds - base) * 1000:.0f} ms)")
     boto3_alone = measured["import boto3"] - base
-    handler_alone = measured["import sgwatch.handler"] - base
-    both = measured["import sgwatch.handler + boto3 (first invocation)"] - base
+    handler_alone = measured["import sgwatch.runtime.handler"] - base
+    both = measured["import sgwatch.runtime.handler + boto3 (first invocation)"] - base
     print(f"handler import / boto3 import:                     {handler_alone / boto3_alone:.2f}x (target <= 1.3x)")
     print(f"handler + boto3 / boto3 (the whole cold path):     {both / boto3_alone:.2f}x")
     per_record, batch = warm_per_record_ms(args.batches)

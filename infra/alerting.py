@@ -8,8 +8,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
-from sgwatch import names
-from sgwatch.severity import Severity
+from sgwatch.core import names
+from sgwatch.core.severity import Severity
 
 
 class Alerting(Construct):

@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from sgwatch.audit import SECURITY_GROUP_TYPE
+from sgwatch.core.names import SECURITY_GROUP_TYPE
 
 
 def _bucket(scope: Construct, construct_id: str, *, expiration_days: int, access_logs: s3.IBucket | None) -> s3.Bucket:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sgwatch.events import SCOPES
-from sgwatch.policy import Policy, PolicyError, load_policy
-from sgwatch.severity import Severity
+from sgwatch.core.errors import ConfigError, PolicyError
+from sgwatch.core.events import SCOPES
+from sgwatch.core.policy import Policy, read_policy
+
+__all__ = ["ConfigError", "load_config"]
+from sgwatch.core.severity import Severity
 
 from infra.forwarder import forwarder_alarm_rule_name, forwarder_role_name
 from infra.regions import COMMERCIAL_REGIONS
@@ -95,10 +97,6 @@ _RETENTION_DAYS = (
     3288,
     3653,
 )
-
-
-class ConfigError(ValueError):
-    """A context value is wrong; the message names the key and what it accepts."""
 
 
 @dataclass(frozen=True)
@@ -301,13 +299,10 @@ def _policy(path: str) -> tuple[str, str, Policy | None]:
     if not path:
         return "", "", None
     try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise ConfigError(f"context policyFile: cannot read {path} ({error.strerror or error})") from None
-    try:
-        return path, text, load_policy(text, path)
+        policy = read_policy(path)
     except PolicyError as error:
         raise ConfigError(f"context policyFile: {error}") from None
+    return path, policy.text, policy
 
 
 def _scope(text: str) -> str:

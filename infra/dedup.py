@@ -6,7 +6,7 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
-from sgwatch import names
+from sgwatch.core import names
 
 
 class Deduplication(Construct):

@@ -9,11 +9,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from sgwatch.events import event_pattern
+from sgwatch.core.events import event_pattern
 
 
 def rule_pattern(monitor: str) -> events.EventPattern:
-    """sgwatch's pattern (sgwatch.events.event_pattern) as CDK takes it; the home rule and forwarders share it."""
+    """sgwatch's pattern (sgwatch.core.events.event_pattern) as CDK takes it; the home rule and forwarders share it."""
     pattern = event_pattern(monitor)
     return events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"])
 

@@ -13,9 +13,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from sgwatch import names
-from sgwatch.events import monitored_event_names
-from sgwatch.severity import Severity
+from sgwatch.core import names
+from sgwatch.core.events import monitored_event_names
+from sgwatch.core.severity import Severity
 
 PERIOD = Duration.minutes(5)
 OLDEST_MESSAGE_ALARM_SECONDS = 300

@@ -18,8 +18,8 @@ from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
-from sgwatch.audit import PERMISSIONS as AUDIT_PERMISSIONS
-from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, event_pattern
+from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, event_pattern
+from sgwatch.core.names import AUDIT_PERMISSIONS
 
 from infra.forwarder import (
     ALARM_EVENT_DETAIL_TYPE,

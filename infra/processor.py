@@ -16,20 +16,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
-from sgwatch import names
-from sgwatch.severity import Severity
+from sgwatch.core import names
+from sgwatch.core.severity import Severity
 
-LAMBDA_ASSET = Path(__file__).resolve().parents[1] / "lambdas"
-#: Kept out of the asset: caches change its hash between runs; the CLI, its file reader and the demo are not the Lambda's.
-ASSET_EXCLUDES = [
-    "**/__pycache__",
-    "**/*.pyc",
-    "*.egg-info",
-    "**/*.egg-info",
-    "sgwatch/cli.py",
-    "sgwatch/demo.py",
-    "sgwatch/sources.py",
-]
+PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "lambdas"
+#: What the function runs: the package's pure core and the Lambda runtime. An allow-list, so a new operator (CLI) or
+#: emulation module never ships to the function; tests/infra pins the resulting file list.
+FUNCTION_PACKAGES = ("sgwatch", "sgwatch/core", "sgwatch/runtime")
 TIMEOUT = Duration.seconds(60)
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.13/latest"
 
@@ -43,6 +36,18 @@ def claim_stale_seconds(visibility_timeout: Duration, batch_window_seconds: int)
     if seconds <= 0:
         raise ValueError(f"the buffer's visibility timeout leaves no time for a stale claim ({seconds} s)")
     return seconds
+
+
+def stage_function_code(destination: Path) -> list[str]:
+    """Copy the function's modules (FUNCTION_PACKAGES, their .py files only) into `destination`; return their paths
+    relative to it, sorted. The same files give the same asset hash, wherever they are staged."""
+    staged = []
+    for package in FUNCTION_PACKAGES:
+        (destination / package).mkdir(parents=True, exist_ok=True)
+        for module in sorted((PACKAGE_ROOT / package).glob("*.py")):
+            (destination / package / module.name).write_bytes(module.read_bytes())
+            staged.append(f"{package}/{module.name}")
+    return sorted(staged)
 
 
 class Processor(Construct):
@@ -118,14 +123,16 @@ class Processor(Construct):
                 )
             )
             environment[names.ENV_POLICY_FILE] = f"/opt/{names.POLICY_LAYER_PATH}"
+        code = Path(tempfile.mkdtemp(prefix="sgwatch-function-"))
+        stage_function_code(code)
         self.function = lambda_.Function(
             self,
             "Function",
             description="sgwatch: classify security-group changes and publish alerts",
             runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=lambda_.Architecture.X86_64,
-            handler="sgwatch.handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(LAMBDA_ASSET), exclude=ASSET_EXCLUDES),
+            handler="sgwatch.runtime.handler.lambda_handler",
+            code=lambda_.Code.from_asset(str(code)),
             layers=layers,
             role=self.role,
             memory_size=256,

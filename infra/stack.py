@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from constructs import Construct
-from sgwatch import names
+from sgwatch.core import names
 
 from infra.alerting import Alerting
 from infra.compliance import AuditTrail, ComplianceLogs, SecurityGroupRecorder

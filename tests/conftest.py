@@ -9,12 +9,16 @@ from typing import Any
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REAL_RECORDS = FIXTURES / "cloudtrail"
+REAL_RECORDS = (
+    Path(__file__).parents[1] / "lambdas" / "sgwatch" / "emulation" / "records"
+)  # package data: the demo replays them
 CONSTRUCTED = FIXTURES / "constructed"
 
 
 def load(path: Path | str) -> Any:
     """A fixture's JSON, by path relative to tests/fixtures or absolute."""
+    if str(path).startswith("cloudtrail/"):
+        return json.loads((REAL_RECORDS / str(path).removeprefix("cloudtrail/")).read_text())
     return json.loads((FIXTURES / path).read_text())
 
 

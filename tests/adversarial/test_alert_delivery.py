@@ -16,14 +16,16 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
-from sgwatch import alerts, handler, pipeline
-from sgwatch.alerts import Alert, publication
-from sgwatch.aws import DynamoDeduplicator
-from sgwatch.classify import classify
-from sgwatch.demo import create_dedup_table
-from sgwatch.enrich import GroupFacts
-from sgwatch.pipeline import PipelineSettings, process_batch
-from sgwatch.severity import Severity
+from sgwatch.core import alerts
+from sgwatch.core.alerts import Alert, publication
+from sgwatch.core.classify import classify
+from sgwatch.core.enrich import GroupFacts
+from sgwatch.core.errors import ConfigError
+from sgwatch.core.severity import Severity
+from sgwatch.emulation.account import create_dedup_table
+from sgwatch.runtime import handler, pipeline
+from sgwatch.runtime.aws import DynamoDeduplicator
+from sgwatch.runtime.pipeline import PipelineSettings, process_batch
 
 from tests.conftest import REAL_RECORDS, load
 from tests.integration.conftest import LambdaContext, World, eventbridge, on_group, sqs_event
@@ -267,7 +269,7 @@ def test_a_death_between_claim_and_publish_is_alerted_on_redelivery() -> None:
 
 def test_the_stale_window_is_required_with_the_deduplication_table() -> None:
     environment = {"SGWATCH_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t", "SGWATCH_DEDUP_TABLE": "t"}
-    with pytest.raises(handler.ConfigError, match="SGWATCH_CLAIM_STALE_SECONDS"):
+    with pytest.raises(ConfigError, match="SGWATCH_CLAIM_STALE_SECONDS"):
         handler.settings_from_env(environment)
     settings = handler.settings_from_env({**environment, "SGWATCH_CLAIM_STALE_SECONDS": "280"})
     assert settings.claim_stale_seconds == 280

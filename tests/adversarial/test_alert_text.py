@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sgwatch import handler
-from sgwatch.alerts import Alert, publication
-from sgwatch.classify import classify
-from sgwatch.enrich import GroupFacts
-from sgwatch.text import INERT_CATEGORIES, clean, json_line
+from sgwatch.core.alerts import Alert, publication
+from sgwatch.core.classify import classify
+from sgwatch.core.enrich import GroupFacts
+from sgwatch.core.text import INERT_CATEGORIES, clean, json_line
+from sgwatch.runtime import handler
 
 from tests.conftest import load
 from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge, sqs_event

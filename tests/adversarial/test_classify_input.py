@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sgwatch import sources
-from sgwatch.cli import EXIT_OK, EXIT_UNREADABLE, build_parser, main
-from sgwatch.envelopes import unwrap
+from sgwatch.core.envelopes import unwrap
+from sgwatch.operator import sources
+from sgwatch.operator.cli import EXIT_OK, EXIT_UNREADABLE, build_parser, main
 
 from tests.conftest import REAL_RECORDS
 
@@ -263,7 +263,7 @@ def test_gzip_bomb_peak_memory_stays_bounded(tmp_path: Path) -> None:
     bomb.write_bytes(gzip_bomb(1 << 30))
     program = (
         "import io, re, sys\n"
-        "from sgwatch.cli import main\n"
+        "from sgwatch.operator.cli import main\n"
         "status = main(['classify', '--max-decompressed-size', '16MiB', sys.argv[1]], io.StringIO(), io.StringIO())\n"
         "peak = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
         "print(status, peak)\n"

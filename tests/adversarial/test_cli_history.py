@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sgwatch import history
+from sgwatch.operator import history
 
 DEEP = 100_000
 

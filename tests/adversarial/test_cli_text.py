@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sgwatch import audit, cli, history
-from sgwatch.classify import Classification, classify
-from sgwatch.cli import EXIT_OK, EXIT_UNREADABLE, main
+from sgwatch.core.classify import Classification, classify
+from sgwatch.operator import audit, cli, history
+from sgwatch.operator.cli import EXIT_OK, EXIT_UNREADABLE, main
 
 from tests.adversarial.test_classify_input import CLI_FIXTURES
 

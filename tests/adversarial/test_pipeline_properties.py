@@ -62,12 +62,13 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from moto import mock_aws
-from sgwatch import handler, names
-from sgwatch.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher
-from sgwatch.demo import CLAIM_STALE_SECONDS, EMAIL_MIN, create_alert_topic, create_dedup_table, drain
-from sgwatch.enrich import GroupFacts
-from sgwatch.pipeline import Claim, PipelineSettings, process_batch
-from sgwatch.severity import Severity
+from sgwatch.core import names
+from sgwatch.core.enrich import GroupFacts
+from sgwatch.core.severity import Severity
+from sgwatch.emulation.account import CLAIM_STALE_SECONDS, EMAIL_MIN, create_alert_topic, create_dedup_table, drain
+from sgwatch.runtime import handler
+from sgwatch.runtime.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher
+from sgwatch.runtime.pipeline import Claim, PipelineSettings, process_batch
 
 from tests.conftest import REAL_RECORDS, load
 from tests.integration.conftest import ACCOUNT, REGION, eventbridge, on_group
@@ -972,9 +973,9 @@ def test_a_redelivered_unreadable_record_is_alerted_once(account: Account, batch
 #: time it took and the interpreter's own peak memory (VmHWM; ru_maxrss would carry the forking pytest's RSS).
 _INVOCATION = """
 import json, re, resource, sys
-from sgwatch import handler
-from sgwatch.enrich import GroupFacts
-from sgwatch.pipeline import PipelineSettings, process_batch
+from sgwatch.runtime import handler
+from sgwatch.core.enrich import GroupFacts
+from sgwatch.runtime.pipeline import PipelineSettings, process_batch
 
 class Enricher:
     def facts(self, group_ids, region="", account=""):

@@ -6,11 +6,12 @@ import io
 from pathlib import Path
 
 import pytest
-from sgwatch.classify import classify
-from sgwatch.cli import main
-from sgwatch.enrich import GroupFacts, apply_facts
-from sgwatch.policy import PolicyError, apply_policy, load_policy
-from sgwatch.severity import Severity
+from sgwatch.core.classify import classify
+from sgwatch.core.enrich import GroupFacts, apply_facts
+from sgwatch.core.errors import PolicyError
+from sgwatch.core.policy import apply_policy, load_policy
+from sgwatch.core.severity import Severity
+from sgwatch.operator.cli import main
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
 

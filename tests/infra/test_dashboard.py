@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sgwatch import names
-from sgwatch.events import monitored_event_names
-from sgwatch.severity import Severity
+from sgwatch.core import names
+from sgwatch.core.events import monitored_event_names
+from sgwatch.core.severity import Severity
 
 from tests.infra.conftest import dashboard_body, log_queries, shown_metrics, synth
 

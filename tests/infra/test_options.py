@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
-from sgwatch.events import monitored_event_names
+from sgwatch.core.events import monitored_event_names
 
 from app import cdk_json_context
 from infra.config import ConfigError, load_config

@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 import pytest
-from sgwatch.events import event_pattern
+from sgwatch.core.events import event_pattern
 
 from app import build_app, cdk_json_context
 from infra.config import ConfigError
@@ -218,7 +218,7 @@ def test_bad_organization_context_names_the_key(context: dict[str, str], message
 
 
 def test_the_member_audit_role_is_read_only_and_trusts_the_central_account(central: Any) -> None:
-    from sgwatch.audit import PERMISSIONS
+    from sgwatch.core.names import AUDIT_PERMISSIONS as PERMISSIONS
 
     stack, template = central
     role = _member_template(stack, template)["Resources"]["AuditRole"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
-from sgwatch.events import event_pattern
+from sgwatch.core.events import event_pattern
 
 from app import build_app, cdk_json_context
 from infra.config import ConfigError

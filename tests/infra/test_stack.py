@@ -11,8 +11,8 @@ import pytest
 from aws_cdk import Stack
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
-from sgwatch import names
-from sgwatch.events import (
+from sgwatch.core import names
+from sgwatch.core.events import (
     EVENT_SOURCE,
     EVENTBRIDGE_DETAIL_TYPE,
     EVENTBRIDGE_SOURCE,
@@ -100,7 +100,7 @@ def test_function_runtime_layer_environment_and_logs(default_stack: Built) -> No
     stack, template = default_stack
     function = resource(template, stack, "Processor", "Function")["Properties"]
     assert function["Runtime"] == "python3.13"
-    assert function["Handler"] == "sgwatch.handler.lambda_handler"
+    assert function["Handler"] == "sgwatch.runtime.handler.lambda_handler"
     assert set(function["Environment"]["Variables"]) >= {
         names.ENV_TOPIC_ARN, names.ENV_PUBLISH_MIN_SEVERITY, names.ENV_CONSOLE_DOMAIN,
     }  # fmt: skip

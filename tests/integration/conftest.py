@@ -12,9 +12,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from sgwatch import handler, names
-from sgwatch.demo import CLAIM_STALE_SECONDS, create_alert_topic, create_dedup_table, drain
-from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
+from sgwatch.core import names
+from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
+from sgwatch.emulation.account import CLAIM_STALE_SECONDS, create_alert_topic, create_dedup_table, drain
+from sgwatch.runtime import handler
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account

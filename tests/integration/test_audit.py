@@ -12,11 +12,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from sgwatch.audit import FAIL, PASS, UNKNOWN, Check, run_audit
-from sgwatch.aws import assumed_role_keys
-from sgwatch.cli import main
-from sgwatch.demo import create_queue
-from sgwatch.events import event_pattern
+from sgwatch.core.events import event_pattern
+from sgwatch.emulation.account import create_queue
+from sgwatch.operator.audit import FAIL, PASS, UNKNOWN, Check, run_audit
+from sgwatch.operator.cli import main
+from sgwatch.runtime.aws import assumed_role_keys
 
 HOME, OTHER = "eu-west-1", "us-east-1"
 

@@ -14,8 +14,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sgwatch import handler
-from sgwatch.demo import create_queue, drain, poll_buffer
+from sgwatch.emulation.account import create_queue, drain, poll_buffer
+from sgwatch.runtime import handler
 
 from tests.conftest import REAL_RECORDS, load
 from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge

@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from sgwatch.cli import EXIT_OK, main
+from sgwatch.operator.cli import EXIT_OK, main
 
 
 def test_demo_replays_the_bundled_records_through_the_pipeline() -> None:

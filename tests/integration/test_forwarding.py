@@ -24,9 +24,10 @@ from typing import Any
 import boto3
 import pytest
 from aws_cdk.assertions import Template
-from sgwatch import handler, names
-from sgwatch.aws import assumed_role_keys
-from sgwatch.demo import create_queue, drain
+from sgwatch.core import names
+from sgwatch.emulation.account import create_queue, drain
+from sgwatch.runtime import handler
+from sgwatch.runtime.aws import assumed_role_keys
 
 from app import build_app, cdk_json_context
 from infra.forwarder import ForwarderStack

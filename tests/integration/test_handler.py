@@ -10,9 +10,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from sgwatch import handler, names
-from sgwatch.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT
-from sgwatch.aws import assumed_role_keys
+from sgwatch.core import names
+from sgwatch.core.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT
+from sgwatch.runtime import handler
+from sgwatch.runtime.aws import assumed_role_keys
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
 from tests.infra.conftest import shown_metrics
@@ -291,7 +292,7 @@ def test_every_metric_the_dashboard_shows_is_emitted_and_every_emitted_metric_is
 
 
 def test_a_defect_on_one_message_fails_only_that_message(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sgwatch import pipeline
+    from sgwatch.runtime import pipeline
 
     real_classify = pipeline.classify  # type: ignore[attr-defined]
 
@@ -346,7 +347,7 @@ def test_a_member_accounts_change_is_described_through_its_enrichment_role(
 
 def test_a_role_that_cannot_be_assumed_still_alerts_and_says_so() -> None:
     from botocore.exceptions import ClientError
-    from sgwatch.aws import Ec2Enricher
+    from sgwatch.runtime.aws import Ec2Enricher
 
     def denied(region: str, account: str) -> Any:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not trusted"}}, "AssumeRole")

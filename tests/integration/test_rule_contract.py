@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from sgwatch.classify import classify
-from sgwatch.demo import create_queue
-from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
+from sgwatch.core.classify import classify
+from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
+from sgwatch.emulation.account import create_queue
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
 from tests.infra.conftest import logical_id

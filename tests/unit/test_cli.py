@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sgwatch.cli import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, main
+from sgwatch.operator.cli import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, main
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
 

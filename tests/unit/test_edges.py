@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sgwatch.addresses import PeerKind
-from sgwatch.classify import Classification, classify
-from sgwatch.envelopes import unwrap
-from sgwatch.model import Action, Direction
-from sgwatch.severity import Severity
+from sgwatch.core.addresses import PeerKind
+from sgwatch.core.classify import Classification, classify
+from sgwatch.core.envelopes import unwrap
+from sgwatch.core.model import Action, Direction
+from sgwatch.core.severity import Severity
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
 

@@ -8,9 +8,9 @@ import random
 from typing import Any
 
 import msgspec
-from sgwatch.classify import classify
-from sgwatch.envelopes import unwrap
-from sgwatch.sources import _fast_log_file, may_be_security_group, read_bytes
+from sgwatch.core.classify import classify
+from sgwatch.core.envelopes import unwrap
+from sgwatch.operator.sources import _fast_log_file, may_be_security_group, read_bytes
 
 from tests.conftest import CONSTRUCTED, load, real_record_files
 

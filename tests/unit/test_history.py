@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from sgwatch import history
-from sgwatch.events import monitored_event_names
-from sgwatch.history import RateLimiter, lookup_region, parse_since, run_history
-from sgwatch.severity import Severity
+from sgwatch.core.events import monitored_event_names
+from sgwatch.core.severity import Severity
+from sgwatch.operator import history
+from sgwatch.operator.history import RateLimiter, lookup_region, parse_since, run_history
 
 from tests.conftest import REAL_RECORDS, load
 
@@ -185,7 +185,7 @@ def test_since_is_parsed_and_bounded() -> None:
 
 
 def test_cli_history_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sgwatch import cli
+    from sgwatch.operator import cli
 
     client, _ = stubbed(
         "eu-west-1",

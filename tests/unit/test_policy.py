@@ -8,11 +8,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sgwatch.classify import Classification, classify
-from sgwatch.cli import EXIT_OK, EXIT_USAGE, main
-from sgwatch.envelopes import unwrap
-from sgwatch.policy import PolicyError, apply_policy, load_policy, tag_approvals
-from sgwatch.severity import Severity
+from sgwatch.core.classify import Classification, classify
+from sgwatch.core.envelopes import unwrap
+from sgwatch.core.errors import PolicyError
+from sgwatch.core.policy import apply_policy, load_policy, tag_approvals
+from sgwatch.core.severity import Severity
+from sgwatch.operator.cli import EXIT_OK, EXIT_USAGE, main
 
 from tests.conftest import CONSTRUCTED, FIXTURES, REAL_RECORDS, load, real_record_files
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sgwatch.classify import classify
-from sgwatch.envelopes import unwrap
-from sgwatch.events import monitored_event_names
-from sgwatch.severity import Severity
-from sgwatch.sources import read_bytes
+from sgwatch.core.classify import classify
+from sgwatch.core.envelopes import unwrap
+from sgwatch.core.events import monitored_event_names
+from sgwatch.core.severity import Severity
+from sgwatch.operator.sources import read_bytes
 
 from tests.conftest import CONSTRUCTED, load, real_record_files
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sgwatch.classify import classify
-from sgwatch.envelopes import unwrap
-from sgwatch.severity import Severity
+from sgwatch.core.classify import classify
+from sgwatch.core.envelopes import unwrap
+from sgwatch.core.severity import Severity
 
 from tests.conftest import REAL_RECORDS, load, real_record_files
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sgwatch.addresses import PeerKind, classify_cidr
-from sgwatch.events import MONITORED_EVENTS, monitored_event_names
-from sgwatch.ports import SENSITIVE_PORTS, sensitive_ports_covered
-from sgwatch.rules import RULE, SEVERITY_RULES
-from sgwatch.severity import Severity
+from sgwatch.core.addresses import PeerKind, classify_cidr
+from sgwatch.core.events import MONITORED_EVENTS, monitored_event_names
+from sgwatch.core.ports import SENSITIVE_PORTS, sensitive_ports_covered
+from sgwatch.core.rules import RULE, SEVERITY_RULES
+from sgwatch.core.severity import Severity
 
 DESIGN_MONITORED = {
     "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",

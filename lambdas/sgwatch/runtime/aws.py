@@ -8,20 +8,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sgwatch import names
-from sgwatch.enrich import GroupFacts
-from sgwatch.pipeline import Claim, MessageRefused
+from sgwatch.core import names
+from sgwatch.core.enrich import GroupFacts
+from sgwatch.core.errors import error_code
+from sgwatch.runtime.pipeline import Claim, MessageRefused
 
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _MAX_INTERFACES_COUNTED = 1000
 #: SNS's answers to a message it will never take (too long, a bad attribute): the same publish would fail again.
 _REFUSED_MESSAGE_CODES = frozenset({"InvalidParameter", "InvalidParameterValue"})
-
-
-def error_code(error: Exception) -> str:
-    """The AWS error code of a failed call ("AccessDenied"), or "" for errors that never reached AWS."""
-    response = getattr(error, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 def assumed_role_keys(sts: Any, role_arn: str, session_name: str) -> dict[str, str]:

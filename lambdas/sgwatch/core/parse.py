@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sgwatch.addresses import IPNetwork, Peer, PeerKind, classify_cidr
-from sgwatch.events import EVENT_SOURCE, MONITORED_BY_NAME, EventKind, MonitoredEvent
-from sgwatch.fields import Field, RecordError
-from sgwatch.identity import actor_from
-from sgwatch.model import Action, Direction, RuleChange, SecurityGroupRecord, protocol_name
+from sgwatch.core.addresses import IPNetwork, Peer, PeerKind, classify_cidr
+from sgwatch.core.events import EVENT_SOURCE, MONITORED_BY_NAME, EventKind, MonitoredEvent
+from sgwatch.core.fields import Field, RecordError
+from sgwatch.core.identity import actor_from
+from sgwatch.core.model import Action, Direction, RuleChange, SecurityGroupRecord, protocol_name
 
 _ACTIONS = {
     EventKind.RULES_ADDED: Action.ADD,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sgwatch.severity import Severity
+from sgwatch.core.severity import Severity
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,8 @@ SEVERITY_RULES: tuple[SeverityRule, ...] = (
 
 RULE = {rule.name: rule for rule in SEVERITY_RULES}
 
-#: errorCode values that mean "not allowed": the call was denied, not merely malformed.
+#: errorCode values that mean "not allowed": the call was denied, not merely malformed. One set for CloudTrail's
+#: errorCode and for the error codes the CLI's own calls get back.
 DENIED_ERROR_CODES: frozenset[str] = frozenset(
     {
         "Client.UnauthorizedOperation",
@@ -144,5 +145,6 @@ DENIED_ERROR_CODES: frozenset[str] = frozenset(
         "AccessDeniedException",
         "Client.AuthFailure",
         "AuthFailure",
+        "UnauthorizedAccess",
     }
 )

@@ -18,23 +18,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
-from sgwatch.addresses import IPNetwork, PeerKind
-from sgwatch.classify import Classification, Settings, Verdict
-from sgwatch.model import Action, Direction, RuleChange
-from sgwatch.ports import SENSITIVE_PORTS, SensitivePort
-from sgwatch.severity import Severity
+from sgwatch.core.addresses import IPNetwork, PeerKind
+from sgwatch.core.classify import Classification, Settings, Verdict
+from sgwatch.core.errors import PolicyError
+from sgwatch.core.model import Action, Direction, RuleChange
+from sgwatch.core.ports import SENSITIVE_PORTS, SensitivePort
+from sgwatch.core.severity import Severity
 
 APPROVAL_TAG = "sgwatch:approved"
 _EXPOSURE = re.compile(
     r"^\s*(?P<ports>all|\d{1,5}(?:-\d{1,5})?)(?:/(?P<protocol>tcp|udp|icmp|icmpv6|all))?\s+from\s+(?P<source>\S+)\s*$",
     re.IGNORECASE,
 )
-
-
-class PolicyError(ValueError):
-    """The policy file is wrong; the message names the file, the line and the field."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +138,7 @@ class Policy:
     channels: dict[str, Severity] = field(default_factory=dict)
     source: str = ""
     tag_approvals: bool = False  # honour sgwatch:approved tags on the groups (whoever can tag a group can approve it)
+    text: str = field(default="", repr=False, compare=False)  # the file as written, when read by read_policy
 
     @cached_property
     def settings(self) -> Settings:
@@ -213,6 +212,16 @@ def _line_of(text: str, kind: str, index: int) -> int:
             if seen == index:
                 return number
     return 0
+
+
+def read_policy(path: str | Path) -> Policy:
+    """The policy file at `path`, read and validated: the one loader of the function, the CLI and the synth. The
+    Policy keeps the file's text (the stack ships it as written). PolicyError names the file, the line and the field."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise PolicyError(f"{path}: cannot read the policy ({error.strerror or error})") from None
+    return replace(load_policy(text, str(path)), text=text)
 
 
 def load_policy(text: str, source: str = "policy") -> Policy:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sgwatch.addresses import Peer
-from sgwatch.events import MonitoredEvent
+from sgwatch.core.addresses import Peer
+from sgwatch.core.events import MonitoredEvent
 
 
 class Action(Enum):

@@ -14,31 +14,26 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sgwatch import __version__
-from sgwatch.classify import DEFAULT_SETTINGS, Classification, classify
-from sgwatch.envelopes import Item
-from sgwatch.policy import Policy, PolicyError, apply_policy
-from sgwatch.render import render_report, render_text
-from sgwatch.severity import Severity
-from sgwatch.sources import DEFAULT_MAX_SIZE, LIMIT_OPTION, read_paths
-from sgwatch.text import clean, json_line
+from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, classify
+from sgwatch.core.envelopes import Item
+from sgwatch.core.errors import PolicyError
+from sgwatch.core.policy import Policy, apply_policy, read_policy
+from sgwatch.core.severity import Severity
+from sgwatch.core.text import clean, json_line
+from sgwatch.operator.render import render_report, render_text
+from sgwatch.operator.sources import DEFAULT_MAX_SIZE, LIMIT_OPTION, read_paths
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
 
-#: The real CloudTrail records the demo replays, kept with their provenance beside the tests.
-BUNDLED_RECORDS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "cloudtrail"
+#: The real CloudTrail records the demo replays: package data, with their provenance (PROVENANCE.md).
+BUNDLED_RECORDS = Path(__file__).resolve().parents[1] / "emulation" / "records"
 
 
 def _load_policy(path: str | None) -> Policy | None:
     """The policy at path, validated; PolicyError names the line and field."""
     if not path:
         return None
-    from sgwatch.policy import load_policy  # noqa: PLC0415
-
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise PolicyError(f"{path}: cannot read the policy ({error.strerror or error})") from None
-    return load_policy(text, path)
+    return read_policy(path)
 
 
 _SIZE = re.compile(r"\s*(\d+)\s*([a-z]*)\s*", re.IGNORECASE)
@@ -145,7 +140,7 @@ def command_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     paths = args.paths or [str(BUNDLED_RECORDS)]
     if not args.classify_only:
-        from sgwatch import demo  # noqa: PLC0415 - needs the development install (moto); the report does not
+        from sgwatch.operator import demo  # noqa: PLC0415 - needs the development install (moto); the report does not
 
         try:
             _load_policy(args.policy)
@@ -182,7 +177,7 @@ class _Clients:
         """Clients in a member account, through its audit role (credentials from sts:AssumeRole)."""
         import boto3  # noqa: PLC0415
 
-        from sgwatch.aws import assumed_role_keys  # noqa: PLC0415
+        from sgwatch.runtime.aws import assumed_role_keys  # noqa: PLC0415
 
         sts = self("sts", self.default_region)
         identity = sts.get_caller_identity()  # type: ignore[attr-defined]
@@ -202,7 +197,7 @@ class _Clients:
 
 
 def _regions(text: str, clients: _Clients, default_all: bool) -> list[str]:
-    from sgwatch.audit import enabled_regions  # noqa: PLC0415
+    from sgwatch.operator.audit import enabled_regions  # noqa: PLC0415
 
     if text == "all" or (not text and default_all):
         return enabled_regions(clients, clients.default_region)
@@ -226,7 +221,7 @@ def _progress(err: TextIO, label: str, total: int) -> Callable[..., None] | None
 
 
 def command_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from sgwatch import audit  # noqa: PLC0415
+    from sgwatch.operator import audit  # noqa: PLC0415
 
     try:
         clients = _Clients()
@@ -258,7 +253,7 @@ def command_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def command_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    from sgwatch import history  # noqa: PLC0415
+    from sgwatch.operator import history  # noqa: PLC0415
 
     now = datetime.now(UTC)
     try:

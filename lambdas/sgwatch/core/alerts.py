@@ -11,12 +11,12 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from sgwatch import names
-from sgwatch.classify import Classification, Verdict
-from sgwatch.enrich import GroupFacts
-from sgwatch.rules import RULE
-from sgwatch.severity import Severity
-from sgwatch.text import clean
+from sgwatch.core import names
+from sgwatch.core.classify import Classification, Verdict
+from sgwatch.core.enrich import GroupFacts
+from sgwatch.core.rules import RULE
+from sgwatch.core.severity import Severity
+from sgwatch.core.text import clean
 
 MAX_SUBJECT = 100  # SNS's limit for email subjects
 MAX_MESSAGE_BYTES = 240 * 1024  # SNS allows 262,144 UTF-8 bytes with the attributes; headroom for them

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, Verdict, ingress_verdict
-from sgwatch.events import EventKind
-from sgwatch.fields import Field, RecordError
-from sgwatch.model import Action, Direction
-from sgwatch.parse import permission_changes
-from sgwatch.rules import RULE
+from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, Verdict, ingress_verdict
+from sgwatch.core.events import EventKind
+from sgwatch.core.fields import Field, RecordError
+from sgwatch.core.model import Action, Direction
+from sgwatch.core.parse import permission_changes
+from sgwatch.core.rules import RULE
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from sgwatch.classify import Classification
-from sgwatch.model import Action
-from sgwatch.severity import Severity
-from sgwatch.text import clean
+from sgwatch.core.classify import Classification
+from sgwatch.core.model import Action
+from sgwatch.core.severity import Severity
+from sgwatch.core.text import clean
 
 _SYMBOL = {Action.ADD: "+", Action.REVOKE: "-", Action.MODIFY: "~", Action.DESCRIBE: "#"}
 _WIDTH = 8  # "CRITICAL"

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sgwatch.aws import error_code
-from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, classify
-from sgwatch.events import monitored_event_names
-from sgwatch.text import clean
+from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify
+from sgwatch.core.errors import error_code
+from sgwatch.core.events import monitored_event_names
+from sgwatch.core.text import clean
 
 MAX_DAYS = 90  # what LookupEvents keeps
 REQUESTS_PER_SECOND = 2.0

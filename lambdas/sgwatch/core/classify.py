@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sgwatch.addresses import IPNetwork, PeerKind
-from sgwatch.events import EventKind
-from sgwatch.fields import RecordError
-from sgwatch.model import Action, Direction, RuleChange, SecurityGroupRecord
-from sgwatch.parse import monitored_event, normalise
-from sgwatch.ports import SENSITIVE_PORTS, WEB_PORTS, SensitivePort, sensitive_ports_covered
-from sgwatch.rules import DENIED_ERROR_CODES, RULE, SeverityRule
-from sgwatch.severity import Severity
+from sgwatch.core.addresses import IPNetwork, PeerKind
+from sgwatch.core.events import EventKind
+from sgwatch.core.fields import RecordError
+from sgwatch.core.model import Action, Direction, RuleChange, SecurityGroupRecord
+from sgwatch.core.parse import monitored_event, normalise
+from sgwatch.core.ports import SENSITIVE_PORTS, WEB_PORTS, SensitivePort, sensitive_ports_covered
+from sgwatch.core.rules import DENIED_ERROR_CODES, RULE, SeverityRule
+from sgwatch.core.severity import Severity
 
 _SHOWN_SERVICES = 3
 

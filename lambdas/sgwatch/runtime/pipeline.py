@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol
 
-from sgwatch import names
-from sgwatch.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
-from sgwatch.classify import DEFAULT_SETTINGS, Classification, Settings, classify
-from sgwatch.enrich import GroupFacts, apply_facts
-from sgwatch.envelopes import unwrap
-from sgwatch.parse import parse_time
-from sgwatch.policy import Policy, apply_policy, lowered_by_policy
-from sgwatch.severity import Severity
+from sgwatch.core import names
+from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
+from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify
+from sgwatch.core.enrich import GroupFacts, apply_facts
+from sgwatch.core.envelopes import unwrap
+from sgwatch.core.parse import parse_time
+from sgwatch.core.policy import Policy, apply_policy, lowered_by_policy
+from sgwatch.core.severity import Severity
 
 
 class Enricher(Protocol):

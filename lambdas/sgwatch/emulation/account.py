@@ -1,4 +1,4 @@
-"""`sgwatch demo`: the whole pipeline in process, on an emulated AWS account (moto), with the bundled real records.
+"""The emulated account of `sgwatch demo`, the tests and the benchmarks: the whole pipeline in process, on moto.
 
 EventBridge rule (the stack's own pattern) -> buffer queue -> the real handler, in batches shaped as Lambda receives
 them -> SNS topic -> an inbox queue and an email-filtered queue. Needs the development install (moto); never part
@@ -13,20 +13,18 @@ import io
 import json
 import logging
 import os
-import statistics
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from sgwatch import names
-from sgwatch.classify import classify
-from sgwatch.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, event_pattern
-from sgwatch.severity import Severity
-from sgwatch.sources import read_paths
+from sgwatch.core import names
+from sgwatch.core.classify import classify
+from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, event_pattern
+from sgwatch.core.severity import Severity
 
 REGION = "eu-west-1"
 EMAIL_MIN = Severity.MEDIUM
@@ -128,8 +126,8 @@ def _collect_metrics(output: str, into: dict[str, list[tuple[dict[str, str], flo
                     into[metric["Name"]].append((dimensions, float(value)))
 
 
-def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
-    """Replay the records at `paths` through the emulated pipeline and return what came out."""
+def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoResult:
+    """Replay `records` (CloudTrail records) through the emulated pipeline and return what came out."""
     try:
         import boto3  # noqa: PLC0415 - the demo's own dependencies, loaded only when it runs
         from moto import mock_aws  # noqa: PLC0415
@@ -137,12 +135,9 @@ def run_pipeline(paths: list[str], policy_file: str = "") -> DemoResult:
         raise SystemExit(
             f"sgwatch demo needs the development install ({error.name} is missing): run `make demo`"
         ) from None
-    from sgwatch import handler  # noqa: PLC0415 - Powertools, only for the demo and the Lambda
+    from sgwatch.runtime import handler  # noqa: PLC0415 - Powertools, only for the demo and the Lambda
 
     result = DemoResult()
-    records = [
-        item.record for item in read_paths(paths, keep_all=True) if not item.skipped and isinstance(item.record, dict)
-    ]
     touched = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", names.ENV_TOPIC_ARN,
                names.ENV_POLICY_FILE, names.ENV_DEDUP_TABLE, names.ENV_CLAIM_STALE_SECONDS)  # fmt: skip
     saved = {key: os.environ.get(key) for key in touched}
@@ -295,73 +290,3 @@ def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
         entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(batch)]
         sqs.delete_message_batch(QueueUrl=url, Entries=entries)
     return found
-
-
-def _rank(alert: dict[str, Any]) -> int:
-    return int(alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY_RANK]["Value"])
-
-
-def _by_dimension(result: DemoResult, metric: str, dimension: str) -> Counter[str]:
-    """A dimensioned metric's total for each value of its dimension."""
-    counts: Counter[str] = Counter()
-    for dims, value in result.metrics.get(metric, []):
-        counts[dims[dimension]] += int(value)
-    return counts
-
-
-def render(result: DemoResult, out: TextIO) -> None:
-    write = out.write
-    write("sgwatch demo: the deployed pipeline, in process, on an emulated AWS account (moto); no AWS account needed\n")
-    write(f"  {result.setup}\n")
-    write("  EventBridge rule (the stack's pattern) -> buffer queue -> sgwatch handler in Lambda-shaped batches\n")
-    write(f"  -> SNS topic -> inbox; the email subscription's filter passes {EMAIL_MIN.name} and up\n")
-    write(
-        f"  replayed {result.replayed} real CloudTrail records (groups mapped onto the demo account's, times set to now)\n\n"
-    )
-    write(f"rule:    {result.delivered} of {result.replayed} records delivered to the buffer\n")
-    if result.undelivered_changes:
-        write(
-            f"         not delivered here: {', '.join(result.undelivered_changes)} (groupSet changes: moto cannot match"
-            " inside lists of objects; EventBridge in AWS does)\n"
-        )
-    write(
-        f"handler: {result.batches} batches, {result.failed_messages} failed messages,"
-        f" {result.log_lines} JSON log lines (as CloudWatch Logs would receive them)\n\n"
-    )
-    write(f"Inbox: {len(result.alerts)} alerts (* = emailed)\n")
-    for alert in sorted(result.alerts, key=_rank, reverse=True):
-        mark = "*" if alert["MessageId"] in result.emailed else " "
-        write(f" {mark} {alert['Subject']}\n")
-    if result.alerts:
-        # The most severe; among equals, the one that groups the most records shows the most.
-        worst = max(result.alerts, key=lambda alert: (_rank(alert), alert["Message"].count('"eventID"')))
-        human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
-        write("\nThe most severe alert, as its email reads (the JSON result follows it in the message):\n")
-        write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
-    write("\nMetrics (namespace sgwatch), as the dashboard will show them:\n")
-    counts = _by_dimension(result, names.METRIC_CHANGES, names.SEVERITY_DIMENSION)
-    shown = ", ".join(
-        f"{severity.name} {counts[severity.name]}"
-        for severity in sorted(Severity, reverse=True)
-        if counts[severity.name]
-    )
-    write(f"  {names.METRIC_CHANGES:<32}{shown}\n")
-    for name in names.ALL_METRICS:
-        if name in (names.METRIC_CHANGES, names.METRIC_CHANGES_BY_EVENT):
-            continue
-        values = [value for _, value in result.metrics.get(name, [])]
-        if name == names.METRIC_DETECTION_LATENCY and values:
-            write(f"  {name:<32}p50 {statistics.median(values):.0f} ms, max {max(values):.0f} ms (in process)\n")
-        elif name == names.METRIC_CHANGES_BY_REGION:
-            regions = _by_dimension(result, name, names.REGION_DIMENSION)
-            write(f"  {name:<32}{', '.join(f'{region} {count}' for region, count in sorted(regions.items()))}\n")
-        else:
-            write(f"  {name:<32}{sum(values):.0f}\n")
-
-
-def main(paths: list[str], out: TextIO, bundled: Path, policy_file: str = "") -> int:
-    result = run_pipeline(paths or [str(bundled)], policy_file)
-    if policy_file:
-        out.write(f"policy: {policy_file} (lowered changes name the entry that lowered them)\n")
-    render(result, out)
-    return 0

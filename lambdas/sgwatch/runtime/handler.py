@@ -5,27 +5,23 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from sgwatch import names
-from sgwatch.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher, assumed_role_keys
-from sgwatch.pipeline import PipelineSettings, process_batch
-from sgwatch.policy import PolicyError, load_policy
-from sgwatch.severity import Severity
-from sgwatch.text import json_line
+from sgwatch.core import names
+from sgwatch.core.errors import ConfigError, PolicyError
+from sgwatch.core.policy import read_policy
+from sgwatch.core.severity import Severity
+from sgwatch.core.text import json_line
+from sgwatch.runtime.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher, assumed_role_keys
+from sgwatch.runtime.pipeline import PipelineSettings, process_batch
 
 # Log lines go through the same JSON writer as the CLI: a lone surrogate or a line separator in a record cannot make
 # a line fail to encode (and vanish) or split in two.
 logger = Logger(service=names.SERVICE, json_serializer=json_line)
 metrics = Metrics(namespace=names.METRIC_NAMESPACE, service=names.SERVICE)
-
-
-class ConfigError(ValueError):
-    """The function's environment is wrong; the message names the variable and what to set."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +45,8 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
     policy_file = environ.get(names.ENV_POLICY_FILE, "")
     if policy_file:
         try:
-            policy = load_policy(Path(policy_file).read_text(), policy_file)
-        except (OSError, PolicyError) as error:
+            policy = read_policy(policy_file)
+        except PolicyError as error:
             raise ConfigError(f"{names.ENV_POLICY_FILE}: {error}") from None
     dedup_table = environ.get(names.ENV_DEDUP_TABLE, "")
     stale = environ.get(names.ENV_CLAIM_STALE_SECONDS, "")

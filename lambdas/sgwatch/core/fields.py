@@ -5,17 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from sgwatch.core.errors import RecordError
+
+__all__ = ["MAX_TEXT", "Field", "RecordError"]
+
 #: The longest text read from a record. AWS's own values are shorter (an ARN is at most 2,048 characters).
 MAX_TEXT = 2048
-
-
-class RecordError(ValueError):
-    """A record that cannot be understood. `field` is the dotted path of the offending value."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}" if field else problem)
-        self.field = field
-        self.problem = problem
 
 
 def _shown(value: Any) -> str:

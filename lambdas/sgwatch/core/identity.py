@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sgwatch.fields import Field
-from sgwatch.model import Actor
+from sgwatch.core.fields import Field
+from sgwatch.core.model import Actor
 
 
 @dataclass(frozen=True)

@@ -12,39 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sgwatch.aws import error_code
-from sgwatch.events import EVENT_SOURCE, EVENTBRIDGE_SOURCE, MONITORED_BY_NAME
-from sgwatch.text import clean
+from sgwatch.core.errors import error_code
+from sgwatch.core.events import EVENT_SOURCE, EVENTBRIDGE_SOURCE, MONITORED_BY_NAME
+from sgwatch.core.names import SECURITY_GROUP_TYPE
+from sgwatch.core.rules import DENIED_ERROR_CODES
+from sgwatch.core.text import clean
 
 PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
-SECURITY_GROUP_TYPE = "AWS::EC2::SecurityGroup"
 ACCOUNT = "account"
-DENIED_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnauthorizedOperation",
-        "Client.UnauthorizedOperation",
-        "UnauthorizedAccess",
-    }
-)
 ClientFactory = Callable[[str, str], Any]  # (service, region) -> a boto3 client
-
-#: The read-only permissions the audit uses (the README lists them from here).
-PERMISSIONS = (
-    "ec2:DescribeRegions",
-    "cloudtrail:DescribeTrails",
-    "cloudtrail:GetTrailStatus",
-    "cloudtrail:GetEventSelectors",
-    "config:DescribeConfigurationRecorders",
-    "config:DescribeConfigurationRecorderStatus",
-    "config:DescribeDeliveryChannels",
-    "events:ListRules",
-    "events:ListTargetsByRule",
-    "lambda:ListEventSourceMappings",
-    "sqs:GetQueueUrl",
-    "sqs:GetQueueAttributes",
-)
 
 
 @dataclass(frozen=True)
@@ -70,7 +46,7 @@ def _call(client: Any, operation: str, **kwargs: Any) -> Any:
         code = error_code(error)
         prefix = client.meta.service_model.signing_name if hasattr(client, "meta") else "aws"
         permission = f"{prefix}:{''.join(part.title() for part in operation.split('_'))}"
-        if code in DENIED_CODES:
+        if code in DENIED_ERROR_CODES:
             raise _Unknown(f"{permission} was denied") from None
         raise _Unknown(f"{permission} failed: {code or type(error).__name__}: {error}") from None
 

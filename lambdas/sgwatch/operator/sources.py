@@ -22,8 +22,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sgwatch.envelopes import Item, unwrap, unwrap_log_entry
-from sgwatch.events import MONITORED_BY_NAME
+from sgwatch.core.envelopes import Item, unwrap, unwrap_log_entry
+from sgwatch.core.events import MONITORED_BY_NAME
 
 #: Every monitored eventName contains "SecurityGroup", except the two attachment calls, which count only with groupSet.
 _MARKERS = (b"SecurityGroup", b"groupSet", b"groupset")

@@ -63,3 +63,21 @@ ATTRIBUTE_EVENT_NAME: Final = "event_name"
 ATTRIBUTE_ACCOUNT: Final = "account"
 ATTRIBUTE_REGION: Final = "region"
 ATTRIBUTE_GROUP_ID: Final = "group_id"
+
+# AWS Config's resource type of a security group: the audit checks the recorder covers it; the stack's recorder records it.
+SECURITY_GROUP_TYPE: Final = "AWS::EC2::SecurityGroup"
+# What `sgwatch audit` calls: the organization's member audit role grants exactly these.
+AUDIT_PERMISSIONS: Final = (
+    "ec2:DescribeRegions",
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
+    "config:DescribeConfigurationRecorders",
+    "config:DescribeConfigurationRecorderStatus",
+    "config:DescribeDeliveryChannels",
+    "events:ListRules",
+    "events:ListTargetsByRule",
+    "lambda:ListEventSourceMappings",
+    "sqs:GetQueueUrl",
+    "sqs:GetQueueAttributes",
+)

@@ -1,0 +1,74 @@
+"""The layers as the product ships them: the function's asset is an allow-list (core and runtime), and the arrows
+between layers hold (import-linter checks them from pyproject.toml; this runs it too, so a plain pytest sees it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.processor import stage_function_code
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Every file the function ships. A new module of the core or the runtime is added here on purpose; one of the CLI
+#: (operator) or the emulator can never reach the function.
+FUNCTION_FILES = [
+    "sgwatch/__init__.py",
+    "sgwatch/core/__init__.py",
+    "sgwatch/core/addresses.py",
+    "sgwatch/core/alerts.py",
+    "sgwatch/core/classify.py",
+    "sgwatch/core/enrich.py",
+    "sgwatch/core/envelopes.py",
+    "sgwatch/core/errors.py",
+    "sgwatch/core/events.py",
+    "sgwatch/core/fields.py",
+    "sgwatch/core/identity.py",
+    "sgwatch/core/model.py",
+    "sgwatch/core/names.py",
+    "sgwatch/core/parse.py",
+    "sgwatch/core/policy.py",
+    "sgwatch/core/ports.py",
+    "sgwatch/core/rules.py",
+    "sgwatch/core/severity.py",
+    "sgwatch/core/text.py",
+    "sgwatch/runtime/__init__.py",
+    "sgwatch/runtime/aws.py",
+    "sgwatch/runtime/handler.py",
+    "sgwatch/runtime/pipeline.py",
+]
+
+
+def test_the_function_ships_exactly_the_core_and_the_runtime(tmp_path: Path) -> None:
+    staged = stage_function_code(tmp_path)
+    assert staged == FUNCTION_FILES
+    on_disk = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file())
+    assert on_disk == FUNCTION_FILES  # no cache, no egg-info, no data file
+
+
+def test_the_staged_function_imports_its_entry_point_without_the_rest_of_the_package(tmp_path: Path) -> None:
+    """The asset alone is enough: a module the runtime needs but the allow-list leaves out fails here, not in AWS."""
+    stage_function_code(tmp_path)
+    probe = (
+        "import sys; sys.path[:] = [p for p in sys.path if 'lambdas' not in p]; sys.path.insert(0, sys.argv[1]);"
+        "import sgwatch.runtime.handler as h; assert h.__file__.startswith(sys.argv[1]), h.__file__;"
+        "assert not [m for m in sys.modules if m.startswith(('sgwatch.operator', 'sgwatch.emulation'))]"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    environment["AWS_DEFAULT_REGION"] = "eu-west-1"
+    ran = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(tmp_path)], capture_output=True, text=True, env=environment, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+
+
+def test_the_layer_contracts_hold() -> None:
+    linter = Path(sys.executable).parent / "lint-imports"
+    environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'lambdas'}{os.pathsep}{ROOT}"}
+    ran = subprocess.run(
+        [str(linter), "--no-cache"], cwd=ROOT, capture_output=True, text=True, env=environment, check=False
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "BROKEN" not in ran.stdout and ran.stdout.count("KEPT") == 4
