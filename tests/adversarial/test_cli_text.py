@@ -9,7 +9,6 @@ error code, event name, descriptions.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import unicodedata
@@ -18,8 +17,9 @@ from typing import Any
 
 import pytest
 from sgwatch.core.classify import Classification, classify
-from sgwatch.operator import audit, cli, history
+from sgwatch.operator import audit, history
 from sgwatch.operator.cli import EXIT_OK, EXIT_UNREADABLE, main
+from sgwatch.operator.commands import aws
 
 from tests.adversarial.test_classify_input import CLI_FIXTURES
 
@@ -113,13 +113,13 @@ def looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
         )
         return hostile_results(), [history.RegionResult("eu-west-1"), failed]
 
-    monkeypatch.setattr(cli, "_Clients", _NoClients)
+    monkeypatch.setattr(aws, "clients_for", lambda args: _NoClients())
     monkeypatch.setattr(history, "run_history", run_history)
 
 
 @pytest.mark.usefixtures("looked_up")
 def test_history_table_cleans_every_field() -> None:
-    status, text, err = run("history", "--since", "1d")
+    status, text, err = run("history", "--since", "1d", "--format", "text")
     assert status == EXIT_UNREADABLE  # one region failed
     assert_inert(text)
     assert_inert(err)
@@ -154,12 +154,9 @@ def test_audit_table_cleans_every_field() -> None:
 
 def test_audit_json_keeps_one_document(monkeypatch: pytest.MonkeyPatch) -> None:
     checks = [audit.Check("eu-west-1", "cloudtrail", audit.FAIL, "detail\u2028with a separator")]
-    monkeypatch.setattr(cli, "_Clients", _NoClients)
+    monkeypatch.setattr(aws, "clients_for", lambda args: _NoClients())
     monkeypatch.setattr(audit, "run_audit", lambda *args, **kwargs: checks)
     out = io.StringIO()
-    status = cli.command_audit(
-        argparse.Namespace(regions="eu-west-1", accounts="", role="r", format="json"), out, io.StringIO()
-    )
-    assert status == 1
+    assert main(["audit", "--regions", "eu-west-1", "--format", "json"], out, io.StringIO()) == 1
     assert_inert(out.getvalue())
     assert json.loads(out.getvalue())[0]["detail"] == "detail\u2028with a separator"

@@ -83,7 +83,7 @@ def verdicts(checks: list[Check], region: str = HOME) -> dict[str, Check]:
 
 def audit_cli(*regions: str) -> tuple[int, str]:
     out = io.StringIO()
-    status = main(["audit", "--regions", ",".join(regions or (HOME,))], out, io.StringIO())
+    status = main(["audit", "--regions", ",".join(regions or (HOME,)), "--format", "text"], out, io.StringIO())
     return status, out.getvalue()
 
 
@@ -270,7 +270,7 @@ def test_json_format(account: Account) -> None:
 
 def test_all_regions_by_default(account: Account) -> None:
     out = io.StringIO()
-    status = main(["audit"], out, io.StringIO())
+    status = main(["audit", "--format", "text"], out, io.StringIO())
     assert status == 1  # the other regions have no recorder and no sgwatch rule
     regions = {
         line.split()[0]
@@ -290,7 +290,7 @@ def test_member_accounts_are_audited_through_their_role(account: Account) -> Non
     trails.create_trail(Name="member", S3BucketName="member-trail", IsMultiRegionTrail=True)
     trails.start_logging(Name="member")
     out = io.StringIO()
-    assert main(["audit", "--regions", HOME, "--accounts", member], out, io.StringIO()) == 1
+    assert main(["audit", "--regions", HOME, "--accounts", member, "--format", "text"], out, io.StringIO()) == 1
     rows = {line.split()[0]: line for line in out.getvalue().splitlines()[1:] if line[:1].isdigit()}
     assert set(rows) == {f"{member}/account", f"{member}/{HOME}"}
     table = out.getvalue()

@@ -186,6 +186,7 @@ def test_since_is_parsed_and_bounded() -> None:
 
 def test_cli_history_table(monkeypatch: pytest.MonkeyPatch) -> None:
     from sgwatch.operator import cli
+    from sgwatch.operator.commands import aws
 
     client, _ = stubbed(
         "eu-west-1",
@@ -201,9 +202,9 @@ def test_cli_history_table(monkeypatch: pytest.MonkeyPatch) -> None:
         def __call__(self, service: str, region: str) -> Any:
             return client
 
-    monkeypatch.setattr(cli, "_Clients", Clients)
+    monkeypatch.setattr(aws, "clients_for", lambda args: Clients())
     monkeypatch.setattr(history, "RateLimiter", lambda: RateLimiter(rate=1000.0))
-    monkeypatch.setattr(cli, "_regions", lambda text, clients, default_all: ["eu-west-1"])
+    monkeypatch.setattr(aws, "regions", lambda text, clients, default_all: ["eu-west-1"])
     real_parse = history.parse_since
     monkeypatch.setattr(history, "parse_since", lambda text, now: real_parse(text, NOW))
     real_run = history.run_history
@@ -213,7 +214,7 @@ def test_cli_history_table(monkeypatch: pytest.MonkeyPatch) -> None:
         lambda regions, client_for, start, end, **kw: real_run(regions, client_for, start, NOW, **kw),
     )
     out, err = io.StringIO(), io.StringIO()
-    assert cli.main(["history", "--since", "7d"], out, err) == 0
+    assert cli.main(["history", "--since", "7d", "--format", "text"], out, err) == 0
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("SEVERITY  TIME")
     assert lines[1].startswith("CRITICAL  2026-01-24T03:45:49Z ap-northeast-2 AuthorizeSecurityGroupIngress")

@@ -1,0 +1,127 @@
+"""What the commands share: exit statuses, the `--format` option, policy loading, classifying a stream of inputs
+with a summary of it, progress on a terminal, and the check for a command's optional dependencies."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import TextIO, TypeAlias
+
+from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, classify
+from sgwatch.core.envelopes import Item
+from sgwatch.core.policy import Policy, apply_policy, read_policy
+from sgwatch.core.severity import Severity
+from sgwatch.core.text import clean
+
+EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
+
+#: What `add_subparsers()` returns, which each command module registers itself with.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+JSON, TEXT = "json", "text"
+
+
+def output_options() -> argparse.ArgumentParser:
+    """The parent parser of every command that prints results: `--format` has one meaning and one default."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--format", choices=(JSON, TEXT), default=JSON, help="output form (default json)")
+    return parent
+
+
+class MissingDependency(Exception):
+    """A command needs an optional dependency that is not installed; the message names the extra that brings it."""
+
+
+def require(command: str, extra: str, *modules: str) -> None:
+    """Import each module, or raise MissingDependency saying what to install (`main` prints it, exit status 2)."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise MissingDependency(f"sgwatch {command} needs {module}: pip install 'sgwatch[{extra}]'") from error
+
+
+def load_policy(path: str | None) -> Policy | None:
+    """The policy at path, validated; PolicyError names the line and field."""
+    if not path:
+        return None
+    return read_policy(path)
+
+
+def classified(
+    items: Iterable[Item],
+    counts: Counter[str],
+    policy: Policy | None = None,
+    notes: Callable[[str], object] | None = None,
+) -> Iterable[Classification]:
+    """Each item classified, in order; errors become results with `error`; notes (inputs passed over) go to notes."""
+    settings = policy.settings if policy else DEFAULT_SETTINGS
+    for item in items:
+        if item.skipped:
+            counts["skipped"] += item.skipped
+            continue
+        if item.note:
+            counts["not regular"] += 1
+            if notes is not None:
+                notes(item.note)
+            continue
+        if item.error:
+            counts["unreadable"] += 1
+            yield Classification(Severity.NONE, error=item.error, location=item.location)
+            continue
+        try:
+            result = classify(
+                item.record, location=item.location, account=item.account, region=item.region, settings=settings
+            )
+        except Exception as error:  # classify() does not raise by contract; one record must not end the run if it does
+            problem = "nested too deeply" if isinstance(error, RecursionError) else f"{type(error).__name__}: {error}"
+            result = Classification(
+                Severity.NONE, error=f"{item.location}: could not be classified ({problem})", location=item.location
+            )
+        if policy is not None:
+            result = apply_policy(result, policy)
+        if result.error:
+            counts["unreadable"] += 1
+        elif result.record is None:
+            counts["skipped"] += 1
+        else:
+            counts[result.severity.name] += 1
+        yield result
+
+
+def notes_to(err: TextIO, command: str) -> Callable[[str], object]:
+    return lambda note: err.write(f"sgwatch {command}: {clean(note, 2000)}\n")
+
+
+def summary(counts: Counter[str]) -> str:
+    changes = sum(counts[severity.name] for severity in Severity)
+    by_severity = ", ".join(
+        f"{counts[severity.name]} {severity.name}"
+        for severity in sorted(Severity, reverse=True)
+        if counts[severity.name]
+    )
+    detail = f" ({by_severity})" if by_severity else ""
+    not_regular = f"; {counts['not regular']} inputs skipped (not regular files)" if counts["not regular"] else ""
+    return (
+        f"sgwatch: {changes} security-group records{detail}; {counts['skipped']} other records skipped;"
+        f" {counts['unreadable']} unreadable{not_regular}"
+    )
+
+
+def progress(err: TextIO, label: str, total: int) -> Callable[..., None] | None:
+    """A progress line on stderr when it is a terminal (per region done, or records so far in one region)."""
+    if not err.isatty():
+        return None
+    done: list[str] = []
+
+    def report(region: str, records: int | None = None) -> None:
+        if records is None:
+            done.append(region)
+            err.write(f"\r{label}: {len(done)}/{total} regions")
+        else:
+            err.write(f"\r{label}: {region}, {records} records so far   ")
+        err.flush()
+
+    return report
