@@ -1,5 +1,5 @@
-"""The options the commands share mean the same everywhere: `--format` (json|text, default json) on every command
-that prints results, `--regions`/`--region` and `--profile` on every command that calls AWS, and `--profile` selects
+"""The options the commands share mean the same everywhere: `--format` (json|text; classify defaults to json, the
+commands a person reads at a terminal to text) on every command that prints results, `--regions`/`--region` and `--profile` on every command that calls AWS, and `--profile` selects
 the named profile of the session the AWS clients come from."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ PRINTING = {
     "history": ["history", "--regions", "eu-west-1"],
 }
 CALLING_AWS = ("audit", "history")
+DEFAULT_FORMAT = {"classify": "json", "audit": "text", "history": "text"}
 
 
 def help_of(command: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -81,21 +82,25 @@ def offline_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LookUps:
 
 
 @pytest.mark.parametrize("command", list(PRINTING))
-def test_format_has_one_meaning_and_one_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert option_help(help_of(command, capsys), "--format") == "--format {json,text} output form (default json)"
+def test_format_has_one_meaning_and_each_commands_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    default = DEFAULT_FORMAT[command]
+    assert (
+        option_help(help_of(command, capsys), "--format") == f"--format {{json,text}} output form (default {default})"
+    )
 
 
 @pytest.mark.parametrize("command", list(PRINTING))
 @pytest.mark.usefixtures("offline_aws")
-def test_format_json_is_the_default_and_text_is_for_reading(command: str) -> None:
+def test_format_json_is_for_programs_and_text_for_reading(command: str) -> None:
     outputs = {}
     for form in ([], ["--format", "json"], ["--format", "text"]):
         out = io.StringIO()
         assert main([*PRINTING[command], *form], out, io.StringIO()) == EXIT_OK
         outputs[tuple(form)] = out.getvalue()
-    assert outputs[()] == outputs[("--format", "json")]
+    assert outputs[()] == outputs[("--format", DEFAULT_FORMAT[command])]
+    json_output = outputs[("--format", "json")]
     documents = (
-        [json.loads(line) for line in outputs[()].splitlines()] if command != "audit" else [json.loads(outputs[()])]
+        [json.loads(line) for line in json_output.splitlines()] if command != "audit" else [json.loads(json_output)]
     )
     assert documents
     text = outputs[("--format", "text")]

@@ -9,13 +9,13 @@ from typing import TextIO
 
 from sgwatch.core.text import clean
 from sgwatch.operator.commands import aws
-from sgwatch.operator.commands.common import EXIT_USAGE, JSON, Subcommands, output_options, progress
+from sgwatch.operator.commands.common import EXIT_USAGE, JSON, TEXT, Subcommands, output_options, progress
 
 
 def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "audit",
-        parents=[output_options(), aws.aws_options(default_regions="all")],
+        parents=[output_options(TEXT), aws.aws_options(default_regions="all")],
         help="check that security-group changes are monitored: CloudTrail, AWS Config and sgwatch, per region",
         description="For each region: a trail that covers it is logging management write events; AWS Config records"
         " AWS::EC2::SecurityGroup and has a delivery channel; sgwatch's rule is deployed, enabled and reaches its"

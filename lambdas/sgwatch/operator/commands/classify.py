@@ -44,7 +44,7 @@ def parse_size(text: str) -> int:
 def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "classify",
-        parents=[output_options()],
+        parents=[output_options(JSON)],
         help="classify CloudTrail records from files, directories or stdin",
         description="Classify CloudTrail records: raw records, EventBridge events, CloudTrail log files (plain or"
         " gzip), JSON lines, SNS or SQS deliveries, `aws cloudtrail lookup-events` output. A directory is read"

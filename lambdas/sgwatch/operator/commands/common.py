@@ -23,10 +23,12 @@ Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 JSON, TEXT = "json", "text"
 
 
-def output_options() -> argparse.ArgumentParser:
-    """The parent parser of every command that prints results: `--format` has one meaning and one default."""
+def output_options(default: str) -> argparse.ArgumentParser:
+    """The parent parser of every command that prints results: `--format` has one meaning (json: one document per
+    result, for programs; text: for reading). The default is each command's own: classify feeds programs (json),
+    audit and history are read by a person at a terminal (text)."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--format", choices=(JSON, TEXT), default=JSON, help="output form (default json)")
+    parent.add_argument("--format", choices=(JSON, TEXT), default=default, help=f"output form (default {default})")
     return parent
 
 

@@ -15,6 +15,7 @@ from sgwatch.operator.commands.common import (
     EXIT_UNREADABLE,
     EXIT_USAGE,
     JSON,
+    TEXT,
     Subcommands,
     load_policy,
     output_options,
@@ -25,7 +26,7 @@ from sgwatch.operator.commands.common import (
 def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "history",
-        parents=[output_options(), aws.aws_options(default_regions="")],
+        parents=[output_options(TEXT), aws.aws_options(default_regions="")],
         help="look back at security-group changes with CloudTrail LookupEvents (up to 90 days), classified",
         description="LookupEvents for each monitored event name, every page, regions in parallel, at most 2 requests"
         " per second per region, throttling retried with backoff; every record classified as the Lambda would,"
