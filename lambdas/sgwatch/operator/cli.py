@@ -72,7 +72,7 @@ def _results(
             continue
         if item.error:
             counts["unreadable"] += 1
-            yield Classification(Severity.NONE, error=item.error, location=item.location)
+            yield Classification(error=item.error, location=item.location)
             continue
         try:
             result = classify(
@@ -81,7 +81,7 @@ def _results(
         except Exception as error:  # classify() does not raise by contract; one record must not end the run if it does
             problem = "nested too deeply" if isinstance(error, RecursionError) else f"{type(error).__name__}: {error}"
             result = Classification(
-                Severity.NONE, error=f"{item.location}: could not be classified ({problem})", location=item.location
+                error=f"{item.location}: could not be classified ({problem})", location=item.location
             )
         if policy is not None:
             result = apply_policy(result, policy)
