@@ -7,8 +7,8 @@ from typing import Any
 
 from sgwatch.core import names
 from sgwatch.core.classify import classify
-from sgwatch.core.policy import apply_policy, load_policy
 from sgwatch.core.events import monitored_event_names
+from sgwatch.core.policy import apply_policy, load_policy
 from sgwatch.core.severity import Severity
 
 from tests.conftest import CONSTRUCTED, load

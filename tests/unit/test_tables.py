@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sgwatch.core import rules
 from sgwatch.core.addresses import PeerKind, classify_cidr
 from sgwatch.core.events import MONITORED_EVENTS, monitored_event_names
 from sgwatch.core.ports import SENSITIVE_PORTS, sensitive_ports_covered
-from sgwatch.core import rules
 from sgwatch.core.severity import Severity
 
 DESIGN_MONITORED = {
