@@ -31,10 +31,10 @@ def test_a_muted_group_attached_beside_an_open_group_does_not_silence_the_open_g
     facts = {OPEN: world_ssh(OPEN), MUTED: GroupFacts(MUTED, name="load-test", vpc_id="vpc-1")}
     result = apply_policy(apply_facts(classify(ATTACH), facts), policy)
     assert result.severity is Severity.HIGH
-    [opened] = [verdict for verdict in result.verdicts if verdict.rule.name == "open-group-attached"]
-    assert opened.group_id == OPEN and opened.adjusted is None
-    [attached] = [verdict for verdict in result.verdicts if verdict.rule.name == "attachment-changed"]
-    assert attached.adjusted is None  # about both groups, one of them not muted
+    [opened] = [verdict for verdict in result.verdicts if verdict.rule.id == "open-group-attached"]
+    assert opened.group_id == OPEN and not opened.lowered_by
+    [attached] = [verdict for verdict in result.verdicts if verdict.rule.id == "attachment-changed"]
+    assert not attached.lowered_by  # about both groups, one of them not muted
 
 
 def test_a_mute_of_every_group_a_change_touches_still_mutes_it() -> None:

@@ -25,6 +25,7 @@ FUNCTION_FILES = [
     "sgwatch/core/errors.py",
     "sgwatch/core/events.py",
     "sgwatch/core/fields.py",
+    "sgwatch/core/findings.py",
     "sgwatch/core/identity.py",
     "sgwatch/core/model.py",
     "sgwatch/core/names.py",

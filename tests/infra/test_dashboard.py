@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sgwatch.core import names
+from sgwatch.core.classify import classify
 from sgwatch.core.events import monitored_event_names
+from sgwatch.core.policy import apply_policy, load_policy
 from sgwatch.core.severity import Severity
 
+from tests.conftest import CONSTRUCTED, load
 from tests.infra.conftest import dashboard_body, log_queries, shown_metrics, synth
 
 
@@ -51,9 +55,31 @@ def test_logs_insights_table_shows_high_and_critical(default_stack: Any) -> None
 
 
 def test_a_logs_insights_table_shows_what_the_policy_lowered(default_stack: Any) -> None:
+    """The table finds a result by its structured `loweredBy` field, whichever verdict was lowered; it reads no
+    prose, so a lowered verdict after the first one (or an expired approval) is not missed."""
     _, template = default_stack
-    [query] = [query for query in log_queries(template) if "lowered to" in query]
-    assert "no longer counts" in query  # expired approvals too
+    [query] = [query for query in log_queries(template) if "loweredBy" in query]
+    assert "ispresent(result.loweredBy.0)" in query
+    assert "lowered to" not in query and "no longer counts" not in query and " like " not in query
+
+
+def test_the_logged_result_names_the_lowering_entries_whatever_the_verdict_position() -> None:
+    """The field the query reads. Two rules rewritten on one group: the second is approved (lowered), the first is
+    covered by an approval that has expired (it lowers nothing, and the table shows it too)."""
+    policy = load_policy(
+        '[[approved_exposure]]\ngroup_id = "sg-0aaa1111bbbb2222c"\nexposure = "443/tcp from any"\n'
+        'owner = "web"\nreason = "load balancer"\n\n'
+        '[[approved_exposure]]\ngroup_id = "sg-0aaa1111bbbb2222c"\nexposure = "3389/tcp from world"\n'
+        'owner = "ops"\nexpires = 2020-01-01\nreason = "migration"\n'
+    )
+    record = load(CONSTRUCTED / "modify_security_group_rules_list_two_rules.json")
+    logged = apply_policy(classify(record), policy, today=date(2026, 11, 20)).to_dict()
+    assert logged["loweredBy"] == ["approved_exposure[1]", "approved_exposure[0]"]
+    first, second = logged["findings"]
+    assert [lowering["action"] for lowering in first["loweredBy"]] == ["approval-expired"]
+    assert (first["severity"], second["severity"]) == ("CRITICAL", "INFO")
+    assert list(logged).index("loweredBy") < list(logged).index("changes")  # among the first fields Insights reads
+    assert classify(record).to_dict()["loweredBy"] == []  # absent from Insights: the filter skips it
 
 
 def test_changes_are_graphed_by_the_region_they_were_made_in() -> None:

@@ -61,7 +61,7 @@ def test_constructed_record_severity(name: str) -> None:
     result = classify_file(f"constructed/{name}")
     assert result.error == ""
     assert result.severity is severity
-    assert max(result.verdicts, key=lambda verdict: verdict.severity).rule.name == top_rule
+    assert max(result.verdicts, key=lambda verdict: verdict.severity).rule.id == top_rule
 
 
 def test_reason_says_what_where_who_and_how() -> None:

@@ -128,7 +128,7 @@ def test_real_record_severity(name: str) -> None:
     result = classify(item.record, location=item.location, account=item.account, region=item.region)
     assert result.error == ""
     assert result.severity is severity
-    assert {verdict.rule.name for verdict in result.verdicts} == rules
+    assert {verdict.rule.id for verdict in result.verdicts} == rules
     if severity is not Severity.NONE:
         assert result.reasons and all(reason.strip() for reason in result.reasons)
         assert result.event_name and result.actor

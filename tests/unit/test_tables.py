@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sgwatch.core import rules
 from sgwatch.core.addresses import PeerKind, classify_cidr
 from sgwatch.core.events import MONITORED_EVENTS, monitored_event_names
 from sgwatch.core.ports import SENSITIVE_PORTS, sensitive_ports_covered
-from sgwatch.core.rules import RULE, SEVERITY_RULES
 from sgwatch.core.severity import Severity
 
 DESIGN_MONITORED = {
@@ -56,17 +56,17 @@ def test_all_protocols_cover_the_whole_catalogue() -> None:
 
 
 def test_severity_rules_are_named_once_and_follow_the_design() -> None:
-    assert len(RULE) == len(SEVERITY_RULES)
-    assert all(rule.rationale and rule.advice for rule in SEVERITY_RULES)
-    assert RULE["world-all-traffic"].severity is Severity.CRITICAL
-    assert RULE["world-sensitive-port"].severity is Severity.CRITICAL
-    assert RULE["world-other-port"].severity is Severity.HIGH
-    assert RULE["broad-public-sensitive-port"].severity is Severity.HIGH
-    assert RULE["default-group-ingress"].severity is Severity.HIGH
-    assert RULE["denied-attempt"].severity is Severity.MEDIUM
-    assert RULE["broad-public-other-port"].severity is Severity.MEDIUM
-    assert RULE["world-web-port"].severity is Severity.LOW
-    assert RULE["rule-revoked"].severity is Severity.INFO
+    assert len({rule.id for rule in rules.RULES}) == len(rules.RULES)
+    assert all(rule.rationale and rule.advice for rule in rules.RULES)
+    assert rules.WORLD_ALL_TRAFFIC.severity is Severity.CRITICAL
+    assert rules.WORLD_SENSITIVE_PORT.severity is Severity.CRITICAL
+    assert rules.WORLD_OTHER_PORT.severity is Severity.HIGH
+    assert rules.BROAD_PUBLIC_SENSITIVE_PORT.severity is Severity.HIGH
+    assert rules.DEFAULT_GROUP_INGRESS.severity is Severity.HIGH
+    assert rules.DENIED_ATTEMPT.severity is Severity.MEDIUM
+    assert rules.BROAD_PUBLIC_OTHER_PORT.severity is Severity.MEDIUM
+    assert rules.WORLD_WEB_PORT.severity is Severity.LOW
+    assert rules.RULE_REVOKED.severity is Severity.INFO
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import quote
 
 from sgwatch.core import names
-from sgwatch.core.classify import Classification, Verdict
+from sgwatch.core.classify import Classification
 from sgwatch.core.enrich import GroupFacts
-from sgwatch.core.rules import RULE
+from sgwatch.core.findings import Verdict, most_severe, render_reason
+from sgwatch.core.rules import UNREADABLE_RECORD
 from sgwatch.core.severity import Severity
 from sgwatch.core.text import clean
 
@@ -41,8 +42,8 @@ class Alert:
     @property
     def severity(self) -> Severity:
         if self.is_unreadable:
-            return RULE["unreadable-record"].severity
-        return max(result.severity for result in self.results)
+            return UNREADABLE_RECORD.severity
+        return most_severe([verdict for result in self.results for verdict in result.verdicts])
 
     @property
     def is_unreadable(self) -> bool:
@@ -167,8 +168,8 @@ def message(alert: Alert, *, published_at: datetime | None = None, domain: str =
     if alert.is_unreadable:
         lines += [
             f"sgwatch could not read a security-group record: {clean(first.error, 1000)}",
-            f"Why it matters: {RULE['unreadable-record'].rationale}.",
-            f"What to do: {RULE['unreadable-record'].advice}",
+            f"Why it matters: {UNREADABLE_RECORD.rationale}.",
+            f"What to do: {UNREADABLE_RECORD.advice}",
         ]
     else:
         record = first.record
@@ -189,13 +190,13 @@ def message(alert: Alert, *, published_at: datetime | None = None, domain: str =
             "Why it matters:",
         ]
         reasons = dict.fromkeys(
-            (verdict.severity.name, verdict.reason)
+            (verdict.severity.name, render_reason(verdict))
             for result in alert.ranked
             for verdict in sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
         )
         shown = [partial(_reason_line, severity, reason) for severity, reason in reasons]
         lines += _within(lines, shown, _BODY_BUDGET - _TAIL_ALLOWANCE, "reasons")
-        lines += ["", f"What to do: {alert.top.rule.advice}"]
+        lines += ["", f"What to do: {alert.top.advice}"]
     if alert.facts:
         lines += ["", "Groups now:"]
         facts = [partial(_facts_line, group) for group in alert.facts]

@@ -5,13 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sgwatch.core.addresses import IPNetwork, PeerKind
-from sgwatch.core.events import EventKind
+from sgwatch.core.addresses import IPNetwork
 from sgwatch.core.fields import RecordError
+from sgwatch.core.findings import PolicyAction, Verdict, Wording, most_severe, render_reason
 from sgwatch.core.model import Action, Direction, RuleChange, SecurityGroupRecord
 from sgwatch.core.parse import monitored_event, normalise
-from sgwatch.core.ports import SENSITIVE_PORTS, WEB_PORTS, SensitivePort, sensitive_ports_covered
-from sgwatch.core.rules import DENIED_ERROR_CODES, RULE, SeverityRule
+from sgwatch.core.ports import SENSITIVE_PORTS, SensitivePort, sensitive_ports_covered
+from sgwatch.core.rules import (
+    DEFAULT_GROUP_INGRESS,
+    DENIED_ATTEMPT,
+    DESCRIPTION_UPDATED,
+    GROUP_CREATED,
+    GROUP_DELETED,
+    INGRESS_ADDED,
+    RULE_REVOKED,
+    WORLD_ALL_TRAFFIC,
+    Context,
+    Family,
+    Rule,
+    first_rule,
+)
 from sgwatch.core.severity import Severity
 
 _SHOWN_SERVICES = 3
@@ -29,25 +42,9 @@ DEFAULT_SETTINGS = Settings()
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """Why one change (or the record as a whole, when change is None) got its severity."""
-
-    rule: SeverityRule
-    reason: str
-    change: RuleChange | None = None
-    adjusted: Severity | None = None  # set by a policy entry, which the reason then names
-    group_id: str = ""  # the one group a record-level verdict is about (an open group attached), when not all of them
-
-    @property
-    def severity(self) -> Severity:
-        return self.adjusted if self.adjusted is not None else self.rule.severity
-
-
-@dataclass(frozen=True)
 class Classification:
     """The result for one record. `record` is None for other events (severity NONE) and for errors."""
 
-    severity: Severity
     event_id: str = ""
     event_name: str = ""
     event_time: str = ""
@@ -62,8 +59,25 @@ class Classification:
     other_error_code: str = ""  # the errorCode of a call that is not a security-group change (its record is not kept)
 
     @property
+    def severity(self) -> Severity:
+        """The most severe verdict's; NONE for other events and errors."""
+        return most_severe(self.verdicts)
+
+    @property
     def reasons(self) -> list[str]:
-        return [verdict.reason for verdict in self.verdicts]
+        return [render_reason(verdict) for verdict in self.verdicts]
+
+    @property
+    def lowered_by(self) -> list[str]:
+        """The policy entries that lowered a verdict or whose approval has expired, each once, in order: a field
+        the function's log can be queried on without reading the verdicts one by one."""
+        entries = (
+            lowering.entry
+            for verdict in self.verdicts
+            for lowering in verdict.lowered_by
+            if lowering.lowered or lowering.action is PolicyAction.APPROVAL_EXPIRED
+        )
+        return list(dict.fromkeys(entries))
 
     @property
     def outcome(self) -> str:
@@ -91,6 +105,7 @@ class Classification:
             result["source"] = self.location
             return result
         result["severity"] = self.severity.name
+        result["loweredBy"] = self.lowered_by  # early: Logs Insights reads the first 200 fields of an event
         result["outcome"] = self.outcome
         result["groupIds"] = self.group_ids
         result["changes"] = [
@@ -99,6 +114,7 @@ class Classification:
             if verdict.change is not None
         ]
         result["reasons"] = self.reasons
+        result["findings"] = self._findings()
         if self.record is not None:
             result["via"] = self.via
             if self.record.error_code:
@@ -106,6 +122,27 @@ class Classification:
         if self.location:
             result["source"] = self.location
         return result
+
+    def _findings(self) -> list[dict[str, Any]]:
+        """Each verdict as data; "change" is its index in "changes", which it does not repeat."""
+        findings = []
+        changes = 0
+        for verdict in self.verdicts:
+            change = verdict.change
+            findings.append(
+                {
+                    "rule": verdict.rule.id,
+                    "severity": verdict.severity.name,
+                    "summary": verdict.summary,
+                    "why": verdict.why,
+                    "advice": verdict.advice,
+                    "groupId": verdict.group_id or (change.group_id if change else ""),
+                    "change": changes if change is not None else None,
+                    "loweredBy": [lowering.to_dict() for lowering in verdict.lowered_by],
+                }
+            )
+            changes += change is not None
+        return findings
 
 
 def _unclassified(record: Any, location: str, account: str, region: str, error: str = "") -> Classification:
@@ -117,7 +154,6 @@ def _unclassified(record: Any, location: str, account: str, region: str, error: 
         return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
     return Classification(
-        Severity.NONE,
         event_id=text("eventID"),
         event_name=text("eventName"),
         event_time=text("eventTime"),
@@ -151,7 +187,6 @@ def classify(
         return _unclassified(record, location, account, region, error=f"{where}{error}")
     verdicts = tuple(_verdicts(parsed, settings))
     return Classification(
-        severity=max(verdict.severity for verdict in verdicts),
         event_id=parsed.event_id,
         event_name=parsed.event.name,
         event_time=parsed.event_time,
@@ -181,7 +216,7 @@ def _by(record: SecurityGroupRecord) -> str:
     return f"by {record.actor.name}{via}"
 
 
-def _services_phrase(change: RuleChange, services: list[SensitivePort]) -> str:
+def _services_phrase(change: RuleChange, services: tuple[SensitivePort, ...]) -> str:
     """ "SSH (22/tcp)" or "all TCP ports, including SSH (22/tcp), Telnet (23/tcp), FTP (20-21/tcp) and 12 more"."""
     shown = ", ".join(service.label for service in services[:_SHOWN_SERVICES])
     more = len(services) - _SHOWN_SERVICES
@@ -193,41 +228,26 @@ def _services_phrase(change: RuleChange, services: list[SensitivePort]) -> str:
     return f"{change.ports_label()}, including {shown},"
 
 
-def _ingress_rule(change: RuleChange, settings: Settings) -> tuple[SeverityRule, list[SensitivePort]]:
+def _exposure(change: RuleChange, settings: Settings) -> tuple[Rule, tuple[SensitivePort, ...]]:
+    """The exposure rule of an inbound addition, and the sensitive services its ports cover."""
     first, last = change.port_range
     services = (
-        sensitive_ports_covered(change.protocol, first, last, settings.sensitive_ports) if change.protocol else []
+        tuple(sensitive_ports_covered(change.protocol, first, last, settings.sensitive_ports))
+        if change.protocol
+        else ()
     )
-    kind = change.peer.kind
-    if kind is PeerKind.WORLD:
-        if change.protocol == "all":
-            return RULE["world-all-traffic"], services
-        if services:
-            return RULE["world-sensitive-port"], services
-        if change.protocol in ("icmp", "icmpv6"):
-            return RULE["world-icmp"], services
-        if (
-            change.protocol in ("tcp", "udp")
-            and last - first < len(WEB_PORTS)
-            and all(port in WEB_PORTS for port in range(first, last + 1))
-        ):
-            return RULE["world-web-port"], services
-        return RULE["world-other-port"], services
-    if kind is PeerKind.BROAD_PUBLIC:
-        if services or change.protocol == "all":
-            return RULE["broad-public-sensitive-port"], services
-        return RULE["broad-public-other-port"], services
-    return RULE["ingress-added"], services
+    rule = first_rule(Family.EXPOSURE, Context(change=change, services=services))
+    return rule or INGRESS_ADDED, services  # the last exposure rule applies to every change: never None
 
 
 def ingress_verdict(change: RuleChange, settings: Settings = DEFAULT_SETTINGS) -> Verdict:
     """How severe an inbound rule is by itself, with the phrase "SSH (22/tcp) opened to the whole internet (...)"."""
-    rule, services = _ingress_rule(change, settings)
-    return Verdict(rule, _opened_sentence(change, services, rule), change)
+    rule, services = _exposure(change, settings)
+    return Verdict(rule, _opened_sentence(change, services, rule), rule.rationale, change, wording=Wording.SUMMARY_ONLY)
 
 
-def _opened_sentence(change: RuleChange, services: list[SensitivePort], rule: SeverityRule) -> str:
-    if rule.name == "world-all-traffic":
+def _opened_sentence(change: RuleChange, services: tuple[SensitivePort, ...], rule: Rule) -> str:
+    if rule is WORLD_ALL_TRAFFIC:
         subject = "All traffic (every protocol and port)"
     elif services:
         subject = _services_phrase(change, services)
@@ -242,74 +262,72 @@ def _change_verdict(record: SecurityGroupRecord, change: RuleChange, settings: S
     by = _by(record)
     peer = change.peer.describe()
     described = f" (description {change.description!r})" if change.description else ""
-    if change.action is Action.REVOKE:
+    rule = first_rule(Family.CHANGE, Context(record=record, change=change))
+    if rule is RULE_REVOKED:
         direction = "Outbound" if change.direction is Direction.EGRESS else "Inbound"
         what = f"rule {change.rule_id}" if change.rule_id else "rule"
         if change.protocol:
             what += f" ({change.ports_label()} with {peer})"
-        return Verdict(RULE["rule-revoked"], f"{direction} {what} revoked on {where} {by}", change)
-    if change.action is Action.DESCRIBE:
+        summary = f"{direction} {what} revoked on {where} {by}"
+    elif rule is DESCRIPTION_UPDATED:
         target = f"rule {change.rule_id}" if change.rule_id else f"{change.ports_label()} with {peer}"
-        return Verdict(
-            RULE["description-updated"],
-            f"Description of {change.direction.value} {target} set to {change.description!r} on {where} {by}",
-            change,
-        )
-    if change.direction is Direction.EGRESS:
-        return Verdict(
-            RULE["egress-added"],
-            f"Outbound {change.ports_label()} to {peer} allowed from {where} {by}{described}",
-            change,
-        )
-    rule, services = _ingress_rule(change, settings)
-    sentence = f"{_opened_sentence(change, services, rule)} on {where} {by}{described}"
+        summary = f"Description of {change.direction.value} {target} set to {change.description!r} on {where} {by}"
+    elif rule is not None:  # outbound access added
+        summary = f"Outbound {change.ports_label()} to {peer} allowed from {where} {by}{described}"
+    else:
+        return _exposure_verdict(record, change, settings, where, f" {by}{described}")
+    return Verdict(rule, summary, rule.rationale, change, wording=Wording.SUMMARY_ONLY)
+
+
+def _exposure_verdict(
+    record: SecurityGroupRecord, change: RuleChange, settings: Settings, where: str, by: str
+) -> Verdict:
+    rule, services = _exposure(change, settings)
+    summary = f"{_opened_sentence(change, services, rule)} on {where}{by}"
     if change.action is Action.MODIFY:
-        sentence = (
-            f"Rule {change.rule_id or '(id not given)'} rewritten: {sentence}; the record does"
+        summary = (
+            f"Rule {change.rule_id or '(id not given)'} rewritten: {summary}; the record does"
             " not say whether the rule is inbound or outbound, so it is rated as inbound, the worst case"
         )
-    if record.group_name == "default" and rule.severity < RULE["default-group-ingress"].severity:
-        rule = RULE["default-group-ingress"]
-        sentence += "; the group is the VPC's default group"
+    context = Context(record=record, change=change, group_is_default=record.group_name == "default")
+    hygiene = first_rule(Family.HYGIENE, context)
+    if hygiene is DEFAULT_GROUP_INGRESS and hygiene.severity > rule.severity:
+        rule = hygiene
+        summary += "; the group is the VPC's default group"
     why = rule.rationale
-    if services and rule.severity >= RULE["broad-public-sensitive-port"].severity:
+    if services and rule.severity >= Severity.HIGH:  # the service's own reason says more than the rule's
         why = f"{services[0].name} {services[0].reason}"
-    return Verdict(rule, f"{sentence}. Why it matters: {why}.", change)
+    return Verdict(rule, summary, why, change)
 
 
-def _record_verdict(record: SecurityGroupRecord) -> Verdict:
+def _record_verdict(record: SecurityGroupRecord, rule: Rule) -> Verdict:
     by = _by(record)
-    kind = record.event.kind
-    if kind is EventKind.GROUP_CREATED:
+    if rule is GROUP_CREATED:
         vpc = f" in {record.vpc_id}" if record.vpc_id else ""
         name = f" ({record.group_name})" if record.group_name and record.group_ids else ""
         group = ", ".join(record.group_ids) or _group_phrase(record)
-        return Verdict(RULE["group-created"], f"Security group {group}{name} created{vpc} {by}")
-    if kind is EventKind.GROUP_DELETED:
-        return Verdict(RULE["group-deleted"], f"Security group {_group_phrase(record)} deleted {by}")
-    target = record.target or "an instance or network interface"
-    groups = ", ".join(record.group_ids)
-    return Verdict(RULE["attachment-changed"], f"Security groups of {target} replaced with {groups} {by}")
+        summary = f"Security group {group}{name} created{vpc} {by}"
+    elif rule is GROUP_DELETED:
+        summary = f"Security group {_group_phrase(record)} deleted {by}"
+    else:
+        target = record.target or "an instance or network interface"
+        summary = f"Security groups of {target} replaced with {', '.join(record.group_ids)} {by}"
+    return Verdict(rule, summary, rule.rationale, wording=Wording.SUMMARY_ONLY)
 
 
 def _verdicts(record: SecurityGroupRecord, settings: Settings) -> list[Verdict]:
-    if record.event.kind in (EventKind.GROUP_CREATED, EventKind.GROUP_DELETED, EventKind.ATTACHMENT_CHANGED):
-        verdicts = [_record_verdict(record)]
+    record_rule = first_rule(Family.RECORD, Context(record=record))
+    if record_rule is not None:
+        verdicts = [_record_verdict(record, record_rule)]
     else:
         verdicts = [_change_verdict(record, change, settings) for change in record.changes]
-    if not record.failed:
+    outcome = first_rule(Family.OUTCOME, Context(record=record))
+    if outcome is None:
         return verdicts
-    denied = record.error_code in DENIED_ERROR_CODES
-    rule = RULE["denied-attempt"] if denied else RULE["failed-call"]
     message = f": {record.error_message[:200]}" if record.error_message else ""
-    outcome = (
-        f"{record.event.name} {'was denied' if denied else 'failed'} ({record.error_code}{message}); nothing changed"
-    )
+    went = "was denied" if outcome is DENIED_ATTEMPT else "failed"
+    said = f"{record.event.name} {went} ({record.error_code}{message}); nothing changed"
     return [
-        Verdict(
-            rule,
-            f"{outcome}. Attempted: {verdict.reason.split('. Why it matters')[0]}. Why it matters: {rule.rationale}.",
-            verdict.change,
-        )
+        Verdict(outcome, f"{said}. Attempted: {verdict.summary}", outcome.rationale, verdict.change)
         for verdict in verdicts
-    ] or [Verdict(rule, f"{outcome}. Why it matters: {rule.rationale}.")]
+    ] or [Verdict(outcome, said, outcome.rationale)]

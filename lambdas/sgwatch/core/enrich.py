@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, Verdict, ingress_verdict
+from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, ingress_verdict
 from sgwatch.core.events import EventKind
 from sgwatch.core.fields import Field, RecordError
+from sgwatch.core.findings import Verdict, Wording
 from sgwatch.core.model import Action, Direction
 from sgwatch.core.parse import permission_changes
-from sgwatch.core.rules import RULE
+from sgwatch.core.rules import DEFAULT_GROUP_INGRESS, Context, Family, first_rule
 
 
 @dataclass(frozen=True)
@@ -76,39 +77,35 @@ def apply_facts(
             change = verdict.change
             group = facts.get(change.group_id) if change else None
             if change and group and change.rule_id and change.rule_id in group.egress_rule_ids:
-                verdicts[index] = Verdict(
-                    RULE["egress-added"],
-                    f"Rule {change.rule_id} rewritten: outbound {change.ports_label()} to {change.peer.describe()}"
-                    f" allowed from {change.group_id} (EC2 says the rule is outbound)",
-                    replace(change, direction=Direction.EGRESS),
-                )
+                outbound = replace(change, direction=Direction.EGRESS)
+                rule = first_rule(Family.CHANGE, Context(record=record, change=outbound))
+                if rule is not None:
+                    summary = (
+                        f"Rule {change.rule_id} rewritten: outbound {change.ports_label()} to"
+                        f" {change.peer.describe()} allowed from {change.group_id} (EC2 says the rule is outbound)"
+                    )
+                    verdicts[index] = Verdict(rule, summary, rule.rationale, outbound, wording=Wording.SUMMARY_ONLY)
     if record.event.kind in (EventKind.RULES_ADDED, EventKind.RULES_MODIFIED):
         for change in (verdict.change for verdict in verdicts if verdict.change is not None):
             group = facts.get(change.group_id) or (facts.get(record.group_ids[0]) if record.group_ids else None)
-            adds_ingress = change.direction in (Direction.INGRESS, Direction.UNSTATED)
-            if group is not None and group.is_default and adds_ingress and record.group_name != "default":
-                extra.append(
-                    Verdict(
-                        RULE["default-group-ingress"],
-                        f"{group.group_id} is the default security group of {group.vpc_id or 'its VPC'}:"
-                        f" {RULE['default-group-ingress'].rationale}.",
-                        change,
-                    )
-                )
+            # A default group the record named is judged by classification already; EC2 tells of the others.
+            learned_default = group is not None and group.is_default and record.group_name != "default"
+            hygiene = first_rule(
+                Family.HYGIENE, Context(record=record, change=change, group_is_default=learned_default)
+            )
+            if hygiene is DEFAULT_GROUP_INGRESS and group is not None:
+                summary = f"{group.group_id} is the default security group of {group.vpc_id or 'its VPC'}"
+                extra.append(Verdict(hygiene, summary, hygiene.rationale, change, wording=Wording.APPENDED))
     if record.event.kind is EventKind.ATTACHMENT_CHANGED:
         for group_id in record.group_ids:
             group = facts.get(group_id)
             exposure = worst_exposure(group, settings) if group else None
-            if exposure is not None and exposure.severity > RULE["attachment-changed"].severity:
-                extra.append(
-                    Verdict(
-                        RULE["open-group-attached"],
-                        f"{group_id}, which has {exposure.reason}, now guards {record.target or 'the resource'}."
-                        f" Why it matters: {RULE['open-group-attached'].rationale}.",
-                        group_id=group_id,
-                    )
-                )
+            if exposure is None:
+                continue
+            hygiene = first_rule(Family.HYGIENE, Context(record=record, attached_exposure=exposure.severity))
+            if hygiene is not None:
+                summary = f"{group_id}, which has {exposure.summary}, now guards {record.target or 'the resource'}"
+                extra.append(Verdict(hygiene, summary, hygiene.rationale, group_id=group_id))
     if not extra and verdicts == list(result.verdicts):
         return result
-    verdicts += extra
-    return replace(result, verdicts=tuple(verdicts), severity=max(verdict.severity for verdict in verdicts))
+    return replace(result, verdicts=(*verdicts, *extra))

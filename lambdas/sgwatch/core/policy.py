@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from sgwatch.core.addresses import IPNetwork, PeerKind
-from sgwatch.core.classify import Classification, Settings, Verdict
+from sgwatch.core.classify import Classification, Settings
 from sgwatch.core.errors import PolicyError
+from sgwatch.core.findings import Lowering, PolicyAction, Verdict
 from sgwatch.core.model import Action, Direction, RuleChange
 from sgwatch.core.ports import SENSITIVE_PORTS, SensitivePort
 from sgwatch.core.severity import Severity
@@ -110,10 +111,6 @@ class Entry:
     @property
     def name(self) -> str:
         return f"{self.kind}[{self.index}]"
-
-    def cite(self) -> str:
-        line = f" (policy line {self.line})" if self.line else ""
-        return f"policy {self.name}{line}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -375,12 +372,30 @@ def tag_approvals(group_id: str, tags: dict[str, str]) -> tuple[list[Approval], 
 # --- applying -----------------------------------------------------------------------------------------------------
 
 
-def _lowered(verdict: Verdict, to: Severity, note: str) -> Verdict:
-    if to >= verdict.severity:
-        return replace(verdict, reason=f"{verdict.reason} [{note}]")
-    return replace(
-        verdict, adjusted=to, reason=f"{verdict.reason} [{verdict.severity.name} lowered to {to.name} by {note}]"
-    )
+def _lowering(action: PolicyAction, entry: Entry, verdict: Verdict, to: Severity, **approval: Any) -> Lowering:
+    """What `entry` does to `verdict`: lowers it to `to`, or only names itself when the verdict is that low already."""
+    return Lowering(action, entry.name, entry.line, entry.reason, verdict.severity, min(to, verdict.severity),
+                    from_tag=entry.kind == "tag", **approval)  # fmt: skip
+
+
+def _approvals_applied(
+    verdict: Verdict, change: RuleChange, approvals: list[Approval], tag_problems: list[str], today: date
+) -> Verdict:
+    """The first approval that covers the change and has not expired makes it INFO; expired ones say so."""
+    for approval in approvals:
+        if not approval.exposure.covers(change):
+            continue
+        terms = {"exposure": approval.exposure.text, "owner": approval.owner, "expires": approval.expires}
+        if approval.expires and approval.expires < today:
+            expired = _lowering(PolicyAction.APPROVAL_EXPIRED, approval.entry, verdict, verdict.severity, **terms)
+            verdict = verdict.lower(expired)
+            continue
+        verdict = verdict.lower(_lowering(PolicyAction.APPROVED, approval.entry, verdict, Severity.INFO, **terms))
+        break
+    for problem in tag_problems:
+        unreadable = Entry("tag", 0, problem)
+        verdict = verdict.lower(_lowering(PolicyAction.TAG_UNREADABLE, unreadable, verdict, verdict.severity))
+    return verdict
 
 
 def apply_policy(
@@ -401,26 +416,7 @@ def apply_policy(
         tag_found, tag_problems = (
             tag_approvals(group, (tags or {}).get(group, {})) if policy.tag_approvals else ([], [])
         )
-        candidates += tag_found
-        for approval in candidates:
-            if not approval.exposure.covers(change):
-                continue
-            who = approval.entry.reason if approval.entry.kind == "tag" else approval.entry.cite().split(":", 1)[0]
-            if approval.expires and approval.expires < today:
-                verdicts[index] = replace(
-                    verdicts[index],
-                    reason=f"{verdicts[index].reason} [approval {who} for {approval.exposure.text} expired on"
-                    f" {approval.expires}; it no longer counts]",
-                )
-                continue
-            until = f", until {approval.expires}" if approval.expires else ""
-            verdicts[index] = _lowered(
-                verdicts[index], Severity.INFO,
-                f"approval {who}: {approval.exposure.text}, owner {approval.owner}{until} ({approval.entry.reason})",
-            )  # fmt: skip
-            break
-        for problem in tag_problems:
-            verdicts[index] = replace(verdicts[index], reason=f"{verdicts[index].reason} [{problem}]")
+        verdicts[index] = _approvals_applied(verdict, change, [*candidates, *tag_found], tag_problems, today)
     arns = [arn for arn in (record.actor.arn, record.actor.issuer_arn) if arn]
 
     def by_principal(pattern: str) -> bool:
@@ -434,7 +430,9 @@ def apply_policy(
     if trusted:
         entry = trusted[0]
         verdicts = [
-            _lowered(v, v.severity.lowered(), f"trusted {entry.cite()}") if v.severity > Severity.INFO else v
+            v.lower(_lowering(PolicyAction.TRUSTED, entry, v, v.severity.lowered()))
+            if v.severity > Severity.INFO
+            else v
             for v in verdicts
         ]
     account_mute = next((entry for entry, account in policy.muted_accounts if account == record.account), None)
@@ -443,10 +441,10 @@ def apply_policy(
         about = _groups_of(verdict, record.group_ids)
         mute = account_mute or (group_mutes[about[0]] if about and all(g in group_mutes for g in about) else None)
         if mute is not None:
-            verdicts[index] = _lowered(verdict, Severity.INFO, f"mute {mute.cite()}")
+            verdicts[index] = verdict.lower(_lowering(PolicyAction.MUTED, mute, verdict, Severity.INFO))
     if verdicts == list(result.verdicts):
         return result
-    return replace(result, verdicts=tuple(verdicts), severity=max(v.severity for v in verdicts))
+    return replace(result, verdicts=tuple(verdicts))
 
 
 def _groups_of(verdict: Verdict, record_groups: Sequence[str]) -> list[str]:
@@ -460,4 +458,5 @@ def _groups_of(verdict: Verdict, record_groups: Sequence[str]) -> list[str]:
 
 
 def lowered_by_policy(result: Classification) -> bool:
-    return any(verdict.adjusted is not None for verdict in result.verdicts)
+    """Whether any verdict ends lower than its rule's severity (naming itself lowers nothing)."""
+    return any(lowering.lowered for verdict in result.verdicts for lowering in verdict.lowered_by)

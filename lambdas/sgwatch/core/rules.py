@@ -1,138 +1,30 @@
-"""The severity model as data: each verdict sgwatch can reach, with its severity, why, and what to do."""
+"""The rules registry: every verdict sgwatch can reach is one Rule (its id, severity, why, what to do, and the one
+predicate that decides it), in families evaluated in the order declared here. Adding a verdict is adding a Rule to its
+family below, and its test."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
 
+from sgwatch.core.addresses import PeerKind
+from sgwatch.core.events import EventKind
+from sgwatch.core.model import Action, Direction, RuleChange, SecurityGroupRecord
+from sgwatch.core.ports import WEB_PORTS, SensitivePort
 from sgwatch.core.severity import Severity
 
 
-@dataclass(frozen=True)
-class SeverityRule:
-    name: str
-    severity: Severity
-    rationale: str
-    advice: str
+class Family(Enum):
+    """What a rule judges. Each family is evaluated on its own, in its declared order; the first rule that applies
+    is the verdict (hygiene rules add to or raise one)."""
 
+    CHANGE = "change"  # a rule change that is not an inbound addition: revoked, described, outbound
+    EXPOSURE = "exposure"  # an inbound addition: how far it opens what
+    HYGIENE = "hygiene"  # what the group itself makes worse: the VPC default, an open group attached
+    RECORD = "record"  # a record about a group as a whole: created, deleted, attached
+    OUTCOME = "outcome"  # how the call itself went: unreadable, denied, failed
 
-SEVERITY_RULES: tuple[SeverityRule, ...] = (
-    SeverityRule(
-        "world-all-traffic",
-        Severity.CRITICAL,
-        "every port of every protocol is reachable from any address on the internet",
-        "Revoke the rule now unless it was approved; find who needs what and open only that, to known ranges.",
-    ),
-    SeverityRule(
-        "world-sensitive-port",
-        Severity.CRITICAL,
-        "a service that must never face the internet is reachable from any address",
-        "Revoke the rule now; reach the service through a VPN, Session Manager or a private network instead.",
-    ),
-    SeverityRule(
-        "world-other-port",
-        Severity.HIGH,
-        "a non-web port is reachable from any address on the internet",
-        "Confirm the service is meant to be public; otherwise restrict the source to known ranges.",
-    ),
-    SeverityRule(
-        "broad-public-sensitive-port",
-        Severity.HIGH,
-        "a sensitive service is reachable from a public range wider than a /16 (IPv4) or /32 (IPv6)",
-        "Narrow the source to the addresses that need it, or reach the service privately.",
-    ),
-    SeverityRule(
-        "default-group-ingress",
-        Severity.HIGH,
-        "the VPC's default security group should allow no inbound traffic: resources land in it by accident",
-        "Revoke the rule and put the resource in a dedicated group (CIS: default groups restrict all traffic).",
-    ),
-    SeverityRule(
-        "open-group-attached",
-        Severity.HIGH,
-        "a group that is open to the internet now guards one more instance or network interface",
-        "Check that the resource is meant to be reachable from the internet; otherwise attach a narrower group.",
-    ),
-    SeverityRule(
-        "unreadable-record",
-        Severity.MEDIUM,
-        "sgwatch could not read this security-group record, so its risk is unknown",
-        "Read the attached record yourself; report its shape so sgwatch learns it.",
-    ),
-    SeverityRule(
-        "denied-attempt",
-        Severity.MEDIUM,
-        "someone tried to change a security group without permission: nothing changed, but it is a signal",
-        "Check whether these credentials should be attempting this; a denied attempt can be an attacker probing.",
-    ),
-    SeverityRule(
-        "broad-public-other-port",
-        Severity.MEDIUM,
-        "a port is reachable from a public range wider than a /16 (IPv4) or /32 (IPv6)",
-        "Narrow the source to the addresses that need it.",
-    ),
-    SeverityRule(
-        "world-web-port",
-        Severity.LOW,
-        "web ports (80, 443) are meant to face the internet, for example on a load balancer",
-        "Nothing to do if this group fronts a public web service.",
-    ),
-    SeverityRule(
-        "world-icmp",
-        Severity.LOW,
-        "ICMP from the internet makes hosts answer ping and path-MTU discovery; it opens no service port",
-        "Nothing to do unless hosts behind this group should stay invisible.",
-    ),
-    SeverityRule(
-        "ingress-added",
-        Severity.LOW,
-        "inbound access was added from a specific, private or referenced source",
-        "Nothing to do if the change was planned.",
-    ),
-    SeverityRule(
-        "egress-added",
-        Severity.LOW,
-        "outbound access was added: it widens where a compromised host can send data",
-        "Nothing to do if the change was planned.",
-    ),
-    SeverityRule(
-        "attachment-changed",
-        Severity.LOW,
-        "the groups guarding an instance or network interface were replaced",
-        "Check the attached groups are the intended ones.",
-    ),
-    SeverityRule(
-        "group-deleted",
-        Severity.LOW,
-        "a security group was deleted: controls a workload relied on may be gone",
-        "Nothing to do if the deletion was planned.",
-    ),
-    SeverityRule(
-        "failed-call",
-        Severity.LOW,
-        "a security-group call failed (invalid parameters, a duplicate rule, an expired request): nothing changed",
-        "Nothing to do unless it repeats.",
-    ),
-    SeverityRule(
-        "rule-revoked",
-        Severity.INFO,
-        "access was removed: it narrows exposure, kept for the audit trail",
-        "Nothing to do unless something broke.",
-    ),
-    SeverityRule(
-        "description-updated",
-        Severity.INFO,
-        "only a rule's description changed: no traffic is allowed or blocked by it",
-        "Nothing to do.",
-    ),
-    SeverityRule(
-        "group-created",
-        Severity.INFO,
-        "a new group allows no inbound traffic until rules are added",
-        "Nothing to do.",
-    ),
-)
-
-RULE = {rule.name: rule for rule in SEVERITY_RULES}
 
 #: errorCode values that mean "not allowed": the call was denied, not merely malformed. One set for CloudTrail's
 #: errorCode and for the error codes the CLI's own calls get back.
@@ -148,3 +40,263 @@ DENIED_ERROR_CODES: frozenset[str] = frozenset(
         "UnauthorizedAccess",
     }
 )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a predicate may look at. Each family reads only what its caller knows: a change and the sensitive
+    services its ports cover, the record, whether the group is the VPC default, how open an attached group is."""
+
+    record: SecurityGroupRecord | None = None
+    change: RuleChange | None = None
+    services: tuple[SensitivePort, ...] = ()
+    group_is_default: bool = False
+    attached_exposure: Severity = Severity.NONE  # the worst a newly attached group's inbound rules allow
+    unreadable: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    family: Family
+    severity: Severity
+    rationale: str
+    advice: str
+    applies: Callable[[Context], bool] = field(compare=False, repr=False)
+
+
+def _world(context: Context) -> bool:
+    return context.change is not None and context.change.peer.kind is PeerKind.WORLD
+
+
+def _broad_public(context: Context) -> bool:
+    return context.change is not None and context.change.peer.kind is PeerKind.BROAD_PUBLIC
+
+
+def _protocol(context: Context, *protocols: str) -> bool:
+    return context.change is not None and context.change.protocol in protocols
+
+
+def _web_ports_only(context: Context) -> bool:
+    if not _protocol(context, "tcp", "udp"):
+        return False
+    assert context.change is not None
+    first, last = context.change.port_range
+    return last - first < len(WEB_PORTS) and all(port in WEB_PORTS for port in range(first, last + 1))
+
+
+def _adds_ingress(context: Context) -> bool:
+    change = context.change
+    return (
+        change is not None
+        and change.action in (Action.ADD, Action.MODIFY)
+        and change.direction in (Direction.INGRESS, Direction.UNSTATED)
+    )
+
+
+def _action(context: Context, action: Action) -> bool:
+    return context.change is not None and context.change.action is action
+
+
+def _kind(context: Context, kind: EventKind) -> bool:
+    return context.record is not None and context.record.event.kind is kind
+
+
+def _failed(context: Context) -> bool:
+    return context.record is not None and context.record.failed
+
+
+# --- change ---------------------------------------------------------------------------------------------------
+
+RULE_REVOKED = Rule(
+    "rule-revoked",
+    Family.CHANGE,
+    Severity.INFO,
+    "access was removed: it narrows exposure, kept for the audit trail",
+    "Nothing to do unless something broke.",
+    lambda c: _action(c, Action.REVOKE),
+)
+DESCRIPTION_UPDATED = Rule(
+    "description-updated",
+    Family.CHANGE,
+    Severity.INFO,
+    "only a rule's description changed: no traffic is allowed or blocked by it",
+    "Nothing to do.",
+    lambda c: _action(c, Action.DESCRIBE),
+)
+EGRESS_ADDED = Rule(
+    "egress-added",
+    Family.CHANGE,
+    Severity.LOW,
+    "outbound access was added: it widens where a compromised host can send data",
+    "Nothing to do if the change was planned.",
+    lambda c: c.change is not None and c.change.direction is Direction.EGRESS,
+)
+
+# --- exposure: the last rule applies to every inbound addition ---------------------------------------------------
+
+WORLD_ALL_TRAFFIC = Rule(
+    "world-all-traffic",
+    Family.EXPOSURE,
+    Severity.CRITICAL,
+    "every port of every protocol is reachable from any address on the internet",
+    "Revoke the rule now unless it was approved; find who needs what and open only that, to known ranges.",
+    lambda c: _world(c) and _protocol(c, "all"),
+)
+WORLD_SENSITIVE_PORT = Rule(
+    "world-sensitive-port",
+    Family.EXPOSURE,
+    Severity.CRITICAL,
+    "a service that must never face the internet is reachable from any address",
+    "Revoke the rule now; reach the service through a VPN, Session Manager or a private network instead.",
+    lambda c: _world(c) and bool(c.services),
+)
+WORLD_ICMP = Rule(
+    "world-icmp",
+    Family.EXPOSURE,
+    Severity.LOW,
+    "ICMP from the internet makes hosts answer ping and path-MTU discovery; it opens no service port",
+    "Nothing to do unless hosts behind this group should stay invisible.",
+    lambda c: _world(c) and _protocol(c, "icmp", "icmpv6"),
+)
+WORLD_WEB_PORT = Rule(
+    "world-web-port",
+    Family.EXPOSURE,
+    Severity.LOW,
+    "web ports (80, 443) are meant to face the internet, for example on a load balancer",
+    "Nothing to do if this group fronts a public web service.",
+    lambda c: _world(c) and _web_ports_only(c),
+)
+WORLD_OTHER_PORT = Rule(
+    "world-other-port",
+    Family.EXPOSURE,
+    Severity.HIGH,
+    "a non-web port is reachable from any address on the internet",
+    "Confirm the service is meant to be public; otherwise restrict the source to known ranges.",
+    _world,
+)
+BROAD_PUBLIC_SENSITIVE_PORT = Rule(
+    "broad-public-sensitive-port",
+    Family.EXPOSURE,
+    Severity.HIGH,
+    "a sensitive service is reachable from a public range wider than a /16 (IPv4) or /32 (IPv6)",
+    "Narrow the source to the addresses that need it, or reach the service privately.",
+    lambda c: _broad_public(c) and (bool(c.services) or _protocol(c, "all")),
+)
+BROAD_PUBLIC_OTHER_PORT = Rule(
+    "broad-public-other-port",
+    Family.EXPOSURE,
+    Severity.MEDIUM,
+    "a port is reachable from a public range wider than a /16 (IPv4) or /32 (IPv6)",
+    "Narrow the source to the addresses that need it.",
+    _broad_public,
+)
+INGRESS_ADDED = Rule(
+    "ingress-added",
+    Family.EXPOSURE,
+    Severity.LOW,
+    "inbound access was added from a specific, private or referenced source",
+    "Nothing to do if the change was planned.",
+    lambda c: c.change is not None,
+)
+
+# --- record ---------------------------------------------------------------------------------------------------
+
+GROUP_CREATED = Rule(
+    "group-created",
+    Family.RECORD,
+    Severity.INFO,
+    "a new group allows no inbound traffic until rules are added",
+    "Nothing to do.",
+    lambda c: _kind(c, EventKind.GROUP_CREATED),
+)
+GROUP_DELETED = Rule(
+    "group-deleted",
+    Family.RECORD,
+    Severity.LOW,
+    "a security group was deleted: controls a workload relied on may be gone",
+    "Nothing to do if the deletion was planned.",
+    lambda c: _kind(c, EventKind.GROUP_DELETED),
+)
+ATTACHMENT_CHANGED = Rule(
+    "attachment-changed",
+    Family.RECORD,
+    Severity.LOW,
+    "the groups guarding an instance or network interface were replaced",
+    "Check the attached groups are the intended ones.",
+    lambda c: _kind(c, EventKind.ATTACHMENT_CHANGED),
+)
+
+# --- hygiene --------------------------------------------------------------------------------------------------
+
+DEFAULT_GROUP_INGRESS = Rule(
+    "default-group-ingress",
+    Family.HYGIENE,
+    Severity.HIGH,
+    "the VPC's default security group should allow no inbound traffic: resources land in it by accident",
+    "Revoke the rule and put the resource in a dedicated group (CIS: default groups restrict all traffic).",
+    lambda c: _adds_ingress(c) and c.group_is_default,
+)
+OPEN_GROUP_ATTACHED = Rule(
+    "open-group-attached",
+    Family.HYGIENE,
+    Severity.HIGH,
+    "a group that is open to the internet now guards one more instance or network interface",
+    "Check that the resource is meant to be reachable from the internet; otherwise attach a narrower group.",
+    lambda c: _kind(c, EventKind.ATTACHMENT_CHANGED) and c.attached_exposure > ATTACHMENT_CHANGED.severity,
+)
+
+# --- outcome --------------------------------------------------------------------------------------------------
+
+UNREADABLE_RECORD = Rule(
+    "unreadable-record",
+    Family.OUTCOME,
+    Severity.MEDIUM,
+    "sgwatch could not read this security-group record, so its risk is unknown",
+    "Read the attached record yourself; report its shape so sgwatch learns it.",
+    lambda c: c.unreadable,
+)
+DENIED_ATTEMPT = Rule(
+    "denied-attempt",
+    Family.OUTCOME,
+    Severity.MEDIUM,
+    "someone tried to change a security group without permission: nothing changed, but it is a signal",
+    "Check whether these credentials should be attempting this; a denied attempt can be an attacker probing.",
+    lambda c: _failed(c) and c.record is not None and c.record.error_code in DENIED_ERROR_CODES,
+)
+FAILED_CALL = Rule(
+    "failed-call",
+    Family.OUTCOME,
+    Severity.LOW,
+    "a security-group call failed (invalid parameters, a duplicate rule, an expired request): nothing changed",
+    "Nothing to do unless it repeats.",
+    _failed,
+)
+
+#: The registry, in evaluation order within each family.
+RULES: tuple[Rule, ...] = (
+    RULE_REVOKED,
+    DESCRIPTION_UPDATED,
+    EGRESS_ADDED,
+    WORLD_ALL_TRAFFIC,
+    WORLD_SENSITIVE_PORT,
+    WORLD_ICMP,
+    WORLD_WEB_PORT,
+    WORLD_OTHER_PORT,
+    BROAD_PUBLIC_SENSITIVE_PORT,
+    BROAD_PUBLIC_OTHER_PORT,
+    INGRESS_ADDED,
+    GROUP_CREATED,
+    GROUP_DELETED,
+    ATTACHMENT_CHANGED,
+    DEFAULT_GROUP_INGRESS,
+    OPEN_GROUP_ATTACHED,
+    UNREADABLE_RECORD,
+    DENIED_ATTEMPT,
+    FAILED_CALL,
+)
+
+
+def first_rule(family: Family, context: Context) -> Rule | None:
+    """The first rule of `family`, in declared order, that applies to `context`."""
+    return next((rule for rule in RULES if rule.family is family and rule.applies(context)), None)

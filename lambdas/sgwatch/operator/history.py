@@ -166,7 +166,7 @@ def render_table(results: Sequence[Classification]) -> str:
     """The table `sgwatch history` prints: one line per result, every field from a record or AWS made inert."""
     lines = [f"{'SEVERITY':<9} {'TIME':<20} {'REGION':<14} {'EVENT':<32} {'ACTOR':<36} WHY"]
     for result in results:
-        why = result.error or (result.reasons[0].split(". Why it matters")[0] if result.reasons else "")
+        why = result.error or (result.verdicts[0].summary if result.verdicts else "")
         severity = "ERROR" if result.error else result.severity.name
         lines.append(
             f"{severity:<9} {clean(result.event_time, 40):<20} {clean(result.region, 40):<14}"

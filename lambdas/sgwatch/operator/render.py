@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from sgwatch.core.classify import Classification
+from sgwatch.core.findings import render_reason
 from sgwatch.core.model import Action
 from sgwatch.core.severity import Severity
 from sgwatch.core.text import clean
@@ -49,13 +50,10 @@ def render_text(result: Classification) -> str:
                 f"  {_SYMBOL[change.action]} {change.direction.value:<8} {clean(change.ports_label(), 100):<22}"
                 f" {peer} ({change.peer.kind.value}){rule_id}  [{verdict.severity.name}]"
             )
-    seen: set[str] = set()
-    for verdict in result.verdicts:
-        if verdict.reason not in seen:
-            seen.add(verdict.reason)
-            lines.append(f"  why     {clean(verdict.reason, 1000)}")
+    for reason in dict.fromkeys(render_reason(verdict) for verdict in result.verdicts):
+        lines.append(f"  why     {clean(reason, 1000)}")
     top = max(result.verdicts, key=lambda verdict: verdict.severity)
-    lines.append(f"  do      {top.rule.advice}")
+    lines.append(f"  do      {top.advice}")
     return "\n".join(lines) + "\n"
 
 
@@ -66,7 +64,7 @@ def _most_severe(findings: Sequence[Classification], count: int) -> list[Classif
     for result in ranked:
         top = max(result.verdicts, key=lambda verdict: verdict.severity)
         ports = top.change.ports_label() if top.change else ""
-        distinct.setdefault((result.severity.name, top.rule.name, ports), result)
+        distinct.setdefault((result.severity.name, top.rule.id, ports), result)
     chosen = sorted(distinct.values(), key=lambda result: result.severity, reverse=True)[:count]
     chosen += [result for result in ranked if result not in chosen][: count - len(chosen)]
     return sorted(chosen, key=ranked.index)

@@ -97,14 +97,12 @@ def _read_message(message: Any, settings: Settings) -> list[_Read]:
         document = json.loads(body) if isinstance(body, str) else body
     except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the decoder goes
         problem = "nested too deeply to decode" if isinstance(error, RecursionError) else f"not valid JSON ({error})"
-        failure = Classification(Severity.NONE, error=f"{location}: body is {problem}", location=location)
+        failure = Classification(error=f"{location}: body is {problem}", location=location)
         return [_Read(message_id, failure, body)]
     reads = []
     for item in unwrap(document, location):
         if item.error:
-            reads.append(
-                _Read(message_id, Classification(Severity.NONE, error=item.error, location=item.location), body)
-            )
+            reads.append(_Read(message_id, Classification(error=item.error, location=item.location), body))
             continue
         result = classify(
             item.record, location=item.location, account=item.account, region=item.region, settings=settings

@@ -71,7 +71,7 @@ def classified(
             continue
         if item.error:
             counts["unreadable"] += 1
-            yield Classification(Severity.NONE, error=item.error, location=item.location)
+            yield Classification(error=item.error, location=item.location)
             continue
         try:
             result = classify(
@@ -80,7 +80,7 @@ def classified(
         except Exception as error:  # classify() does not raise by contract; one record must not end the run if it does
             problem = "nested too deeply" if isinstance(error, RecursionError) else f"{type(error).__name__}: {error}"
             result = Classification(
-                Severity.NONE, error=f"{item.location}: could not be classified ({problem})", location=item.location
+                error=f"{item.location}: could not be classified ({problem})", location=item.location
             )
         if policy is not None:
             result = apply_policy(result, policy)
