@@ -365,7 +365,7 @@ def process_batch(
     findings = [
         kept
         for record in batch.read(messages if isinstance(messages, list) else [])
-        if (kept := batch.classify(record))
+        if (kept := batch.classify(record)) is not None
     ]
     batch.describe(findings)
     judged = [kept for record in findings if (kept := batch.judge(record)) is not None]
