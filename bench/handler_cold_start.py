@@ -45,16 +45,14 @@ def warm_per_record_ms(batches: int) -> tuple[float, int]:
     from botocore.stub import Stubber
     from sgwatch.core import names
     from sgwatch.runtime import handler
-    from sgwatch.runtime.aws import Ec2Enricher, SnsPublisher
+    from sgwatch.runtime.settings import settings_from_env
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
     os.environ[names.ENV_TOPIC_ARN] = "arn:aws:sns:eu-west-1:123456789012:sgwatch-alerts"
     ec2 = boto3.client("ec2", aws_access_key_id="x", aws_secret_access_key="x")
     sns = boto3.client("sns", aws_access_key_id="x", aws_secret_access_key="x")
-    settings = handler.settings_from_env(os.environ)
-    handler._runtime = handler._Runtime(
-        settings, Ec2Enricher(ec2, ttl_seconds=3600), SnsPublisher(sns, settings.topic_arn)
-    )
+    stubbed = {"ec2": ec2, "sns": sns}
+    runtime = handler.build_runtime(settings_from_env(os.environ), clients=lambda service, **_: stubbed[service])
     records = security_group_records()
     bodies = [
         json.dumps({"source": "aws.ec2", "detail-type": "AWS API Call via CloudTrail", "detail": r}) for r in records
@@ -96,7 +94,7 @@ def warm_per_record_ms(batches: int) -> tuple[float, int]:
     log_handler = handler.logger.registered_handler
     assert isinstance(log_handler, logging.StreamHandler)
     log_handler.setStream(sink)
-    with contextlib.redirect_stdout(sink):
+    with contextlib.redirect_stdout(sink), handler.running_on(runtime):
         handler.lambda_handler(event, Context())
         start = time.perf_counter()
         for _ in range(batches):

@@ -26,6 +26,7 @@ from sgwatch.emulation.account import create_dedup_table
 from sgwatch.runtime import handler, pipeline
 from sgwatch.runtime.aws import DynamoDeduplicator
 from sgwatch.runtime.pipeline import PipelineSettings, process_batch
+from sgwatch.runtime.settings import settings_from_env
 
 from tests.conftest import REAL_RECORDS, load
 from tests.integration.conftest import LambdaContext, World, eventbridge, on_group, sqs_event
@@ -151,7 +152,7 @@ def test_a_rendering_defect_costs_the_full_text_of_one_alert_not_the_alert(
 
 def test_a_message_sns_refuses_is_published_in_minimal_form(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     record = on_group(SSH_WORLD, world.open_group)
-    client = handler._get_runtime().publisher.client
+    client = world.clients.home["sns"]
     real = client.publish
     refused: list[str] = []
 
@@ -188,8 +189,7 @@ def test_the_minimal_form_names_severity_place_groups_and_events() -> None:
 
 def test_a_transient_publish_failure_is_retried_not_degraded(world: World) -> None:
     record = on_group(SSH_WORLD, world.open_group)
-    runtime = handler._get_runtime()
-    with Stubber(runtime.publisher.client) as stubber:
+    with Stubber(world.clients.home["sns"]) as stubber:
         stubber.add_client_error("publish", "Throttled", "slow down", http_status_code=400)
         response = handler.lambda_handler(sqs_event(eventbridge(record)), LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
@@ -270,6 +270,6 @@ def test_a_death_between_claim_and_publish_is_alerted_on_redelivery() -> None:
 def test_the_stale_window_is_required_with_the_deduplication_table() -> None:
     environment = {"SGWATCH_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t", "SGWATCH_DEDUP_TABLE": "t"}
     with pytest.raises(ConfigError, match="SGWATCH_CLAIM_STALE_SECONDS"):
-        handler.settings_from_env(environment)
-    settings = handler.settings_from_env({**environment, "SGWATCH_CLAIM_STALE_SECONDS": "280"})
+        settings_from_env(environment)
+    settings = settings_from_env({**environment, "SGWATCH_CLAIM_STALE_SECONDS": "280"})
     assert settings.claim_stale_seconds == 280

@@ -68,7 +68,8 @@ from sgwatch.core.severity import Severity
 from sgwatch.emulation.account import CLAIM_STALE_SECONDS, EMAIL_MIN, create_alert_topic, create_dedup_table, drain
 from sgwatch.runtime import handler
 from sgwatch.runtime.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher
-from sgwatch.runtime.pipeline import Claim, PipelineSettings, process_batch
+from sgwatch.runtime.pipeline import PipelineSettings, process_batch
+from sgwatch.runtime.ports import Claim
 
 from tests.conftest import REAL_RECORDS, load
 from tests.integration.conftest import ACCOUNT, REGION, eventbridge, on_group

@@ -39,6 +39,8 @@ FUNCTION_FILES = [
     "sgwatch/runtime/aws.py",
     "sgwatch/runtime/handler.py",
     "sgwatch/runtime/pipeline.py",
+    "sgwatch/runtime/ports.py",
+    "sgwatch/runtime/settings.py",
 ]
 
 

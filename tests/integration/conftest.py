@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +17,8 @@ from moto import mock_aws
 from sgwatch.core import names
 from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 from sgwatch.emulation.account import CLAIM_STALE_SECONDS, create_alert_topic, create_dedup_table, drain
-from sgwatch.runtime import handler
+from sgwatch.runtime.handler import Runtime, aws_clients, build_runtime, running_on
+from sgwatch.runtime.settings import settings_from_env
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account
@@ -29,9 +32,24 @@ class LambdaContext:
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
+class HomeClients:
+    """The function's AWS clients (boto3's, as the function makes them), the home account's kept by service name so
+    that a test can put a botocore Stubber on one."""
+
+    def __init__(self) -> None:
+        self.make = aws_clients()
+        self.home: dict[str, Any] = {}
+
+    def __call__(self, service: str, **options: Any) -> Any:
+        client = self.make(service, **options)
+        if not options:
+            self.home.setdefault(service, client)
+        return client
+
+
 @dataclass
 class World:
-    """What the moto account holds, by role."""
+    """What the moto account holds, by role, and the function deployed in it."""
 
     ec2: Any
     sns: Any
@@ -44,6 +62,17 @@ class World:
     open_group: str  # allows SSH from the world
     app_group: str  # a private application group used by two interfaces
     eni_id: str
+    containers: ExitStack
+    runtime: Runtime = field(init=False)
+    clients: HomeClients = field(init=False)
+
+    def start_function(self) -> Runtime:
+        """A new container of the function, configured by the environment as it is now (a policy set by a test)."""
+        self.clients = HomeClients()
+        runtime = build_runtime(settings_from_env(os.environ), clients=self.clients)
+        self.containers.enter_context(running_on(runtime))
+        self.runtime = runtime
+        return runtime
 
     def received(self, url: str) -> list[dict[str, Any]]:
         """Every message on the queue, its body parsed; the queue is left empty."""
@@ -134,11 +163,13 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         monkeypatch.setenv(names.ENV_CLAIM_STALE_SECONDS, str(CLAIM_STALE_SECONDS))
         monkeypatch.setenv(names.ENV_TOPIC_ARN, topic_arn)
         monkeypatch.setenv(names.ENV_PUBLISH_MIN_SEVERITY, "LOW")
-        handler.reset_runtime()
-        yield World(
-            ec2, sns, sqs, topic_arn, inbox_url, email_url, vpc_id, default_group, open_group, app_group, eni_id
-        )
-        handler.reset_runtime()
+        with ExitStack() as containers:
+            world = World(
+                ec2, sns, sqs, topic_arn, inbox_url, email_url, vpc_id, default_group, open_group, app_group, eni_id,
+                containers,
+            )  # fmt: skip
+            world.start_function()
+            yield world
 
 
 def emf_metrics(output: str) -> list[tuple[str, frozenset[str], dict[str, Any]]]:

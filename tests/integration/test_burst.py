@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from sgwatch.emulation.account import create_queue, drain, poll_buffer
 from sgwatch.runtime import handler
+from sgwatch.runtime.handler import running_on
+from sgwatch.runtime.ports import Publisher
 
 from tests.conftest import REAL_RECORDS, load
 from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge
@@ -31,9 +34,8 @@ class FlakyPublisher:
     """The real SNS publisher, except that one publish in seven fails once, and alerts holding a poisoned event
     always fail (they must end in the dead-letter queue, not be lost)."""
 
-    def __init__(self, real: Any, poisoned: set[str]) -> None:
+    def __init__(self, real: Publisher, poisoned: set[str]) -> None:
         self.real, self.poisoned, self.calls = real, poisoned, 0
-        self.client = real.client
 
     def publish(self, subject: str, message: str, attributes: Any) -> None:
         self.calls += 1
@@ -65,10 +67,9 @@ def test_ten_thousand_changes_nothing_lost_nothing_twice(world: World, capsys: p
     )
     groups = [world.app_group, world.open_group, world.default_group]
     all_ids = {f"burst-{index:05d}" for index in range(RECORDS)}
-    runtime = handler._get_runtime()
     poisoned = {"burst-00424", "burst-07777"}
-    flaky = FlakyPublisher(runtime.publisher, poisoned)
-    handler._runtime = handler._Runtime(runtime.settings, runtime.enricher, flaky, runtime.deduplicator)  # type: ignore[arg-type]
+    flaky = FlakyPublisher(world.runtime.publisher, poisoned)
+    world.containers.enter_context(running_on(replace(world.runtime, publisher=flaky)))
     alerted: Counter[str] = Counter()
     polls = 0
     for wave in range(0, RECORDS, WAVE):

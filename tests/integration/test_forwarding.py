@@ -287,7 +287,7 @@ def test_every_account_and_region_of_the_organization_reaches_the_central_pipeli
     made = {(account, region): _change_in(account, region, f"{account}-{region}") for account, region in places}
 
     monkeypatch.setenv(names.ENV_ENRICHMENT_ROLE, "sgwatch-enrichment")
-    handler.reset_runtime()
+    world.start_function()
     arrived, alerts = _alerts_for(world, buffer)
     assert arrived == Counter(event_id for event_id, _ in made.values())
     for (account, region), (event_id, group) in made.items():

@@ -123,8 +123,7 @@ def test_attaching_a_world_open_group_is_raised_by_enrichment(world: World) -> N
 def test_enrichment_denied_still_alerts_and_says_what_is_missing(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    runtime = handler._get_runtime()
-    with Stubber(runtime.enricher.client) as stubber:
+    with Stubber(world.clients.home["ec2"]) as stubber:
         stubber.add_client_error("describe_security_groups", "UnauthorizedOperation", "You are not authorized")
         run(sqs_event(eventbridge(on_group(SSH_WORLD, world.app_group))))
     [alert] = world.received(world.inbox_url)
@@ -135,10 +134,9 @@ def test_enrichment_denied_still_alerts_and_says_what_is_missing(
 
 
 def test_a_failed_publish_fails_exactly_its_records(world: World) -> None:
-    runtime = handler._get_runtime()
     first = on_group(SSH_WORLD, world.app_group)
     second = on_group(SSH_WORLD, world.open_group)
-    with Stubber(runtime.publisher.client) as stubber:
+    with Stubber(world.clients.home["sns"]) as stubber:
         stubber.add_response("publish", {"MessageId": "1"})
         stubber.add_client_error("publish", "InternalError", "try again", http_status_code=500)
         response = run(sqs_event(eventbridge(first), eventbridge(second)))
@@ -194,9 +192,7 @@ def test_the_same_event_in_two_batches_is_alerted_once(world: World, capsys: pyt
 
 
 def test_an_unavailable_store_still_alerts_and_is_counted(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    runtime = handler._get_runtime()
-    assert runtime.deduplicator is not None
-    with Stubber(runtime.deduplicator.client) as stubber:
+    with Stubber(world.clients.home["dynamodb"]) as stubber:
         stubber.add_client_error("put_item", "ProvisionedThroughputExceededException", "slow down")
         run(sqs_event(eventbridge(on_group(SSH_WORLD, world.app_group))))
     assert len(world.received(world.inbox_url)) == 1
@@ -204,9 +200,8 @@ def test_an_unavailable_store_still_alerts_and_is_counted(world: World, capsys: 
 
 
 def test_a_failed_publish_releases_its_claim_so_the_retry_alerts(world: World) -> None:
-    runtime = handler._get_runtime()
     record = on_group(SSH_WORLD, world.app_group)
-    with Stubber(runtime.publisher.client) as stubber:
+    with Stubber(world.clients.home["sns"]) as stubber:
         stubber.add_client_error("publish", "InternalError", "try again", http_status_code=500)
         assert run(sqs_event(eventbridge(record))) == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
     assert run(sqs_event(eventbridge(record))) == {"batchItemFailures": []}
@@ -221,7 +216,7 @@ def test_the_policy_lowers_in_the_function_and_the_alert_says_which_entry(
         '[[trusted_principal]]\narn = "arn:aws:iam::000000000000:user/test_user"\nreason = "the CI user"\n'
     )
     monkeypatch.setenv(names.ENV_POLICY_FILE, str(policy))
-    handler.reset_runtime()
+    world.start_function()
     world.ec2.create_tags(
         Resources=[world.open_group], Tags=[{"Key": "sgwatch:approved", "Value": "22/tcp from world; owner=ops"}]
     )
@@ -245,7 +240,7 @@ def test_a_tag_approval_on_the_group_makes_the_change_info(
     policy = tmp_path / "policy.toml"
     policy.write_text("tag_approvals = true\n")
     monkeypatch.setenv(names.ENV_POLICY_FILE, str(policy))
-    handler.reset_runtime()
+    world.start_function()
     world.ec2.create_tags(
         Resources=[world.app_group],
         Tags=[{"Key": "sgwatch:approved", "Value": "22/tcp from world; owner=ops; expires=2099-01-01"}],
@@ -271,11 +266,10 @@ def test_every_metric_the_dashboard_shows_is_emitted_and_every_emitted_metric_is
     fixtures += [load(CONSTRUCTED / "eventbridge_authorize_ingress_rdp_world.json")]
     bodies = [fixture if "detail" in fixture else eventbridge(fixture) for fixture in fixtures]
     run(sqs_event(*bodies, "not json"))
-    runtime = handler._get_runtime()
-    with Stubber(runtime.publisher.client) as stubber:
+    with Stubber(world.clients.home["sns"]) as stubber:
         stubber.add_client_error("publish", "InternalError", "try again", http_status_code=500)
         run(sqs_event(eventbridge(on_group(SSH_WORLD, world.app_group))))
-    with Stubber(runtime.deduplicator.client) as stubber:  # type: ignore[union-attr]
+    with Stubber(world.clients.home["dynamodb"]) as stubber:
         stubber.add_client_error("put_item", "InternalServerError", "down")
         run(sqs_event(eventbridge(on_group(EGRESS_ALL, world.app_group))))
     twice = on_group(EGRESS_ALL, world.open_group)
@@ -284,7 +278,7 @@ def test_every_metric_the_dashboard_shows_is_emitted_and_every_emitted_metric_is
     policy = tmp_path / "policy.toml"
     policy.write_text('[[trusted_principal]]\narn = "*"\nreason = "pipeline"\n')
     monkeypatch.setenv(names.ENV_POLICY_FILE, str(policy))
-    handler.reset_runtime()
+    world.start_function()
     run(sqs_event(eventbridge(on_group(SSH_WORLD, world.open_group))))
     emitted = {(name, dimensions) for name, dimensions, _ in emf_metrics(capsys.readouterr().out)}
     _, template = default_stack
@@ -336,7 +330,7 @@ def test_a_member_accounts_change_is_described_through_its_enrichment_role(
     vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
     group = ec2.create_security_group(GroupName="member-web", Description="member", VpcId=vpc)["GroupId"]
     monkeypatch.setenv(names.ENV_ENRICHMENT_ROLE, "sgwatch-enrichment")
-    handler.reset_runtime()
+    world.start_function()
     record = on_group(SSH_WORLD, group)
     record["recipientAccountId"] = member
     run(sqs_event(eventbridge(record)))

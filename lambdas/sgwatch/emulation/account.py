@@ -136,6 +136,7 @@ def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoRe
             f"sgwatch demo needs the development install ({error.name} is missing): run `make demo`"
         ) from None
     from sgwatch.runtime import handler  # noqa: PLC0415 - Powertools, only for the demo and the Lambda
+    from sgwatch.runtime.settings import settings_from_env  # noqa: PLC0415
 
     result = DemoResult()
     touched = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", names.ENV_TOPIC_ARN,
@@ -183,7 +184,8 @@ def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoRe
             else:
                 os.environ.pop(names.ENV_POLICY_FILE, None)
             os.environ[names.ENV_TOPIC_ARN] = topic
-            handler.reset_runtime()
+            # A new container of the function, configured by the environment the stack gives it, for this replay.
+            function = handler.build_runtime(settings_from_env(os.environ))
             delivered_ids: set[str] = set()
 
             def invoke(event: dict[str, Any]) -> dict[str, Any]:
@@ -201,13 +203,14 @@ def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoRe
                 result.log_lines += len(logs.getvalue().splitlines())
                 return response
 
-            while True:
-                messages, failed = poll_buffer(sqs, buffer, buffer_arn, invoke)
-                if not messages:
-                    break
-                delivered_ids.update(json.loads(message["Body"])["detail"]["eventID"] for message in messages)
-                result.batches += 1
-                result.failed_messages += len(failed)
+            with handler.running_on(function):
+                while True:
+                    messages, failed = poll_buffer(sqs, buffer, buffer_arn, invoke)
+                    if not messages:
+                        break
+                    delivered_ids.update(json.loads(message["Body"])["detail"]["eventID"] for message in messages)
+                    result.batches += 1
+                    result.failed_messages += len(failed)
             result.delivered = len(delivered_ids)
             result.undelivered_changes = [
                 record["eventName"]
@@ -216,7 +219,6 @@ def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoRe
             ]
             result.alerts = [json.loads(message["Body"]) for message in drain(sqs, inbox)]
             result.emailed = {json.loads(message["Body"])["MessageId"] for message in drain(sqs, email)}
-            handler.reset_runtime()
     finally:
         for key, value in saved.items():
             if value is None:

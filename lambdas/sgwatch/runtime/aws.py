@@ -11,7 +11,7 @@ from typing import Any
 from sgwatch.core import names
 from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.errors import error_code
-from sgwatch.runtime.pipeline import Claim, MessageRefused
+from sgwatch.runtime.ports import Claim, MessageRefused
 
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _MAX_INTERFACES_COUNTED = 1000

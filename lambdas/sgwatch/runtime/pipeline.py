@@ -1,61 +1,35 @@
-"""One Lambda batch, from SQS messages to published alerts. The AWS edges come in as small interfaces."""
+"""One Lambda batch, from SQS messages to published alerts, as small stages over one carrier per record:
+
+    read -> classify -> enrich -> apply policy -> deduplicate -> (count) -> group -> publish
+
+Each stage has its own failure boundary, the smallest unit it works on: a message (read), a record (classify to
+deduplicate), a place (describing groups) or an alert (publish). A failure there fails only that unit's SQS messages
+(SQS delivers them again, then dead-letters them); the rest of the batch goes on. The AWS edges are the ports
+(runtime/ports.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from sgwatch.core import names
 from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
 from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify
 from sgwatch.core.enrich import GroupFacts, apply_facts
-from sgwatch.core.envelopes import unwrap
+from sgwatch.core.envelopes import Item, unwrap
 from sgwatch.core.parse import parse_time
 from sgwatch.core.policy import Policy, apply_policy, lowered_by_policy
 from sgwatch.core.severity import Severity
-
-
-class Enricher(Protocol):
-    def facts(self, group_ids: Sequence[str], region: str = "", account: str = "") -> dict[str, GroupFacts]: ...
-
-
-class MessageRefused(Exception):
-    """SNS refused the message itself (too long, malformed): sending it again would fail the same way."""
-
-
-class Publisher(Protocol):
-    """Raises MessageRefused when the message itself is refused, any other exception when SNS could not be reached."""
-
-    def publish(self, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None: ...
-
-
-class Claim(Enum):
-    """What the deduplication store says of a CloudTrail event."""
-
-    NEW = "new"  # first time: alert it
-    ALERTED = "alerted"  # an alert was published: a duplicate delivery
-    IN_FLIGHT = "in-flight"  # claimed, not yet published (alive elsewhere, or died): retry the message later
-    UNAVAILABLE = "unavailable"  # the store could not be asked: alert anyway, a duplicate beats a loss
-
-
-class Deduplicator(Protocol):
-    def claim(self, event_id: str) -> Claim: ...
-    def done(self, event_ids: list[str]) -> None: ...
-    def release(self, event_ids: list[str]) -> None: ...
-
-
-class MetricsSink(Protocol):
-    def add(self, name: str, value: float, unit: str = "Count", dimension: tuple[str, str] | None = None) -> None: ...
+from sgwatch.runtime.ports import Claim, Deduplicator, Enricher, MessageRefused, MetricsSink, Publisher
 
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """Validated once (see handler.settings_from_env); the defaults are those of the stack."""
+    """Validated once (see settings.settings_from_env); the defaults are those of the stack."""
 
     publish_min_severity: Severity = Severity.LOW
     console_domain: str = "console.aws.amazon.com"
@@ -80,35 +54,22 @@ class BatchOutcome:
 
 
 @dataclass(frozen=True)
-class _Read:
-    """A record on its way to an alert: its result, the SQS message it came in, the raw record when unreadable."""
+class BatchRecord:
+    """One record on its way to an alert. `found` is what the read stage took out of the message; the classify stage
+    replaces it with `result` (so a decoded record is not held longer than it is needed). `raw` is what an alert and
+    the log show of an unreadable record: the message body, or the record that could not be classified."""
 
     message_id: str
-    result: Classification
+    found: Item | None = None
+    result: Classification | None = None
     raw: Any = None
 
-
-def _read_message(message: Any, settings: Settings) -> list[_Read]:
-    """Every record of one SQS message, classified. An undecodable body is an unreadable record, not an exception."""
-    message_id = str(message.get("messageId", "")) if isinstance(message, dict) else ""
-    body = message.get("body") if isinstance(message, dict) else None
-    location = f"sqs message {message_id or '(no id)'}"
-    try:
-        document = json.loads(body) if isinstance(body, str) else body
-    except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the decoder goes
-        problem = "nested too deeply to decode" if isinstance(error, RecursionError) else f"not valid JSON ({error})"
-        failure = Classification(error=f"{location}: body is {problem}", location=location)
-        return [_Read(message_id, failure, body)]
-    reads = []
-    for item in unwrap(document, location):
-        if item.error:
-            reads.append(_Read(message_id, Classification(error=item.error, location=item.location), body))
-            continue
-        result = classify(
-            item.record, location=item.location, account=item.account, region=item.region, settings=settings
-        )
-        reads.append(_Read(message_id, result, item.record if result.error else None))
-    return reads
+    @property
+    def classified(self) -> Classification:
+        """The result, for the stages after classify."""
+        if self.result is None:
+            raise LookupError(f"message {self.message_id}: a record reached a later stage unclassified")
+        return self.result
 
 
 _LOGGED_RAW = 64 * 1024
@@ -129,18 +90,42 @@ def region_dimension(region: str) -> str:
     return region if REGION_NAME.match(region) else "unknown"
 
 
-def group_reads(reads: Sequence[_Read]) -> list[list[_Read]]:
+def read_message(message: Any) -> list[BatchRecord]:
+    """Every record of one SQS message, unclassified. An undecodable body is an unreadable record, not an exception."""
+    message_id = str(message.get("messageId", "")) if isinstance(message, dict) else ""
+    body = message.get("body") if isinstance(message, dict) else None
+    location = f"sqs message {message_id or '(no id)'}"
+    try:
+        document = json.loads(body) if isinstance(body, str) else body
+    except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the decoder goes
+        problem = "nested too deeply to decode" if isinstance(error, RecursionError) else f"not valid JSON ({error})"
+        return [BatchRecord(message_id, Item(location, error=f"{location}: body is {problem}"), raw=body)]
+    return [BatchRecord(message_id, item, raw=body if item.error else None) for item in unwrap(document, location)]
+
+
+def classify_record(record: BatchRecord, settings: Settings) -> BatchRecord:
+    """The record's result; an unreadable record (its envelope or its fields) is a result with an error."""
+    item = record.found
+    if item is None:
+        return record
+    if item.error:
+        return replace(record, found=None, result=Classification(error=item.error, location=item.location))
+    result = classify(item.record, location=item.location, account=item.account, region=item.region, settings=settings)
+    return BatchRecord(record.message_id, result=result, raw=item.record if result.error else None)
+
+
+def group_records(records: Sequence[BatchRecord]) -> list[list[BatchRecord]]:
     """Records grouped into alerts by alerts.group_key, in order of first appearance; a repeated eventID counts once
     (its message is acknowledged: the first copy stands for it, and is retried if its alert fails)."""
-    groups: dict[tuple[str, ...], list[_Read]] = {}
+    groups: dict[tuple[str, ...], list[BatchRecord]] = {}
     seen: set[str] = set()
-    for read in reads:
-        result = read.result
+    for record in records:
+        result = record.classified
         if result.event_id:
             if result.event_id in seen:
                 continue
             seen.add(result.event_id)
-        groups.setdefault(group_key(result), []).append(read)
+        groups.setdefault(group_key(result), []).append(record)
     return list(groups.values())
 
 
@@ -149,10 +134,13 @@ def _latency_ms(event_time: str, now: datetime) -> float | None:
     return max(0.0, (now - moment).total_seconds() * 1000) if moment else None
 
 
+#: A per-record stage: the record carried on, or None when it goes no further (dropped, suppressed, retried later).
+RecordStage = Callable[[BatchRecord], BatchRecord | None]
+
+
 @dataclass
 class _Batch:
-    """One invocation's edges and bookkeeping: each stage below works on one record or one alert at a time, and a
-    failure there fails only that record's or alert's messages (SQS delivers them again, then dead-letters them)."""
+    """One invocation's ports, settings and bookkeeping; its methods are the stages."""
 
     enricher: Enricher
     publisher: Publisher
@@ -164,74 +152,113 @@ class _Batch:
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     failed: dict[str, None] = field(default_factory=dict)  # message ids, in order, without repeats
     claimed: set[str] = field(default_factory=set)
+    facts: dict[str, GroupFacts] = field(default_factory=dict)  # the describe stage's, for the whole batch
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # of the groups described, for the policy
 
-    def fail(self, reads: Sequence[_Read]) -> None:
-        self.failed.update(dict.fromkeys(read.message_id for read in reads))
+    def fail(self, records: Sequence[BatchRecord]) -> None:
+        self.failed.update(dict.fromkeys(record.message_id for record in records))
 
-    def read(self, messages: Sequence[Any]) -> list[_Read]:
-        """Security-group records and unreadable ones; other events are logged and dropped."""
-        findings: list[_Read] = []
+    # read: one message at a time, so one decoded message is held at a time
+    def read(self, messages: Sequence[Any]) -> Iterator[BatchRecord]:
         for message in messages:
-            message_id = str(message.get("messageId", "")) if isinstance(message, dict) else ""
             try:
-                reads = _read_message(message, self.settings.classification)
-            except Exception:  # a defect, not bad input (that is classified): retry, then keep it in the dead letters
+                records = read_message(message)
+            except Exception:  # a defect, not bad input (that is an unreadable record): retry, then dead-letter
+                message_id = str(message.get("messageId", "")) if isinstance(message, dict) else ""
                 self.logger.exception("could not process message", extra={"message_id": message_id})
                 self.failed[message_id] = None
                 continue
-            for read in reads:
-                result = read.result
-                if result.error:
-                    self.metrics.add(names.METRIC_CLASSIFICATION_ERRORS, 1)
-                    self.logger.warning(
-                        "unreadable record",
-                        extra={"error": result.error, "message_id": read.message_id, "raw": _excerpt(read.raw)},
-                    )
-                    findings.append(read)
-                elif result.record is None:
-                    self.logger.info(
-                        "not a security-group change",
-                        extra={"eventName": result.event_name, "eventID": result.event_id},
-                    )
-                else:
-                    findings.append(read)
-        return findings
+            yield from records
 
-    def describe(self, findings: Sequence[_Read]) -> dict[str, GroupFacts]:
-        """What EC2 says of the groups, asked where each change happened (forwarders bring every region and account).
-        A failure leaves the groups without facts: the alerts still go out and say so."""
+    # classify: security-group records and unreadable ones go on; other events are logged and dropped
+    def classify(self, record: BatchRecord) -> BatchRecord | None:
+        try:
+            record = classify_record(record, self.settings.classification)
+        except Exception:  # a defect on one record: its message is retried, the others go on
+            self.logger.exception("could not process message", extra={"message_id": record.message_id})
+            self.fail([record])
+            return None
+        result = record.classified
+        if result.error:
+            self.metrics.add(names.METRIC_CLASSIFICATION_ERRORS, 1)
+            self.logger.warning(
+                "unreadable record",
+                extra={"error": result.error, "message_id": record.message_id, "raw": _excerpt(record.raw)},
+            )
+            return record
+        if result.record is None:
+            self.logger.info(
+                "not a security-group change", extra={"eventName": result.event_name, "eventID": result.event_id}
+            )
+            return None
+        return record
+
+    # enrich, batch part: what EC2 says of the groups, asked where each change happened (forwarders bring every
+    # region and account); one place failing leaves its groups without facts, and the alerts say so
+    def describe(self, records: Sequence[BatchRecord]) -> None:
         by_place: dict[tuple[str, str], dict[str, None]] = {}
-        for read in findings:
-            place = by_place.setdefault((read.result.region, read.result.account), {})
-            place.update(dict.fromkeys(read.result.group_ids))
-        facts: dict[str, GroupFacts] = {}
+        for record in records:
+            result = record.classified
+            by_place.setdefault((result.region, result.account), {}).update(dict.fromkeys(result.group_ids))
         for (region, account), place_groups in by_place.items():
             if not place_groups:
                 continue
             try:
-                facts.update(self.enricher.facts(list(place_groups), region, account))
+                self.facts.update(self.enricher.facts(list(place_groups), region, account))
             except Exception as error:  # a defect in the enricher must not cost the alerts
-                facts.update(
+                self.facts.update(
                     {gid: GroupFacts(gid, error=f"not described ({type(error).__name__})") for gid in place_groups}
                 )
-        for missing in (group for group in facts.values() if group.error):
+        for missing in (group for group in self.facts.values() if group.error):
             self.metrics.add(names.METRIC_ENRICHMENT_FAILURES, 1)
             self.logger.warning("enrichment failed", extra={"groupId": missing.group_id, "error": missing.error})
-        return facts
+        self.tags = {group_id: group.tags for group_id, group in self.facts.items() if not group.error}
 
-    def judge(self, read: _Read, facts: dict[str, GroupFacts], tags: dict[str, dict[str, str]]) -> _Read | None:
-        """The record with facts and policy applied, claimed for alerting; None when it is not to be alerted now."""
-        result = read.result
-        if not result.error:
-            result = apply_facts(result, facts, self.settings.classification)
-            if self.settings.policy is not None:
-                result = apply_policy(result, self.settings.policy, tags=tags)
-                if lowered_by_policy(result):
-                    self.metrics.add(names.METRIC_LOWERED_BY_POLICY, 1)
-        if not self._claim(read, result.event_id):
-            return None
+    # enrich, record part
+    def enrich(self, record: BatchRecord) -> BatchRecord:
+        result = record.classified
         if result.error:
-            return read
+            return record
+        return replace(record, result=apply_facts(result, self.facts, self.settings.classification))
+
+    def apply_policy(self, record: BatchRecord) -> BatchRecord:
+        result = record.classified
+        if result.error or self.settings.policy is None:
+            return record
+        result = apply_policy(result, self.settings.policy, tags=self.tags)
+        if lowered_by_policy(result):
+            self.metrics.add(names.METRIC_LOWERED_BY_POLICY, 1)
+        return replace(record, result=result)
+
+    def deduplicate(self, record: BatchRecord) -> BatchRecord | None:
+        """The record when it is to be alerted now. Unreadable records are claimed too: a redelivery is the same
+        record. Only an alert published ("done") suppresses; a claim in flight fails the message, to be retried."""
+        event_id = record.classified.event_id
+        if self.deduplicator is None or not event_id or event_id in self.claimed:
+            return record
+        claim = self.deduplicator.claim(event_id)
+        if claim is Claim.ALERTED:
+            self.metrics.add(names.METRIC_DUPLICATES_SUPPRESSED, 1)
+            self.logger.info("duplicate record: already alerted", extra={"eventID": event_id})
+            return None
+        if claim is Claim.IN_FLIGHT:
+            # Claimed but not published: alive in another invocation, or lost with one that died. Either way this
+            # message comes back after the visibility timeout, when a dead invocation's claim is stale.
+            self.logger.warning("record claimed but not yet alerted: retried later", extra={"eventID": event_id})
+            self.fail([record])
+            return None
+        if claim is Claim.UNAVAILABLE:
+            self.metrics.add(names.METRIC_DEDUP_FAILURES, 1)
+            self.logger.warning("deduplication store unavailable: alerting anyway", extra={"eventID": event_id})
+        else:
+            self.claimed.add(event_id)
+        return record
+
+    def count(self, record: BatchRecord) -> BatchRecord:
+        """A change to be alerted: counted by severity, call and region, and logged in full."""
+        result = record.classified
+        if result.error:
+            return record
         self.metrics.add(names.METRIC_CHANGES, 1, dimension=(names.SEVERITY_DIMENSION, result.severity.name))
         self.metrics.add(names.METRIC_CHANGES_BY_EVENT, 1, dimension=(names.EVENT_NAME_DIMENSION, result.event_name))
         self.metrics.add(
@@ -240,46 +267,39 @@ class _Batch:
         if hasattr(self.logger, "set_correlation_id"):
             self.logger.set_correlation_id(result.event_id)
         self.logger.info("security-group change", extra={"result": result.to_dict()})
-        return _Read(read.message_id, result, read.raw)
+        return record
 
-    def _claim(self, read: _Read, event_id: str) -> bool:
-        """Whether to alert this record now. Unreadable records are claimed too: a redelivery is the same record."""
-        if self.deduplicator is None or not event_id or event_id in self.claimed:
-            return True
-        claim = self.deduplicator.claim(event_id)
-        if claim is Claim.ALERTED:
-            self.metrics.add(names.METRIC_DUPLICATES_SUPPRESSED, 1)
-            self.logger.info("duplicate record: already alerted", extra={"eventID": event_id})
-            return False
-        if claim is Claim.IN_FLIGHT:
-            # Claimed but not published: alive in another invocation, or lost with one that died. Either way this
-            # message comes back after the visibility timeout, when a dead invocation's claim is stale.
-            self.logger.warning("record claimed but not yet alerted: retried later", extra={"eventID": event_id})
-            self.fail([read])
-            return False
-        if claim is Claim.UNAVAILABLE:
-            self.metrics.add(names.METRIC_DEDUP_FAILURES, 1)
-            self.logger.warning("deduplication store unavailable: alerting anyway", extra={"eventID": event_id})
-        else:
-            self.claimed.add(event_id)
-        return True
+    def judge(self, record: BatchRecord) -> BatchRecord | None:
+        """The per-record stages in order; a defect in any of them fails only this record's message."""
+        stages: tuple[RecordStage, ...] = (self.enrich, self.apply_policy, self.deduplicate, self.count)
+        carried: BatchRecord | None = record
+        for stage in stages:
+            if carried is None:
+                return None
+            try:
+                carried = stage(carried)
+            except Exception:  # a defect on one record: its message is retried, the others go on
+                self.logger.exception("could not judge record", extra={"message_id": record.message_id})
+                self.fail([record])
+                return None
+        return carried
 
-    def alert(self, reads: Sequence[_Read], facts: dict[str, GroupFacts]) -> None:
-        """Publish one alert; if SNS refuses the message itself (or it cannot be built), publish its minimal form."""
-        results = tuple(read.result for read in reads)
+    def publish(self, records: Sequence[BatchRecord]) -> None:
+        """One alert, published; if SNS refuses the message itself (or it cannot be built), its minimal form. The
+        claims of its events are settled: done when it went out, released when it must be retried."""
+        results = tuple(record.classified for record in records)
         event_ids = [result.event_id for result in results if result.event_id in self.claimed]
         group_ids = dict.fromkeys(group for result in results for group in result.group_ids)
         alert = Alert(
             results,
-            tuple(facts[group] for group in group_ids if group in facts),
-            next((read.raw for read in reads if read.raw is not None), None),
+            tuple(self.facts[group] for group in group_ids if group in self.facts),
+            next((record.raw for record in records if record.raw is not None), None),
         )
         self.outcome.alerts.append(alert)
         if alert.severity < self.settings.publish_min_severity:
             self.outcome.suppressed += 1
             self.metrics.add(names.METRIC_ALERTS_SUPPRESSED, 1)
-            if self.deduplicator is not None:
-                self.deduplicator.done(event_ids)
+            self._settle(event_ids, alerted=True)  # decided: a retry would decide the same
             return
         now = self.clock()
         rendered: Publication | None = None
@@ -287,27 +307,25 @@ class _Batch:
             rendered = publication(alert, published_at=now, domain=self.settings.console_domain)
         except Exception:  # a defect in rendering must not cost the alert
             self.logger.exception("alert could not be rendered", extra={"eventIDs": event_ids})
-        refused = self._publish(rendered) if rendered is not None else None
+        refused = self._send(rendered) if rendered is not None else None
         if rendered is None or isinstance(refused, MessageRefused):
             self.logger.error(
                 "alert not published in full: publishing its minimal form",
                 extra={"error": repr(refused), "alert": [result.to_dict() for result in results]},
             )
-            refused = self._publish(minimal_publication(alert, published_at=now))
+            refused = self._send(minimal_publication(alert, published_at=now))
         if refused is not None:
-            self.fail(reads)
-            if self.deduplicator is not None:
-                self.deduplicator.release(event_ids)
+            self.fail(records)
+            self._settle(event_ids, alerted=False)
             return
-        if self.deduplicator is not None:
-            self.deduplicator.done(event_ids)
+        self._settle(event_ids, alerted=True)
         self.outcome.published += 1
         self.metrics.add(names.METRIC_ALERTS_PUBLISHED, 1)
         latency = _latency_ms(alert.first.event_time, now)
         if latency is not None:
             self.metrics.add(names.METRIC_DETECTION_LATENCY, latency, unit="Milliseconds")
 
-    def _publish(self, rendered: Publication) -> Exception | None:
+    def _send(self, rendered: Publication) -> Exception | None:
         """None when SNS took it; otherwise the error (counted and logged)."""
         try:
             self.publisher.publish(rendered.subject, rendered.message, rendered.attributes)
@@ -316,6 +334,15 @@ class _Batch:
             self.logger.error("publish failed", extra={"error": repr(error), "subject": rendered.subject})
             return error
         return None
+
+    def _settle(self, event_ids: list[str], *, alerted: bool) -> None:
+        """The claims of an alert's events: done, so redeliveries are duplicates; or released, so the retry alerts."""
+        if self.deduplicator is None:
+            return
+        if alerted:
+            self.deduplicator.done(event_ids)
+        else:
+            self.deduplicator.release(event_ids)
 
 
 def process_batch(
@@ -329,27 +356,22 @@ def process_batch(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     deduplicator: Deduplicator | None = None,
 ) -> BatchOutcome:
-    """Classify, enrich, group and publish one SQS batch. A failure fails only the messages it concerns."""
+    """Read, classify, enrich, apply policy, deduplicate, group and publish one SQS batch. A failure fails only the
+    messages it concerns."""
     batch = _Batch(enricher, publisher, metrics, logger, settings, clock, deduplicator)
     messages = event.get("Records", []) if isinstance(event, dict) else []
-    findings = batch.read(messages if isinstance(messages, list) else [])
-    facts = batch.describe(findings)
-    tags = {group_id: group.tags for group_id, group in facts.items() if not group.error}
-    judged: list[_Read] = []
-    for read in findings:
+    findings = [
+        kept
+        for record in batch.read(messages if isinstance(messages, list) else [])
+        if (kept := batch.classify(record)) is not None
+    ]
+    batch.describe(findings)
+    judged = [kept for record in findings if (kept := batch.judge(record)) is not None]
+    for records in group_records(judged):
         try:
-            kept = batch.judge(read, facts, tags)
-        except Exception:  # a defect on one record: its message is retried, the others go on
-            logger.exception("could not judge record", extra={"message_id": read.message_id})
-            batch.fail([read])
-            continue
-        if kept is not None:
-            judged.append(kept)
-    for reads in group_reads(judged):
-        try:
-            batch.alert(reads, facts)
+            batch.publish(records)
         except Exception:  # a defect around one alert: its messages are retried, the other alerts go out
-            logger.exception("could not alert", extra={"message_ids": [read.message_id for read in reads]})
-            batch.fail(reads)
+            logger.exception("could not alert", extra={"message_ids": [record.message_id for record in records]})
+            batch.fail(records)
     batch.outcome.failed_message_ids = [message_id for message_id in batch.failed if message_id]
     return batch.outcome

@@ -1,0 +1,44 @@
+"""The function's ports: what the pipeline asks of the world (EC2 facts, SNS, a deduplication store, metrics), as
+small interfaces. runtime/aws.py implements them on AWS; tests implement them in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import Protocol
+
+from sgwatch.core.enrich import GroupFacts
+from sgwatch.core.errors import SgwatchError
+
+
+class Enricher(Protocol):
+    def facts(self, group_ids: Sequence[str], region: str = "", account: str = "") -> dict[str, GroupFacts]: ...
+
+
+class MessageRefused(SgwatchError):
+    """SNS refused the message itself (too long, malformed): sending it again would fail the same way."""
+
+
+class Publisher(Protocol):
+    """Raises MessageRefused when the message itself is refused, any other exception when SNS could not be reached."""
+
+    def publish(self, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None: ...
+
+
+class Claim(Enum):
+    """What the deduplication store says of a CloudTrail event."""
+
+    NEW = "new"  # first time: alert it
+    ALERTED = "alerted"  # an alert was published: a duplicate delivery
+    IN_FLIGHT = "in-flight"  # claimed, not yet published (alive elsewhere, or died): retry the message later
+    UNAVAILABLE = "unavailable"  # the store could not be asked: alert anyway, a duplicate beats a loss
+
+
+class Deduplicator(Protocol):
+    def claim(self, event_id: str) -> Claim: ...
+    def done(self, event_ids: list[str]) -> None: ...
+    def release(self, event_ids: list[str]) -> None: ...
+
+
+class MetricsSink(Protocol):
+    def add(self, name: str, value: float, unit: str = "Count", dimension: tuple[str, str] | None = None) -> None: ...

@@ -1,0 +1,180 @@
+"""The pipeline's stage boundaries, on in-memory fakes of its ports: a failure in one record, one place or one alert
+fails only its own messages; a claim in flight is retried; only an alert published suppresses its redelivery."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sgwatch.core import classify as classification
+from sgwatch.core import enrich, names
+from sgwatch.core.severity import Severity
+from sgwatch.runtime import pipeline
+from sgwatch.runtime.pipeline import BatchOutcome, PipelineSettings, classify_record, process_batch, read_message
+
+from tests.runtime.fakes import REVOKE, Counts, Facts, Log, Store, Topic, batch, change
+
+NOW = datetime(2026, 11, 20, 9, 20, tzinfo=UTC)
+
+
+def run(
+    event: dict[str, Any],
+    *,
+    topic: Topic | None = None,
+    store: Store | None = None,
+    facts: Facts | None = None,
+    counts: Counts | None = None,
+    log: Log | None = None,
+) -> BatchOutcome:
+    return process_batch(
+        event,
+        enricher=facts or Facts(),
+        publisher=topic if topic is not None else Topic(),
+        metrics=counts if counts is not None else Counts(),
+        logger=log if log is not None else Log(),
+        settings=PipelineSettings(publish_min_severity=Severity.LOW),
+        clock=lambda: NOW,
+        deduplicator=store,
+    )
+
+
+def test_a_publisher_that_fails_once_fails_only_that_alerts_message_and_the_retry_alerts_it() -> None:
+    topic, store, counts = Topic(unreachable=1), Store(), Counts()
+    first, second = change("sg-0aaaaaaaaaaaaaaa1", "event-1"), change("sg-0bbbbbbbbbbbbbbb2", "event-2")
+    event = batch(first, second)
+    assert run(event, topic=topic, store=store, counts=counts).failed_message_ids == ["message-0"]
+    assert [sent.payload["results"][0]["eventID"] for sent in topic.sent] == ["event-2"]
+    assert store.states == {"event-2": "done"}  # event-1's claim released: its retry is not taken for a duplicate
+    assert counts.totals[names.METRIC_PUBLISH_FAILURES] == 1
+    assert counts.totals[names.METRIC_ALERTS_PUBLISHED] == 1
+
+    retried = run(event, topic=topic, store=store)  # SQS delivers the batch again
+    assert retried.failed_message_ids == []
+    assert [sent.payload["results"][0]["eventID"] for sent in topic.sent] == ["event-2", "event-1"]
+
+
+def test_an_alert_that_always_fails_never_costs_another() -> None:
+    topic = Topic(fail_on={"poisoned"})
+    outcome = run(
+        batch(change("sg-0aaaaaaaaaaaaaaa1", "poisoned"), change("sg-0bbbbbbbbbbbbbbb2", "healthy")), topic=topic
+    )
+    assert outcome.failed_message_ids == ["message-0"]
+    assert [sent.payload["results"][0]["eventID"] for sent in topic.sent] == ["healthy"]
+
+
+def test_an_unavailable_deduplicator_still_alerts_and_is_counted() -> None:
+    topic, counts, log = Topic(), Counts(), Log()
+    outcome = run(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), topic=topic, store=Store(unavailable=True),
+                  counts=counts, log=log)  # fmt: skip
+    assert outcome.failed_message_ids == [] and len(topic.sent) == 1
+    assert counts.totals[names.METRIC_DEDUP_FAILURES] == 1
+    assert "deduplication store unavailable: alerting anyway" in log.messages("warning")
+
+
+def test_a_claim_in_flight_fails_its_message_for_a_retry_and_alerts_the_rest() -> None:
+    topic, counts, log = Topic(), Counts(), Log()
+    store = Store(states={"in-flight": "pending"})
+    event = batch(change("sg-0aaaaaaaaaaaaaaa1", "in-flight"), change("sg-0bbbbbbbbbbbbbbb2", "fresh"))
+    outcome = run(event, topic=topic, store=store, counts=counts, log=log)
+    assert outcome.failed_message_ids == ["message-0"]
+    assert [sent.payload["results"][0]["eventID"] for sent in topic.sent] == ["fresh"]
+    assert counts.totals[names.METRIC_DUPLICATES_SUPPRESSED] == 0  # in flight is not "already alerted"
+    assert "record claimed but not yet alerted: retried later" in log.messages("warning")
+    assert store.states["in-flight"] == "pending"  # not ours to release
+
+
+def test_only_a_published_alert_suppresses_its_redelivery() -> None:
+    topic, store, counts = Topic(), Store(), Counts()
+    event = batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1"))
+    run(event, topic=topic, store=store)
+    outcome = run(event, topic=topic, store=store, counts=counts)
+    assert outcome.failed_message_ids == [] and len(topic.sent) == 1
+    assert counts.totals[names.METRIC_DUPLICATES_SUPPRESSED] == 1
+
+
+def test_a_below_threshold_alert_is_settled_as_done_not_published() -> None:
+    topic, store, counts = Topic(), Store(), Counts()
+    outcome = run(batch(change("sg-0aaaaaaaaaaaaaaa1", "revoke", REVOKE)), topic=topic, store=store, counts=counts)
+    assert (outcome.suppressed, outcome.published, topic.sent) == (1, 0, [])
+    assert store.states == {"revoke": "done"}
+    assert counts.dimensioned[names.METRIC_CHANGES, "INFO"] == 1
+
+
+def test_a_refused_message_goes_out_in_minimal_form() -> None:
+    topic, log = Topic(refuse_full=True), Log()
+    outcome = run(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), topic=topic, log=log)
+    assert outcome.failed_message_ids == [] and outcome.published == 1
+    [sent] = topic.sent
+    assert sent.payload["minimal"] is True and sent.payload["eventIDs"] == ["event-1"]
+    assert "alert not published in full: publishing its minimal form" in log.messages("error")
+
+
+def test_an_enricher_that_raises_costs_the_facts_not_the_alert() -> None:
+    topic, counts = Topic(), Counts()
+    outcome = run(batch(change("sg-0aaaaaaaaaaaaaaa1")), topic=topic, facts=Facts(failure=RuntimeError("defect")),
+                  counts=counts)  # fmt: skip
+    assert outcome.failed_message_ids == [] and len(topic.sent) == 1
+    assert "sg-0aaaaaaaaaaaaaaa1: not described (not described (RuntimeError))" in topic.sent[0].message
+    assert counts.totals[names.METRIC_ENRICHMENT_FAILURES] == 1
+
+
+def test_a_defect_in_a_per_record_stage_fails_only_that_records_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = enrich.apply_facts
+
+    def fail_on_one(result: Any, *args: Any) -> Any:
+        if result.event_id == "defect":
+            raise RuntimeError("a defect")
+        return real(result, *args)
+
+    monkeypatch.setattr(pipeline, "apply_facts", fail_on_one)
+    topic, store, log = Topic(), Store(), Log()
+    outcome = run(batch(change("sg-0aaaaaaaaaaaaaaa1", "defect"), change("sg-0bbbbbbbbbbbbbbb2", "healthy")),
+                  topic=topic, store=store, log=log)  # fmt: skip
+    assert outcome.failed_message_ids == ["message-0"]
+    assert [sent.payload["results"][0]["eventID"] for sent in topic.sent] == ["healthy"]
+    assert "could not judge record" in log.messages("exception")
+    assert "defect" not in store.states  # failed before its claim: the retry finds nothing in flight
+
+
+def test_a_defect_classifying_one_record_fails_only_its_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = classification.classify
+
+    def fail_on_one(record: Any, **kwargs: Any) -> Any:
+        if record.get("eventID") == "defect":
+            raise RuntimeError("a defect")
+        return real(record, **kwargs)
+
+    monkeypatch.setattr(pipeline, "classify", fail_on_one)
+    topic = Topic()
+    outcome = run(
+        batch(change("sg-0aaaaaaaaaaaaaaa1", "defect"), change("sg-0bbbbbbbbbbbbbbb2", "healthy")), topic=topic
+    )
+    assert outcome.failed_message_ids == ["message-0"]
+    assert [sent.payload["results"][0]["eventID"] for sent in topic.sent] == ["healthy"]
+
+
+def test_an_unreadable_body_is_a_record_that_carries_its_body() -> None:
+    [read] = read_message({"messageId": "m-1", "body": "not json"})
+    classified = classify_record(read, PipelineSettings().classification)
+    assert classified.found is None and classified.raw == "not json"
+    assert classified.classified.error.startswith("sqs message m-1: body is not valid JSON")
+
+
+def test_a_record_that_fails_to_classify_carries_the_record_itself() -> None:
+    broken = change("sg-0aaaaaaaaaaaaaaa1", "broken")
+    broken["requestParameters"]["ipPermissions"]["items"][0]["fromPort"] = "ssh"
+    [read] = read_message(batch(broken)["Records"][0])
+    classified = classify_record(read, PipelineSettings().classification)
+    assert classified.raw == broken and classified.classified.error
+
+
+def test_changes_are_described_where_they_happened() -> None:
+    facts = Facts()
+    home, far = change("sg-0aaaaaaaaaaaaaaa1"), change("sg-0bbbbbbbbbbbbbbb2")
+    far["awsRegion"], far["recipientAccountId"] = "us-east-1", "111122223333"
+    run(batch(home, far), facts=facts)
+    assert facts.asked == [
+        (("sg-0aaaaaaaaaaaaaaa1",), home["awsRegion"], home["recipientAccountId"]),
+        (("sg-0bbbbbbbbbbbbbbb2",), "us-east-1", "111122223333"),
+    ]
