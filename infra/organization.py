@@ -55,15 +55,14 @@ ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRu
 
 # What the member stack needs of the central stack, which deploys it: the central stack's tokens (its account, its
 # partition in the bus's ARN, its function's role) cannot cross into another app, so the StackSet passes them.
-CENTRAL_ACCOUNT, CENTRAL_BUS_ARN, CENTRAL_FUNCTION_ROLE_ARN = (
-    "CentralAccount",
-    "CentralBusArn",
-    "CentralFunctionRoleArn",
-)
+CENTRAL_ACCOUNT = "CentralAccount"
+CENTRAL_BUS_ARN = "CentralBusArn"
+CENTRAL_FUNCTION_ROLE_ARN = "CentralFunctionRoleArn"
 
-# Logical ids of the member's resources as the member stacks deployed before this template was synthesized by CDK
-# named them. Named roles, rules and alarms must keep their ids: under a new id CloudFormation would create them again
-# under the same names (IAM refuses; EventBridge and CloudWatch would overwrite them, then delete them with the old).
+# Logical ids of the member's resources, by construct path: those that member stacks already deployed use (and two new
+# ones: the role's policy, the second alarm). Named roles, rules and alarms must keep their ids: under a new id an
+# update would create them again under the same names (IAM refuses; EventBridge and CloudWatch would overwrite them,
+# then delete them with the old ones).
 MEMBER_LOGICAL_IDS = {
     "Forwarder/UndeliveredEvents": "UndeliveredEvents",
     "Forwarder/UndeliveredEvents/Policy": "UndeliveredEventsPolicy",
@@ -186,10 +185,13 @@ def _allow(actions: list[str]) -> iam.PolicyDocument:
     return iam.PolicyDocument(statements=[iam.PolicyStatement(actions=actions, resources=["*"])])
 
 
-def member_template(*, context: dict[str, Any], **member: Any) -> dict[str, Any]:
-    """The template of MemberStack (its keyword arguments in `member`), synthesized in an app of its own with the
-    central app's context (its feature flags) and checked by cdk-nag there: a StackSet takes a template, not a stack
-    of the central app, which the CDK CLI would deploy in the central account."""
+def member_template(
+    *, context: dict[str, Any], central_region: str, central_stack_name: str, central_bus_name: str, monitor: str,
+    enabled: bool, alarms: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """The template of MemberStack, synthesized in an app of its own with the central app's context (its feature
+    flags) and checked by cdk-nag there: a StackSet takes a template, not a stack of the central app (which the CDK
+    CLI would deploy in the central account)."""
     with tempfile.TemporaryDirectory() as outdir:
         app = App(
             outdir=outdir,
@@ -200,7 +202,16 @@ def member_template(*, context: dict[str, Any], **member: Any) -> dict[str, Any]
             auto_synth=False,
             tree_metadata=False,
         )
-        stack = MemberStack(app, "Member", **member)
+        stack = MemberStack(
+            app,
+            "Member",
+            central_region=central_region,
+            central_stack_name=central_stack_name,
+            central_bus_name=central_bus_name,
+            monitor=monitor,
+            enabled=enabled,
+            alarms=alarms,
+        )
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
         template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
         return template

@@ -310,8 +310,8 @@ def test_the_central_accounts_other_regions_get_forwarder_stacks_only_when_asked
 
 
 def test_cfn_lint_is_clean_on_the_central_template_with_every_option(tmp_path: Any) -> None:
-    """The members' template travels as a string inside the central one: written with Refs, not ${...}, so that
-    nothing in it reads as a parameter of the central template."""
+    """The members' template travels as a string inside the central one, with no token of it: cfn-lint finds nothing
+    in it that reads as part of the central template."""
     _, template = synth(
         **ORG, centralForwarders="true", createTrail="true", recordSecurityGroups="true", reservedConcurrency=10
     )
