@@ -58,8 +58,9 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "organizationUnits": ("", "organization mode: the OUs (or the root, r-...) whose accounts get the member StackSet"),
     "memberAlarms": (
         True,
-        "organization mode: an alarm on each member forwarder's dead-letter queue, reported to the operations topic"
-        " ($0.10 per member account and region per month; false: rely on `sgwatch audit --accounts`)",
+        "organization mode: each member forwarder's two alarms (events in its dead-letter queue, failed deliveries),"
+        " reported to the operations topic ($0.20 per member account and region per month; false: rely on"
+        " `sgwatch audit --accounts`)",
     ),
     "centralForwarders": (
         False,

@@ -1,8 +1,9 @@
-"""A forwarder stack for one region: the very same rule, whose target is the home region's default event bus.
+"""The forwarder: the very same rule as the home rule, whose target is the home bus. One construct (Forwarder) for
+the forwarder stacks in the home account's other regions and for the organization's member stack.
 
-EventBridge rules are regional; without these the monitor is blind outside its home region. Forwarded events keep
-their source and detail, so the home rule matches them as its own; forwarders exist only outside the home region and
-target a bus, never a rule that forwards again, so events cannot loop.
+EventBridge rules are regional; without forwarders the monitor is blind outside its home region (and, in organization
+mode, outside the central account). Forwarders exist only outside the home region (the member stack's resources carry
+a condition that leaves them out there), so events cannot loop.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Acknowledgment, Aws, Duration, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -30,6 +32,10 @@ FORWARDER_ALARMS = {
     "undelivered": "events wait in the forwarder's undelivered-events queue: they did not reach the home bus",
     "failed-invocations": "the forwarder rule could not deliver events to the home bus",
 }
+
+
+# The construct id of the forwarder in ForwarderStack (see there).
+FORWARDER_ID = "Default"
 
 
 def forwarder_alarm_prefix(home_stack_name: str) -> str:
@@ -62,7 +68,98 @@ def forwarder_role_pattern(home_stack_name: str) -> str:
     return forwarder_role_name(home_stack_name, "*")
 
 
+class Forwarder(Construct):
+    """The forwarder rule (sgwatch's pattern) to the home bus, with its role and dead-letter queue, and optionally its
+    alarms and the rule that forwards their state changes home. One construct for both forwarders: the regional
+    stacks of one account (ForwarderStack) and the organization's member stack (infra.organization.MemberStack).
+
+    Forwarded events keep their source and detail, so the home rule matches them as its own; a forwarder targets a
+    bus, never a rule that forwards again, so events cannot loop.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, home_bus_arn: str, home_bus_name: str, destination: str,
+        home_stack_name: str, monitor: str, enabled: bool, alarms: bool = True, role_name: str | None = None,
+    ) -> None:  # fmt: skip
+        """`destination` says where the home bus is, in descriptions: the home region, or the central account.
+        `role_name`: a name for the role, when the home bus's policy admits senders by role name."""
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
+        # The rules are named so that the role can trust exactly them (aws:SourceArn) without a reference cycle.
+        rule_names = [forwarder_rule_name(home_stack_name)]
+        if alarms:
+            rule_names.append(forwarder_alarm_rule_name(home_stack_name))
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
+                {
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnEquals": {
+                        "aws:SourceArn": [
+                            stack.format_arn(service="events", resource="rule", resource_name=name)
+                            for name in rule_names
+                        ]
+                    },
+                }
+            ),
+            description=f"sgwatch forwarder: put security-group events on the {home_bus_name} bus of {destination}",
+        )
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            rule_name=rule_names[0],
+            description=f"sgwatch: forward CloudTrail events of security-group changes to {destination}",
+            enabled=enabled,
+            event_pattern=rule_pattern(monitor),
+        )
+        home_bus = events.EventBus.from_event_bus_arn(self, "HomeBus", home_bus_arn)
+        self.rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self.alarm_rule: events.Rule | None = None
+        if alarms:
+            self._add_alarms(home_bus, home_stack_name, destination, rule_names[1])
+        Validations.of(self.undelivered).acknowledge(
+            Acknowledgment(id="AwsSolutions::AwsSolutions-SQS3", reason="this queue is itself a dead-letter queue")
+        )
+
+    def _add_alarms(self, home_bus: events.IEventBus, home_stack_name: str, destination: str, rule_name: str) -> None:
+        """The forwarder's own trouble raises an alarm where it runs; a second rule forwards the alarms' state changes
+        home, where the home stack sends them to its operations topic (ForwarderAlarms)."""
+        metrics = {
+            "undelivered": waiting_messages(self.undelivered),
+            "failed-invocations": failed_invocations(self.rule),
+        }
+        region = Stack.of(self).region  # "${AWS::Region}" in the member stack, deployed in every region
+        self.alarms = {
+            alarm: threshold_alarm(
+                self,
+                f"Alarm-{alarm}",
+                metrics[alarm],
+                description,
+                alarm_name=forwarder_alarm_name(home_stack_name, region, alarm),
+            )
+            for alarm, description in FORWARDER_ALARMS.items()
+        }
+        self.alarm_rule = events.Rule(
+            self,
+            "AlarmRule",
+            rule_name=rule_name,
+            description=f"sgwatch: forward the forwarder's alarms to {destination}",
+            event_pattern=events.EventPattern(
+                source=[ALARM_EVENT_SOURCE],
+                detail_type=[ALARM_EVENT_DETAIL_TYPE],
+                resources=[alarm.alarm_arn for alarm in self.alarms.values()],
+            ),
+        )
+        self.alarm_rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
+
+
 class ForwarderStack(Stack):
+    """A forwarder for one region of the home account: the rule whose target is the home region's bus."""
+
     def __init__(
         self, scope: Construct, construct_id: str, *, home_region: str, home_stack_name: str, monitor: str,
         enabled: bool, home_bus_name: str = "default", record_security_groups: bool = False,
@@ -71,68 +168,22 @@ class ForwarderStack(Stack):
         super().__init__(
             scope, construct_id, description=f"sgwatch: forwards security-group changes to {home_region}", **kwargs
         )
-        home_bus_arn = f"arn:{Aws.PARTITION}:events:{home_region}:{Aws.ACCOUNT_ID}:event-bus/{home_bus_name}"
-        self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
-        # The rules are named so that the role can trust exactly them (aws:SourceArn) without a reference cycle.
-        rule_names = [forwarder_rule_name(home_stack_name), forwarder_alarm_rule_name(home_stack_name)]
-        self.role = iam.Role(
+        # "Default": a construct id that CDK leaves out of logical ids, so the forwarder's resources keep those they
+        # had when this stack declared them itself. New ids would make CloudFormation create the named rules and
+        # alarms again, then delete the old ones by the same names.
+        self.forwarder = Forwarder(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
-                {
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnEquals": {
-                        "aws:SourceArn": [
-                            self.format_arn(service="events", resource="rule", resource_name=name)
-                            for name in rule_names
-                        ]
-                    },
-                }
-            ),
-            description=f"sgwatch forwarder: put security-group events on the {home_bus_name} bus of {home_region}",
-        )
-        self.rule = events.Rule(
-            self,
-            "Rule",
-            rule_name=rule_names[0],
-            description=f"sgwatch: forward CloudTrail events of security-group changes to {home_region}",
+            FORWARDER_ID,
+            home_bus_arn=f"arn:{Aws.PARTITION}:events:{home_region}:{Aws.ACCOUNT_ID}:event-bus/{home_bus_name}",
+            home_bus_name=home_bus_name,
+            destination=home_region,
+            home_stack_name=home_stack_name,
+            monitor=monitor,
             enabled=enabled,
-            event_pattern=rule_pattern(monitor),
         )
-        home_bus = events.EventBus.from_event_bus_arn(self, "HomeBus", home_bus_arn)
-        self.rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
-        metrics = {
-            "undelivered": waiting_messages(self.undelivered),
-            "failed-invocations": failed_invocations(self.rule),
-        }
-        self.alarms = [
-            threshold_alarm(
-                self,
-                f"Alarm-{alarm}",
-                metrics[alarm],
-                description,
-                alarm_name=forwarder_alarm_name(home_stack_name, self.region, alarm),
-            )
-            for alarm, description in FORWARDER_ALARMS.items()
-        ]
-        self.alarm_rule = events.Rule(
-            self,
-            "AlarmRule",
-            rule_name=rule_names[1],
-            description=f"sgwatch: forward the forwarder's alarms to {home_region}",
-            event_pattern=events.EventPattern(
-                source=[ALARM_EVENT_SOURCE],
-                detail_type=[ALARM_EVENT_DETAIL_TYPE],
-                resources=[alarm.alarm_arn for alarm in self.alarms],
-            ),
-        )
-        self.alarm_rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
         if record_security_groups:  # AWS Config is regional: the opt-in recorder goes wherever sgwatch watches
             logs = ComplianceLogs(self, "ComplianceLogs", expiration_days=compliance_log_days)
             SecurityGroupRecorder(self, "SecurityGroupRecorder", bucket=logs.bucket)
-        Validations.of(self.undelivered).acknowledge(
-            Acknowledgment(id="AwsSolutions::AwsSolutions-SQS3", reason="this queue is itself a dead-letter queue")
-        )
 
 
 class ForwarderAlarms(Construct):

@@ -4,289 +4,217 @@ Members send to an event bus of sgwatch's own in the central account, never to i
 admits `events:PutEvents` only from the organization (aws:PrincipalOrgID), only from the members' forwarder roles
 (by name), and only events of the sources and detail types forwarders send (security-group calls, forwarder alarms).
 The home detection rule listens on that bus too. A CloudFormation StackSet with service-managed permissions and
-automatic deployment puts, in every account of the given organizational units and every region: the forwarder rule
-(the same pattern, to the central bus, with its role and dead-letter queue), and once per account a read-only role
-that the central function assumes to describe security groups there.
+automatic deployment puts, in every account of the given organizational units and every region, the member stack: the
+forwarder (infra.forwarder.Forwarder, the construct of the regional forwarder stacks: the same pattern, to the central
+bus, with its role, dead-letter queue and alarms), and once per account a read-only role that the central function
+assumes to describe security groups there, and one that `sgwatch audit --accounts` assumes.
+
+The member stack is a CDK stack synthesized in an app of its own (a StackSet takes a template); what it needs of the
+central stack (its account, its bus's ARN, its function's role) are parameters of the member stack, which the StackSet
+passes, so its template holds no token of the central stack.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import tempfile
+from typing import Any, cast
 
-from aws_cdk import Acknowledgment, Aws, Stack, Validations
+from aws_cdk import (
+    Acknowledgment,
+    App,
+    Aws,
+    BootstraplessSynthesizer,
+    CfnCondition,
+    CfnParameter,
+    CfnResource,
+    Fn,
+    ICfnConditionExpression,
+    Stack,
+    Validations,
+)
 from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from constructs import Construct
-from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, event_pattern
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct, IConstruct
+from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 from sgwatch.core.names import AUDIT_PERMISSIONS
 
 from infra.forwarder import (
     ALARM_EVENT_DETAIL_TYPE,
     ALARM_EVENT_SOURCE,
-    FORWARDER_ALARMS,
-    forwarder_alarm_name,
-    forwarder_alarm_rule_name,
+    Forwarder,
     forwarder_role_name,
     forwarder_role_pattern,
-    forwarder_rule_name,
 )
 
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
-MEMBER_ALARMS = ("undelivered",)
 AUDIT_ROLE_NAME = "sgwatch-audit"  # `sgwatch audit --accounts` assumes it from the central account
 ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeNetworkInterfaces"]
 
+# What the member stack needs of the central stack, which deploys it: the central stack's tokens (its account, its
+# partition in the bus's ARN, its function's role) cannot cross into another app, so the StackSet passes them.
+CENTRAL_ACCOUNT = "CentralAccount"
+CENTRAL_BUS_ARN = "CentralBusArn"
+CENTRAL_FUNCTION_ROLE_ARN = "CentralFunctionRoleArn"
 
-# Pseudo parameters of the member stack, written as Refs: the template is a string inside the central template, where
-# a "${AWS::Region}" would read (to cfn-lint) as a parameter of the central template outside an Fn::Sub.
-_PARTITION, _REGION_REF, _ACCOUNT = ({"Ref": f"AWS::{name}"} for name in ("Partition", "Region", "AccountId"))
-_REGION = "<region>"  # where the member's region goes in a name
-
-
-def _join(*parts: Any) -> dict[str, Any]:
-    return {"Fn::Join": ["", [part for part in parts if part != ""]]}
-
-
-def _in_member_region(name: str) -> dict[str, Any]:
-    """A name with the member stack's region in place of _REGION."""
-    before, after = name.split(_REGION)
-    return _join(before, _REGION_REF, after)
-
-
-def member_template(*, central_bus_arn: Any, central_account: Any, central_region: str, central_role_arn: Any,
-                    central_stack_name: str, monitor: str, enabled: bool, alarms: bool = True) -> dict[str, Any]:  # fmt: skip
-    """The CloudFormation template the StackSet deploys in each member account and region."""
-    not_central = {"Condition": "NotCentralBus"}
-    rule_names = [forwarder_rule_name(central_stack_name)] + (
-        [forwarder_alarm_rule_name(central_stack_name)] if alarms else []
-    )
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "sgwatch member: forward security-group changes to the central account; let it describe groups",
-        "Conditions": {
-            # The central account's own region already has the pipeline's rule: forwarding there would loop.
-            "CentralBus": {
-                "Fn::And": [
-                    {"Fn::Equals": [{"Ref": "AWS::AccountId"}, central_account]},
-                    {"Fn::Equals": [{"Ref": "AWS::Region"}, central_region]},
-                ]
-            },
-            "NotCentralBus": {"Fn::Not": [{"Condition": "CentralBus"}]},
-            # IAM is global: the enrichment role is created once per account, in the central region.
-            "EnrichmentRegion": {"Fn::Equals": [{"Ref": "AWS::Region"}, central_region]},
-        },
-        "Resources": {
-            "UndeliveredEvents": {
-                **not_central,
-                "Type": "AWS::SQS::Queue",
-                "Properties": {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600},
-            },
-            "UndeliveredEventsPolicy": {
-                **not_central,
-                "Type": "AWS::SQS::QueuePolicy",
-                "Properties": {
-                    "Queues": [{"Ref": "UndeliveredEvents"}],
-                    "PolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "events.amazonaws.com"},
-                                "Action": "sqs:SendMessage",
-                                "Resource": {"Fn::GetAtt": ["UndeliveredEvents", "Arn"]},
-                                "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["Forwarder", "Arn"]}}},
-                            },
-                            {
-                                "Effect": "Deny",
-                                "Principal": {"AWS": "*"},
-                                "Action": "sqs:*",
-                                "Resource": {"Fn::GetAtt": ["UndeliveredEvents", "Arn"]},
-                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                            },
-                        ],
-                    },
-                },
-            },
-            "ForwarderRole": {
-                **not_central,
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    # Named: the central bus admits only these roles. Named rules: the role trusts only them.
-                    "RoleName": _in_member_region(forwarder_role_name(central_stack_name, _REGION)),
-                    "Description": "sgwatch: forward security-group changes (and forwarder alarms) to the central bus",
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "events.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {
-                                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                                    "ArnEquals": {
-                                        "aws:SourceArn": [
-                                            _join(
-                                                "arn:",
-                                                _PARTITION,
-                                                ":events:",
-                                                _REGION_REF,
-                                                ":",
-                                                _ACCOUNT,
-                                                f":rule/{name}",
-                                            )
-                                            for name in rule_names
-                                        ]
-                                    },
-                                },
-                            }
-                        ],
-                    },
-                    "Policies": [
-                        {
-                            "PolicyName": "put-on-the-central-bus",
-                            "PolicyDocument": {
-                                "Version": "2012-10-17",
-                                "Statement": [
-                                    {"Effect": "Allow", "Action": "events:PutEvents", "Resource": central_bus_arn}
-                                ],
-                            },
-                        }
-                    ],
-                },
-            },
-            "Forwarder": {
-                **not_central,
-                "Type": "AWS::Events::Rule",
-                "Properties": {
-                    "Name": forwarder_rule_name(central_stack_name),
-                    "Description": "sgwatch: forward CloudTrail events of security-group changes to the central account",
-                    "EventPattern": event_pattern(monitor),
-                    "State": "ENABLED" if enabled else "DISABLED",
-                    "Targets": [
-                        {
-                            "Id": "central-bus",
-                            "Arn": central_bus_arn,
-                            "RoleArn": {"Fn::GetAtt": ["ForwarderRole", "Arn"]},
-                            "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["UndeliveredEvents", "Arn"]}},
-                        }
-                    ],
-                },
-            },
-            **(_forwarder_alarms(central_bus_arn, central_stack_name) if alarms else {}),
-            "EnrichmentRole": {
-                "Condition": "EnrichmentRegion",
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "RoleName": ENRICHMENT_ROLE_NAME,
-                    "Description": "sgwatch: the central function describes security groups here (read-only)",
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {"Effect": "Allow", "Principal": {"AWS": central_role_arn}, "Action": "sts:AssumeRole"}
-                        ],
-                    },
-                    "Policies": [
-                        {
-                            "PolicyName": "describe-security-groups",
-                            "PolicyDocument": {
-                                "Version": "2012-10-17",
-                                "Statement": [{"Effect": "Allow", "Action": ENRICHMENT_ACTIONS, "Resource": "*"}],
-                            },
-                        }
-                    ],
-                },
-            },
-            "AuditRole": {
-                "Condition": "EnrichmentRegion",
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "RoleName": AUDIT_ROLE_NAME,
-                    "Description": "sgwatch audit: read whether security-group changes are monitored here (read-only)",
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"AWS": _join("arn:", _PARTITION, ":iam::", central_account, ":root")},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    },
-                    "Policies": [
-                        {
-                            "PolicyName": "audit-read-only",
-                            "PolicyDocument": {
-                                "Version": "2012-10-17",
-                                "Statement": [{"Effect": "Allow", "Action": list(AUDIT_PERMISSIONS), "Resource": "*"}],
-                            },
-                        }
-                    ],
-                },
-            },
-        },
-    }
+# Logical ids of the member's resources, by construct path: those that member stacks already deployed use (and two new
+# ones: the role's policy, the second alarm). Named roles, rules and alarms must keep their ids: under a new id an
+# update would create them again under the same names (IAM refuses; EventBridge and CloudWatch would overwrite them,
+# then delete them with the old ones).
+MEMBER_LOGICAL_IDS = {
+    "Forwarder/UndeliveredEvents": "UndeliveredEvents",
+    "Forwarder/UndeliveredEvents/Policy": "UndeliveredEventsPolicy",
+    "Forwarder/Role": "ForwarderRole",
+    "Forwarder/Role/DefaultPolicy": "ForwarderRolePolicy",
+    "Forwarder/Rule": "Forwarder",
+    "Forwarder/Alarm-undelivered": "AlarmUndelivered",
+    "Forwarder/Alarm-failed-invocations": "AlarmFailedInvocations",
+    "Forwarder/AlarmRule": "AlarmForwarder",
+    "EnrichmentRole": "EnrichmentRole",
+    "AuditRole": "AuditRole",
+}
 
 
-def _forwarder_alarms(central_bus_arn: Any, central_stack_name: str) -> dict[str, Any]:
-    """The forwarder's alarm and the rule that forwards its state changes to the central bus, where the central stack
-    sends them to its operations topic. One alarm, not a regional forwarder's two: it is paid for in every member
-    account and region, and what the rule cannot deliver ends in the dead-letter queue it watches."""
-    metrics = {
-        "undelivered": {
-            "Namespace": "AWS/SQS",
-            "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["UndeliveredEvents", "QueueName"]}}],
-            "Statistic": "Maximum",
-        },
-        "failed-invocations": {
-            "Namespace": "AWS/Events",
-            "MetricName": "FailedInvocations",
-            "Dimensions": [{"Name": "RuleName", "Value": {"Ref": "Forwarder"}}],
-            "Statistic": "Sum",
-        },
-    }
-    alarms: dict[str, Any] = {}
-    for alarm in MEMBER_ALARMS:
-        description = FORWARDER_ALARMS[alarm]
-        logical_id = "Alarm" + "".join(part.title() for part in alarm.split("-"))
-        alarms[logical_id] = {
-            "Condition": "NotCentralBus",
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmName": _in_member_region(forwarder_alarm_name(central_stack_name, _REGION, alarm)),
-                "AlarmDescription": description,
-                **metrics[alarm],
-                "Period": 300,
-                "EvaluationPeriods": 1,
-                "Threshold": 1,
-                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                "TreatMissingData": "notBreaching",
-            },
-        }
-    alarms["AlarmForwarder"] = {
-        "Condition": "NotCentralBus",
-        "Type": "AWS::Events::Rule",
-        "Properties": {
-            "Name": forwarder_alarm_rule_name(central_stack_name),
-            "Description": "sgwatch: forward the forwarder's alarms to the central account",
-            "EventPattern": {
-                "source": [ALARM_EVENT_SOURCE],
-                "detail-type": [ALARM_EVENT_DETAIL_TYPE],
-                "resources": [{"Fn::GetAtt": [logical_id, "Arn"]} for logical_id in alarms],
-            },
-            "State": "ENABLED",
-            "Targets": [
-                {
-                    "Id": "central-bus",
-                    "Arn": central_bus_arn,
-                    "RoleArn": {"Fn::GetAtt": ["ForwarderRole", "Arn"]},
-                    "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["UndeliveredEvents", "Arn"]}},
-                }
-            ],
-        },
-    }
-    return alarms
+class MemberStack(Stack):
+    """What the StackSet deploys in every member account and region: the forwarder (the construct of the regional
+    forwarder stacks) to the central bus, and once per account the read-only enrichment and audit roles. What it
+    needs of the central stack arrives as parameters, which the StackSet passes."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, central_region: str, central_stack_name: str,
+        central_bus_name: str, monitor: str, enabled: bool, alarms: bool,
+    ) -> None:  # fmt: skip
+        super().__init__(
+            scope,
+            construct_id,
+            description="sgwatch member: forward security-group changes to the central account; let it describe groups",
+            synthesizer=BootstraplessSynthesizer(),  # a StackSet's stack: no CDK bootstrap in the members
+        )
+        self.template_options.template_format_version = "2010-09-09"
+        central_account = CfnParameter(
+            self, CENTRAL_ACCOUNT, type="String", allowed_pattern=r"^\d{12}$",
+            description="the central account, which runs sgwatch's pipeline",
+        ).value_as_string  # fmt: skip
+        central_bus_arn = CfnParameter(
+            self, CENTRAL_BUS_ARN, type="String", description="sgwatch's event bus in the central account"
+        ).value_as_string
+        central_function_role_arn = CfnParameter(
+            self, CENTRAL_FUNCTION_ROLE_ARN, type="String", description="the role of sgwatch's function"
+        ).value_as_string
+        # The central account's own region already has the pipeline's rule: forwarding there would loop.
+        central_bus = CfnCondition(
+            self,
+            "CentralBus",
+            expression=Fn.condition_and(
+                Fn.condition_equals(Aws.ACCOUNT_ID, central_account), Fn.condition_equals(Aws.REGION, central_region)
+            ),
+        )
+        # A condition is an expression too (it renders as {"Condition": name}); the typings do not say so.
+        not_central_bus = CfnCondition(
+            self, "NotCentralBus", expression=Fn.condition_not(cast(ICfnConditionExpression, central_bus))
+        )
+        # IAM is global: the enrichment and audit roles are created once per account, in the central region.
+        enrichment_region = CfnCondition(
+            self, "EnrichmentRegion", expression=Fn.condition_equals(Aws.REGION, central_region)
+        )
+        self.forwarder = Forwarder(
+            self,
+            "Forwarder",
+            home_bus_arn=central_bus_arn,
+            home_bus_name=central_bus_name,
+            destination="the central account",
+            home_stack_name=central_stack_name,
+            monitor=monitor,
+            enabled=enabled,
+            alarms=alarms,
+            # Named: the central bus admits only these roles (one per region: IAM is global).
+            role_name=forwarder_role_name(central_stack_name, Aws.REGION),
+        )
+        self.enrichment_role = iam.Role(
+            self,
+            "EnrichmentRole",
+            role_name=ENRICHMENT_ROLE_NAME,
+            description="sgwatch: the central function describes security groups here (read-only)",
+            assumed_by=iam.ArnPrincipal(central_function_role_arn),
+            inline_policies={"describe-security-groups": _allow(ENRICHMENT_ACTIONS)},
+        )
+        self.audit_role = iam.Role(
+            self,
+            "AuditRole",
+            role_name=AUDIT_ROLE_NAME,
+            description="sgwatch audit: read whether security-group changes are monitored here (read-only)",
+            assumed_by=iam.AccountPrincipal(central_account),
+            inline_policies={"audit-read-only": _allow(list(AUDIT_PERMISSIONS))},
+        )
+        for construct, condition in (
+            (self.forwarder, not_central_bus),
+            (self.enrichment_role, enrichment_region),
+            (self.audit_role, enrichment_region),
+        ):
+            for resource in construct.node.find_all():
+                if isinstance(resource, CfnResource):
+                    resource.cfn_options.condition = condition
+        for path, logical_id in MEMBER_LOGICAL_IDS.items():
+            declared = _cfn_resource(self, path)
+            if declared is not None:  # the alarms exist only with memberAlarms
+                declared.override_logical_id(logical_id)
+        for role in (self.enrichment_role, self.audit_role):
+            Validations.of(role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                    reason="read-only Describe, Get and List calls, most of which support no resource-level"
+                    " permissions; the role is for the whole account",
+                )
+            )
+
+
+def _cfn_resource(scope: Construct, path: str) -> CfnResource | None:
+    """The CloudFormation resource at a construct path below `scope` (a higher-level construct's own resource), or
+    None if there is nothing at that path."""
+    found: IConstruct | None = scope
+    for part in path.split("/"):
+        found = found.node.try_find_child(part) if found is not None else None
+    if found is not None and not isinstance(found, CfnResource):
+        found = found.node.default_child
+    return found if isinstance(found, CfnResource) else None
+
+
+def _allow(actions: list[str]) -> iam.PolicyDocument:
+    return iam.PolicyDocument(statements=[iam.PolicyStatement(actions=actions, resources=["*"])])
+
+
+def member_template(
+    *, context: dict[str, Any], central_region: str, central_stack_name: str, central_bus_name: str, monitor: str,
+    enabled: bool, alarms: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """The template of MemberStack, synthesized in an app of its own with the central app's context (its feature
+    flags) and checked by cdk-nag there: a StackSet takes a template, not a stack of the central app (which the CDK
+    CLI would deploy in the central account)."""
+    with tempfile.TemporaryDirectory() as outdir:
+        app = App(
+            outdir=outdir,
+            context=context,
+            # The CLI's settings for the central app (from the environment) do not apply to a StackSet's template.
+            post_cli_context={"aws:cdk:enable-path-metadata": False, "aws:cdk:version-reporting": False},
+            analytics_reporting=False,
+            auto_synth=False,
+            tree_metadata=False,
+        )
+        stack = MemberStack(
+            app,
+            "Member",
+            central_region=central_region,
+            central_stack_name=central_stack_name,
+            central_bus_name=central_bus_name,
+            monitor=monitor,
+            enabled=enabled,
+            alarms=alarms,
+        )
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+        template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
+        return template
 
 
 def forwarded_events(member_alarms: bool) -> dict[str, list[str]]:
@@ -312,7 +240,7 @@ class Organization(Construct):
         self.bus = events.EventBus(
             self, "Bus", event_bus_name=bus_name, description="sgwatch: changes forwarded by the organization"
         )
-        # The ARN from the name (not the bus's attribute): the members' template holds no reference to resolve.
+        # The ARN from the name (not the bus's attribute): the StackSet passes it to the members before the bus exists.
         bus_arn = f"arn:{Aws.PARTITION}:events:{stack.region}:{Aws.ACCOUNT_ID}:event-bus/{bus_name}"
         self.bus_policy = events.CfnEventBusPolicy(
             self,
@@ -350,15 +278,19 @@ class Organization(Construct):
             )
         )
         template = member_template(
-            central_bus_arn=bus_arn,
-            central_account=Aws.ACCOUNT_ID,
+            context=self.node.get_all_context(),
             central_region=stack.region,
-            central_role_arn=function_role.role_arn,
             central_stack_name=stack.stack_name,
+            central_bus_name=bus_name,
             monitor=monitor,
             enabled=enabled,
             alarms=member_alarms,
         )
+        central = {
+            CENTRAL_ACCOUNT: Aws.ACCOUNT_ID,
+            CENTRAL_BUS_ARN: bus_arn,
+            CENTRAL_FUNCTION_ROLE_ARN: function_role.role_arn,
+        }
         self.stack_set = cloudformation.CfnStackSet(
             self,
             "Members",
@@ -382,6 +314,10 @@ class Organization(Construct):
                     regions=regions,
                 )
             ],
-            template_body=stack.to_json_string(template),
+            parameters=[
+                cloudformation.CfnStackSet.ParameterProperty(parameter_key=key, parameter_value=value)
+                for key, value in central.items()
+            ],
+            template_body=json.dumps(template, separators=(",", ":")),  # a plain string: no token of this stack
         )
         self.stack_set.add_resource_dependency(self.bus_policy)  # members forward only once the bus admits them

@@ -82,16 +82,26 @@ def cfn_lint(template: Template | dict[str, Any], directory: Path) -> str:
     return "" if linted.returncode == 0 else linted.stdout + linted.stderr
 
 
-def deployed_member_template(body: Any, *, account: str, function_role: str) -> str:
-    """The StackSet's template body as the deployed central stack hands it over: its tokens (the partition, the
-    central account, the central function's role) resolved to the values given."""
-    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
-    [function_role_id] = {part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict) and "Fn::GetAtt" in part}
-    resolved = {
-        json.dumps({"Ref": "AWS::Partition"}): "aws",
-        json.dumps({"Ref": "AWS::AccountId"}): account,
-        json.dumps({"Fn::GetAtt": [function_role_id, "Arn"]}): function_role,
-    }
-    unresolved = [part for part in parts if not isinstance(part, str) and json.dumps(part) not in resolved]
-    assert not unresolved, f"the member template holds tokens these tests cannot resolve: {unresolved}"
-    return "".join(part if isinstance(part, str) else resolved[json.dumps(part)] for part in parts)
+def deployed_member_template(stack_set: dict[str, Any], *, account: str, function_role: str) -> str:
+    """The StackSet's member template as a member stack receives it: each parameter's default set to the value the
+    StackSet passes, with the deployed central stack's tokens (its partition, its account, its function's role)
+    resolved to the values given."""
+    body = stack_set["TemplateBody"]
+    assert isinstance(body, str), "the member template must hold no token of the central stack"
+    template = json.loads(body)
+    passed = {parameter["ParameterKey"]: parameter["ParameterValue"] for parameter in stack_set["Parameters"]}
+    assert sorted(passed) == sorted(template["Parameters"]), "the StackSet passes every parameter, and only those"
+
+    def resolved(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if "Fn::Join" in value:
+            return "".join(resolved(part) for part in value["Fn::Join"][1])
+        if value in ({"Ref": "AWS::Partition"}, {"Ref": "AWS::AccountId"}):
+            return {"AWS::Partition": "aws", "AWS::AccountId": account}[value["Ref"]]
+        assert "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "Arn", f"a token these tests cannot resolve: {value}"
+        return function_role
+
+    for key, value in passed.items():
+        template["Parameters"][key]["Default"] = resolved(value)
+    return json.dumps(template)

@@ -9,12 +9,15 @@ import os
 from typing import Any
 
 import pytest
+from aws_cdk import CfnResource
+from aws_cdk.assertions import Template
 from sgwatch.core.events import event_pattern
 
 from app import build_app, cdk_json_context
 from infra.config import ConfigError
 from infra.forwarder import ForwarderStack
-from infra.organization import ENRICHMENT_ACTIONS, ENRICHMENT_ROLE_NAME
+from infra.organization import ENRICHMENT_ACTIONS, ENRICHMENT_ROLE_NAME, MEMBER_LOGICAL_IDS
+from infra.stack import SgwatchStack
 from tests.infra.conftest import cfn_lint, deployed_member_template, logical_id, resource, synth
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -40,18 +43,42 @@ def _text(value: Any) -> str:
     )
 
 
+def _marker(value: Any) -> str:
+    """A value of the central template as text, its tokens written <Name:'argument'>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        return "".join(_marker(part) for part in value["Fn::Join"][1])
+    return f"<{next(iter(value))}:{json.dumps(next(iter(value.values())))}>".replace('"', "'")
+
+
 def _member_template(stack: Any, template: Any) -> dict[str, Any]:
-    body = resource(template, stack, "Organization", "Members")["Properties"]["TemplateBody"]
-    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
-    # Tokens (the central account, the function role) become markers inside the JSON strings.
-    text = "".join(
-        part
-        if isinstance(part, str)
-        else f"<{next(iter(part))}:{json.dumps(next(iter(part.values())))}>".replace('"', "'")
-        for part in parts
-    )
-    parsed: dict[str, Any] = json.loads(text)
-    return parsed
+    """The StackSet's member template, each reference to one of its parameters replaced by the value the StackSet
+    passes it (the central stack's tokens as <Name:'argument'> markers)."""
+    stack_set = resource(template, stack, "Organization", "Members")["Properties"]
+    passed = {parameter["ParameterKey"]: _marker(parameter["ParameterValue"]) for parameter in stack_set["Parameters"]}
+
+    def substituted(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"Ref"} and value["Ref"] in passed:
+                return passed[value["Ref"]]
+            return {key: substituted(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [substituted(item) for item in value]
+        return value
+
+    member: dict[str, Any] = substituted(json.loads(stack_set["TemplateBody"]))
+    return member
+
+
+def _forwarder_role_policy(resources: dict[str, Any]) -> dict[str, Any]:
+    [policy] = [
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and r["Properties"]["Roles"] == [{"Ref": "ForwarderRole"}]
+    ]
+    document: dict[str, Any] = policy
+    return document
 
 
 def test_members_send_to_sgwatchs_own_bus_which_admits_only_their_forwarders(central: Any) -> None:
@@ -140,7 +167,7 @@ def test_the_member_forwarder_role_trusts_only_its_rules_in_its_own_account(cent
         f"arn:{{AWS::Partition}}:events:{{AWS::Region}}:{{AWS::AccountId}}:rule/{name}"
         for name in ("sgwatch-forwarder", "sgwatch-forwarder-alarms")
     ]
-    [put] = resources["ForwarderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    [put] = _forwarder_role_policy(resources)["Statement"]
     assert put["Resource"] == resources["Forwarder"]["Properties"]["Targets"][0]["Arn"]
 
 
@@ -179,7 +206,7 @@ def test_the_member_role_is_read_only_and_trusts_only_the_central_function(centr
     role = _member_template(stack, template)["Resources"]["EnrichmentRole"]["Properties"]
     assert role["RoleName"] == ENRICHMENT_ROLE_NAME
     [statement] = role["Policies"][0]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == ENRICHMENT_ACTIONS
+    assert sorted(statement["Action"]) == sorted(ENRICHMENT_ACTIONS)
     assert ENRICHMENT_ACTIONS == [
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSecurityGroupRules",
@@ -224,7 +251,7 @@ def test_the_member_audit_role_is_read_only_and_trusts_the_central_account(centr
     role = _member_template(stack, template)["Resources"]["AuditRole"]
     assert role["Condition"] == "EnrichmentRegion"
     [statement] = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == list(PERMISSIONS)
+    assert sorted(statement["Action"]) == sorted(PERMISSIONS)
     assert all(action.split(":")[1].startswith(("Describe", "Get", "List")) for action in PERMISSIONS)
     [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert ":root" in json.dumps(trust["Principal"])
@@ -234,14 +261,17 @@ def test_member_forwarder_alarms_reach_the_central_operations_topic(central: Any
     stack, template = central
     member = _member_template(stack, template)
     resources = member["Resources"]
-    alarms = {"AlarmUndelivered": "undelivered"}  # one: it is paid for in every member account and region
+    alarms = {"AlarmUndelivered": "undelivered", "AlarmFailedInvocations": "failed-invocations"}  # the regional two
     for logical, alarm in alarms.items():
         assert resources[logical]["Condition"] == "NotCentralBus"
         assert _text(resources[logical]["Properties"]["AlarmName"]) == f"sgwatch-forwarder-{{AWS::Region}}-{alarm}"
     assert resources["AlarmUndelivered"]["Properties"]["Dimensions"][0]["Value"] == {
         "Fn::GetAtt": ["UndeliveredEvents", "QueueName"]
     }
-    assert sorted(r for r, declared in resources.items() if declared["Type"] == "AWS::CloudWatch::Alarm") == list(
+    assert resources["AlarmFailedInvocations"]["Properties"]["Dimensions"] == [
+        {"Name": "RuleName", "Value": {"Ref": "Forwarder"}}
+    ]
+    assert sorted(r for r, declared in resources.items() if declared["Type"] == "AWS::CloudWatch::Alarm") == sorted(
         alarms
     )
     forwarder = resources["AlarmForwarder"]
@@ -252,8 +282,10 @@ def test_member_forwarder_alarms_reach_the_central_operations_topic(central: Any
     assert forwarder["Properties"]["Targets"][0]["Arn"] == resources["Forwarder"]["Properties"]["Targets"][0]["Arn"]
     central_rule = resource(template, stack, "ForwarderAlarms", "Rule")["Properties"]
     assert central_rule["EventPattern"]["detail"]["alarmName"] == [{"prefix": "sgwatch-forwarder-"}]
-    body = resource(template, stack, "Organization", "Members")["Properties"]["TemplateBody"]
-    deployed = deployed_member_template(body, account="123456789012", function_role="arn:aws:iam::123456789012:role/f")
+    stack_set = resource(template, stack, "Organization", "Members")["Properties"]
+    deployed = deployed_member_template(
+        stack_set, account="123456789012", function_role="arn:aws:iam::123456789012:role/f"
+    )
     assert cfn_lint(json.loads(deployed), tmp_path) == ""
 
 
@@ -278,9 +310,99 @@ def test_the_central_accounts_other_regions_get_forwarder_stacks_only_when_asked
 
 
 def test_cfn_lint_is_clean_on_the_central_template_with_every_option(tmp_path: Any) -> None:
-    """The members' template travels as a string inside the central one: written with Refs, not ${...}, so that
-    nothing in it reads as a parameter of the central template."""
+    """The members' template travels as a string inside the central one, with no token of it: cfn-lint finds nothing
+    in it that reads as part of the central template."""
     _, template = synth(
         **ORG, centralForwarders="true", createTrail="true", recordSecurityGroups="true", reservedConcurrency=10
     )
     assert cfn_lint(template, tmp_path) == ""
+
+
+def test_the_member_stacks_keep_the_logical_ids_they_were_deployed_with(central: Any) -> None:
+    """Under a new logical id CloudFormation would create a named role, rule or alarm again under its name: IAM
+    refuses, and the update of every member stack would fail."""
+    resources = _member_template(*central)["Resources"]
+    named = {
+        logical
+        for logical, declared in resources.items()
+        if {"Name", "RoleName", "AlarmName"} & set(declared["Properties"])
+    }
+    assert named == {
+        "ForwarderRole",
+        "Forwarder",
+        "AlarmUndelivered",
+        "AlarmFailedInvocations",  # new with the second alarm
+        "AlarmForwarder",
+        "EnrichmentRole",
+        "AuditRole",
+    }
+
+
+def test_the_member_forwarder_is_the_regional_forwarder() -> None:
+    """One construct: the member stack's forwarder and a forwarder stack of the central account declare the same
+    resources (the same rule pattern, the same alarms), but for what differs by design."""
+    app = build_app({**cdk_json_context(), **ORG, "centralForwarders": "true"})
+    app.synth()
+    central = next(child for child in app.node.children if isinstance(child, SgwatchStack))
+    regional = next(
+        child for child in app.node.children if isinstance(child, ForwarderStack) and child.region == "us-east-1"
+    )
+    stack_set = resource(Template.from_stack(central), central, "Organization", "Members")["Properties"]
+    member = json.loads(stack_set["TemplateBody"])
+    passed = {parameter["ParameterKey"]: parameter["ParameterValue"] for parameter in stack_set["Parameters"]}
+
+    # Construct paths below the forwarder, by logical id.
+    regional_paths = {
+        regional.resolve(regional.get_logical_id(resource)): "/".join(resource.node.path.split("/")[2:])
+        for resource in regional.forwarder.node.find_all()
+        if isinstance(resource, CfnResource)
+    }
+    member_paths = {
+        logical: path.removeprefix("Forwarder/") + "/Resource"
+        for path, logical in MEMBER_LOGICAL_IDS.items()
+        if path.startswith("Forwarder/")
+    }
+    # A member forwarder's resources exist where it forwards: outside the central account's home region.
+    assert {
+        logical for logical, declared in member["Resources"].items() if declared.get("Condition") == "NotCentralBus"
+    } == set(member_paths)
+
+    def normalized(value: Any, paths: dict[str, str]) -> Any:
+        """Logical ids as construct paths; strings joined, pseudo parameters written {AWS::Name}; the region and
+        partition a regional stack knows at synth written as the member's pseudo parameters."""
+        if isinstance(value, str):
+            return value.replace("arn:aws:", "arn:{AWS::Partition}:").replace(regional.region, "{AWS::Region}")
+        if isinstance(value, list):
+            return [normalized(item, paths) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"} and value["Ref"] in passed:  # what the StackSet passes the member
+            return normalized(passed[value["Ref"]], paths)
+        if set(value) == {"Ref"}:
+            return "{" + str(paths.get(value["Ref"], value["Ref"])) + "}"
+        if set(value) == {"Fn::GetAtt"}:
+            logical, attribute = value["Fn::GetAtt"]
+            return "{" + paths[logical] + "." + attribute + "}"
+        if set(value) == {"Fn::Join"}:
+            return "".join(normalized(part, paths) for part in value["Fn::Join"][1])
+        return {
+            key: [paths[logical] for logical in item] if key == "DependsOn" else normalized(item, paths)
+            for key, item in value.items()
+            if key != "Sid"  # derived by CDK from the construct path
+        }
+
+    def comparable(declared: dict[str, Any], paths: dict[str, str]) -> Any:
+        by_design = {
+            "RoleName",  # the member's role is named: the central bus admits members' roles by name
+            "Description",  # "to us-east-1" or "to the central account"
+            "PolicyName",  # derived by CDK from the logical id
+        }
+        properties = {key: item for key, item in declared["Properties"].items() if key not in by_design}
+        # "Condition": the member's resources exist only outside the central account's home region (asserted above)
+        return normalized({**declared, "Properties": properties, "Condition": None}, paths)
+
+    regional_resources = Template.from_stack(regional).to_json()["Resources"]
+    assert {
+        regional_paths[logical]: comparable(declared, regional_paths)
+        for logical, declared in regional_resources.items()
+    } == {member_paths[logical]: comparable(member["Resources"][logical], member_paths) for logical in member_paths}

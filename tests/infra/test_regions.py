@@ -12,7 +12,7 @@ from sgwatch.core.events import event_pattern
 
 from app import build_app, cdk_json_context
 from infra.config import ConfigError
-from infra.forwarder import ForwarderStack
+from infra.forwarder import FORWARDER_ID, ForwarderStack
 from infra.regions import COMMERCIAL_REGIONS
 from infra.stack import SgwatchStack
 from tests.infra.conftest import cfn_lint, logical_id, resource
@@ -33,7 +33,7 @@ def test_a_forwarder_per_other_region_with_the_home_pattern() -> None:
     assert sorted(stack.region for stack in forwarders) == ["eu-central-1", "us-east-1"]  # never the home region
     for stack in forwarders:
         template = Template.from_stack(stack).to_json()
-        rule = resource(Template.from_stack(stack), stack, "Rule")["Properties"]
+        rule = resource(Template.from_stack(stack), stack, FORWARDER_ID, "Rule")["Properties"]
         assert rule["EventPattern"] == event_pattern()
         [target] = rule["Targets"]
         bus = "".join(
@@ -51,7 +51,7 @@ def test_a_forwarder_per_other_region_with_the_home_pattern() -> None:
 
 def test_scope_and_enabled_reach_the_forwarders() -> None:
     _, forwarders = _stacks(regions="us-east-1", homeRegion="eu-west-1", monitor="ingress", enabled="false")
-    rule = resource(Template.from_stack(forwarders[0]), forwarders[0], "Rule")["Properties"]
+    rule = resource(Template.from_stack(forwarders[0]), forwarders[0], FORWARDER_ID, "Rule")["Properties"]
     assert rule["EventPattern"] == event_pattern("ingress")
     assert rule["State"] == "DISABLED"
 
@@ -79,7 +79,7 @@ def test_a_forwarder_in_trouble_raises_an_alarm_that_reaches_the_home_operations
     home, [forwarder] = _stacks(regions="us-east-1", homeRegion="eu-west-1")
     template = Template.from_stack(forwarder)
     alarms = {
-        name: resource(template, forwarder, f"Alarm-{name}")["Properties"]
+        name: resource(template, forwarder, FORWARDER_ID, f"Alarm-{name}")["Properties"]
         for name in ("undelivered", "failed-invocations")
     }
     assert {name: alarm["AlarmName"] for name, alarm in alarms.items()} == {
@@ -87,18 +87,21 @@ def test_a_forwarder_in_trouble_raises_an_alarm_that_reaches_the_home_operations
         "failed-invocations": "sgwatch-forwarder-us-east-1-failed-invocations",
     }
     assert alarms["undelivered"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == logical_id(
-        forwarder, "UndeliveredEvents"
+        forwarder, FORWARDER_ID, "UndeliveredEvents"
     )
     assert alarms["failed-invocations"]["Dimensions"] == [
-        {"Name": "RuleName", "Value": {"Ref": logical_id(forwarder, "Rule")}}
+        {"Name": "RuleName", "Value": {"Ref": logical_id(forwarder, FORWARDER_ID, "Rule")}}
     ]
-    alarm_rule = resource(template, forwarder, "AlarmRule")["Properties"]
+    alarm_rule = resource(template, forwarder, FORWARDER_ID, "AlarmRule")["Properties"]
     assert alarm_rule["EventPattern"] == {
         "source": ["aws.cloudwatch"],
         "detail-type": ["CloudWatch Alarm State Change"],
-        "resources": [{"Fn::GetAtt": [logical_id(forwarder, f"Alarm-{name}"), "Arn"]} for name in alarms],
+        "resources": [{"Fn::GetAtt": [logical_id(forwarder, FORWARDER_ID, f"Alarm-{name}"), "Arn"]} for name in alarms],
     }
-    assert alarm_rule["Targets"][0]["Arn"] == resource(template, forwarder, "Rule")["Properties"]["Targets"][0]["Arn"]
+    assert (
+        alarm_rule["Targets"][0]["Arn"]
+        == resource(template, forwarder, FORWARDER_ID, "Rule")["Properties"]["Targets"][0]["Arn"]
+    )
     assert cfn_lint(template, tmp_path) == ""
 
     home_template = Template.from_stack(home)
@@ -144,19 +147,19 @@ def _joined(value: Any) -> str:
 def test_a_forwarder_role_trusts_only_its_own_rules_in_its_own_account() -> None:
     _, [forwarder] = _stacks(regions="us-east-1", homeRegion="eu-west-1")
     template = Template.from_stack(forwarder)
-    rules = {name: resource(template, forwarder, name)["Properties"] for name in ("Rule", "AlarmRule")}
+    rules = {name: resource(template, forwarder, FORWARDER_ID, name)["Properties"] for name in ("Rule", "AlarmRule")}
     assert {name: rule["Name"] for name, rule in rules.items()} == {
         "Rule": "sgwatch-forwarder",
         "AlarmRule": "sgwatch-forwarder-alarms",
     }
-    [trust] = resource(template, forwarder, "Role")["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    [trust] = resource(template, forwarder, FORWARDER_ID, "Role")["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     assert [_joined(arn) for arn in trust["Condition"]["ArnEquals"]["aws:SourceArn"]] == [
         f"arn:aws:events:us-east-1:{{AWS::AccountId}}:rule/{rule['Name']}" for rule in rules.values()
     ]  # every rule whose target uses the role, and no other
     assert {target["RoleArn"]["Fn::GetAtt"][0] for rule in rules.values() for target in rule["Targets"]} == {
-        logical_id(forwarder, "Role")
+        logical_id(forwarder, FORWARDER_ID, "Role")
     }
 
 
@@ -165,10 +168,10 @@ def test_in_organization_mode_the_central_forwarders_send_to_the_organizations_b
         organizationId="o-abc123defg", organizationUnits="ou-ab12-cdefgh34", homeRegion="eu-west-1",
         regions="us-east-1", centralForwarders="true",
     )  # fmt: skip
-    [target] = resource(Template.from_stack(forwarder), forwarder, "Rule")["Properties"]["Targets"]
+    [target] = resource(Template.from_stack(forwarder), forwarder, FORWARDER_ID, "Rule")["Properties"]["Targets"]
     assert _joined(target["Arn"]) == "arn:{AWS::Partition}:events:eu-west-1:{AWS::AccountId}:event-bus/sgwatch"
     home_template = Template.from_stack(home)
     assert resource(home_template, home, "Organization", "Bus")["Properties"]["Name"] == "sgwatch"
     _, [regional] = _stacks(regions="us-east-1", homeRegion="eu-west-1")
-    [target] = resource(Template.from_stack(regional), regional, "Rule")["Properties"]["Targets"]
+    [target] = resource(Template.from_stack(regional), regional, FORWARDER_ID, "Rule")["Properties"]["Targets"]
     assert _joined(target["Arn"]).endswith(":event-bus/default")  # one account: its default bus, no bus policy

@@ -56,7 +56,7 @@ class Synthesized:
     alarm_rule: dict[str, Any]  # the home rule that sends forwarders' alarms to the operations topic
     alarm_bus: str  # the bus that rule listens on
     forwarders: dict[str, dict[str, Any]]  # each forwarder stack's template, by region
-    member_template: str  # the StackSet's template body, as the deployed central stack hands it over; "" without
+    member_template: str  # the StackSet's template, with the parameters the deployed central stack passes; "" without
 
 
 def _synth(**context: Any) -> Synthesized:
@@ -85,7 +85,7 @@ def _synth(**context: Any) -> Synthesized:
         },
         member_template=(
             deployed_member_template(
-                resources[logical_id(home, "Organization", "Members")]["Properties"]["TemplateBody"],
+                resources[logical_id(home, "Organization", "Members")]["Properties"],
                 account=CENTRAL,
                 function_role=FUNCTION_ROLE,
             )
@@ -279,7 +279,10 @@ def test_every_account_and_region_of_the_organization_reaches_the_central_pipeli
     ]
     assert sorted(central_home) == ["sgwatch-home-default", "sgwatch-home-forwarder-alarms", "sgwatch-home-sgwatch"]
     assert alarms[CENTRAL, REGION] == {}
-    assert sorted(alarms[MEMBER, "us-east-1"]) == ["sgwatch-forwarder-us-east-1-undelivered"]
+    assert sorted(alarms[MEMBER, "us-east-1"]) == [
+        "sgwatch-forwarder-us-east-1-failed-invocations",
+        "sgwatch-forwarder-us-east-1-undelivered",
+    ]
     iam = boto3.client("iam", region_name=REGION, **_session(MEMBER))
     assert iam.get_role(RoleName="sgwatch-enrichment")["Role"]["AssumeRolePolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Principal": {"AWS": FUNCTION_ROLE}, "Action": "sts:AssumeRole"}
