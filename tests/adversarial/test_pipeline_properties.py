@@ -948,6 +948,26 @@ def test_a_denied_group_set_of_long_ids_still_names_its_event(account: Account) 
     assert received[0].event_ids() == [event_id]
 
 
+def test_a_denied_group_set_of_thousands_of_ids_still_names_its_event(account: Account) -> None:
+    """A denied ModifyNetworkInterfaceAttribute naming 10,000 groups with short ids that EC2 would not take (about
+    200 KB as the buffer holds it). Each id gets facts of its own ("not a security group id that EC2 accepts"):
+    1 MB of them in the JSON part, and the head's list of group ids alone is 90 KB. The alert must still fit SNS and
+    name its event: the groups' facts are given up before any result's stub, then the group ids past the first 20.
+
+    Where the last resort drops every result instead, the alert names no event."""
+    event_id = _event_id()
+    body = json.dumps(eventbridge(denied_group_set([f"x{index}" for index in range(10_000)], event_id)))
+    assert len(body.encode()) < 256 * 1024  # what EventBridge delivers
+    failed, received = publish_batch(account, [body])
+    assert not failed
+    assert len(received) == 1
+    check_sns_limits(received[0])
+    assert received[0].event_ids() == [event_id]
+    payload = received[0].payload()
+    assert payload["omittedGroups"] == 10_000 and payload["groups"] == []
+    assert payload["truncated"] is True
+
+
 @pytest.mark.parametrize("batches", [[1, 1], [2]], ids=["in two invocations", "in one batch"])
 def test_a_redelivered_unreadable_record_is_alerted_once(account: Account, batches: list[int]) -> None:
     """EventBridge delivers at least once: the same unreadable record (a port written "ssh") in two messages is one
