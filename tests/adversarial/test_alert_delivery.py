@@ -35,6 +35,13 @@ SNS_LIMIT = 262_144  # bytes of UTF-8, message and attributes together
 HERE = Path(__file__).parent / "fixtures" / "alerts"
 EMOJI_RULES = load(HERE / "failed_ingress_40_rules_emoji_descriptions.json")
 SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+DENIED = load(
+    REAL_RECORDS / "panther-analysis/manualsgchange__authorize_ingress_console_error_unauthorizedoperation.json"
+)
+GROUP_SET = load(
+    REAL_RECORDS / "netebakari-cloudtrail-lambda/modify_network_interface_attribute_groupset_three_groups_console.json"
+)
+EMOJI = "\U0001f600"
 
 
 def sns_size(subject: str, message: str, attributes: dict[str, Any]) -> int:
@@ -94,6 +101,55 @@ def test_the_json_part_is_whole_json_whatever_is_cut() -> None:
         rendered = publication(Alert((*results, classify(SSH_WORLD))))
         assert len(rendered.message.encode()) <= alerts.MAX_MESSAGE_BYTES
         assert json_part(rendered.message)["severity"] == "CRITICAL"
+
+
+def _denied(record: dict[str, Any], event_id: str, group_ids: list[str], rules: int = 0) -> dict[str, Any]:
+    """`record` (a real denied call's) by SSH_WORLD's caller, naming `group_ids` (its groupId, or its groupSet), with
+    `rules` rules of its own when asked."""
+    denied = same_caller(record, group_ids[0], event_id)
+    denied["errorCode"], denied["responseElements"] = "Client.UnauthorizedOperation", None
+    if "groupSet" in denied["requestParameters"]:
+        del denied["requestParameters"]["groupId"]
+        denied["requestParameters"]["groupSet"]["items"] = [{"groupId": group} for group in group_ids]
+    if rules:
+        denied["requestParameters"]["ipPermissions"]["items"] = [
+            {"ipProtocol": "tcp", "fromPort": port, "toPort": port, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}
+            for port in range(1, rules + 1)
+        ]
+    return denied
+
+
+def test_a_batch_at_every_limit_names_every_event() -> None:
+    """The most a batch's alert can hold against its JSON part: a human part filled to its budget by distinct
+    reasons, links as long as they are kept, and 25 group ids of 2,048 emoji (12 bytes each once escaped for JSON),
+    each with facts. Ten results, as a batch brings at most: the message fits, and its JSON names every event."""
+    groups = ["sg-" + chr(0x1F600 + index) * 2045 for index in range(25)]
+    records = [_denied(DENIED, f"limit-{index}", [groups[index]], rules=300) for index in range(5)]
+    records += [_denied(GROUP_SET, f"limit-{5 + index}", groups[5 + 4 * index : 9 + 4 * index]) for index in range(5)]
+    results = tuple(classify(record) for record in records)
+    facts = tuple(GroupFacts(group, error="not a security group id that EC2 accepts") for group in groups)
+    rendered = publication(Alert(results, facts), published_at=datetime(2026, 11, 29, tzinfo=UTC))
+    assert len(rendered.message.encode()) <= alerts.MAX_MESSAGE_BYTES
+    body, _ = rendered.message.split("--- JSON ---\n", 1)
+    assert len(body.encode()) > alerts.MAX_MESSAGE_BYTES // 2  # the human part took all it may
+    payload = json_part(rendered.message)
+    assert {result["eventID"] for result in payload["results"]} == {f"limit-{index}" for index in range(10)}
+    assert payload["truncated"] is True and "omittedResults" not in payload
+
+
+def test_more_results_than_stubs_fit_keep_the_most_severe_stubs() -> None:
+    """An alert of a log file's worth of changes (not a batch's: those have ten at most) whose stubs alone exceed the
+    JSON part: it names the most severe events first and counts the others, and still fits."""
+    group = SSH_WORLD["requestParameters"]["groupId"]
+    quiet = [classify(_denied(GROUP_SET, f"quiet-{index:04d}-" + "q" * 200, [group])) for index in range(1500)]
+    results = (*quiet, classify(SSH_WORLD))
+    rendered = publication(Alert(results))
+    assert len(rendered.message.encode()) <= alerts.MAX_MESSAGE_BYTES
+    payload = json_part(rendered.message)
+    named = [result["eventID"] for result in payload["results"]]
+    assert named[0] == SSH_WORLD["eventID"] and payload["results"][0]["severity"] == "CRITICAL"
+    assert named == [result.event_id for result in Alert(results).ranked][: len(named)]
+    assert 0 < payload["omittedResults"] == len(results) - len(named)
 
 
 def test_a_lone_surrogate_fails_neither_its_alert_nor_the_others(world: World) -> None:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any
 from urllib.parse import quote
 
@@ -214,57 +214,170 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, default=str)
 
 
+#: _json's encoder, used piece by piece where a value may be far larger than the message.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)
+
+
+def _bounded(value: Any, limit: int) -> str | None:
+    """`value` as _json encodes it, or None when that is longer than `limit` characters. The encoding stops there:
+    a value of 12 MB costs about `limit` (one piece is one string at most), not 12 MB."""
+    size = 0
+    pieces: list[str] = []
+    for piece in _ENCODER.iterencode(value):
+        size += len(piece)
+        if size > limit:
+            return None
+        pieces.append(piece)
+    return "".join(pieces)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The JSON object around its results: `prefix` + the results joined by ", " + `suffix`."""
+
+    prefix: str
+    suffix: str
+
+    @property
+    def size(self) -> int:
+        return len(self.prefix) + len(self.suffix)
+
+    def around(self, results: Sequence[str]) -> str:
+        return self.prefix + ", ".join(results) + self.suffix
+
+    def size_around(self, results: Sequence[str]) -> int:
+        """len(self.around(results)), without building it (ASCII: characters are bytes)."""
+        return self.size + sum(len(result) for result in results) + 2 * max(0, len(results) - 1)
+
+
+def _frame(
+    head: dict[str, Any], groups: list[dict[str, Any]], extra: dict[str, Any], budget: int, raw: str = ""
+) -> _Frame | None:
+    """The object of head's fields, the results, the groups, the extra fields and the raw record, as the results'
+    frame; None when it alone is over `budget`."""
+    head_json, groups_json = _bounded(head, budget), _bounded(groups, budget)
+    if head_json is None or groups_json is None:
+        return None
+    fields = f", {_json(extra)[1:-1]}" if extra else ""
+    frame = _Frame(
+        f'{head_json[:-1]}, "results": [',
+        f'], "groups": {groups_json}{fields}' + (f', "rawRecord": {raw}}}' if raw else "}"),
+    )
+    return frame if frame.size <= budget else None
+
+
+def _stub(result: Classification) -> str:
+    """What an omitted result leaves: its eventID, eventName and severity (an unreadable record's is empty)."""
+    severity = "" if result.error else result.severity.name
+    fields = {"eventID": str(result.event_id), "eventName": str(result.event_name), "severity": severity}
+    return _json({key: _clip(value) for key, value in fields.items()} | {"omitted": True})
+
+
 def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> str:
-    """The alert's JSON in `budget` bytes, always whole and valid. Given up in order, and said: the raw record, the
-    groups' tags, then the least severe results (each leaves its eventID, eventName and severity). Each result is
-    encoded once: the JSON is assembled from the encoded pieces."""
-    head: dict[str, Any] = {"severity": alert.severity.name, "groupIds": [_clip(g) for g in alert.group_ids]}
+    """The alert's JSON in `budget` bytes, always whole and valid, naming every result's eventID. Given up in order,
+    and said: the raw record, the groups' tags, the least severe results (each leaves a stub: eventID, eventName,
+    severity), the groups' ids past 256 characters, the groups, the group ids past the first 20, and last the least
+    severe stubs (only when an alert has more results than stubs fit: a batch's alert has ten at most).
+
+    The work is bounded by the budget, not by the alert: a result is encoded only when it is reached, at most
+    `budget` characters of it, and once; sizes are summed from the pieces and only the answer is assembled."""
+    ids = [_clip(group) for group in alert.group_ids]
+    head: dict[str, Any] = {"severity": alert.severity.name, "groupIds": ids}
     if published_at is not None:
         head["publishedAt"] = published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    dicts = [result.to_dict() for result in alert.ranked]
-    results = [_json(result) for result in dicts]
+    ranked = alert.ranked
+
+    @cache
+    def encoded(index: int) -> str | None:
+        return _bounded(ranked[index].to_dict(), budget)
+
     groups = [group.to_dict() for group in alert.facts]
     extra: dict[str, Any] = {}
     if alert.raw is not None:
         try:
-            raw = _json(alert.raw)
+            raw = _json(alert.raw)  # one record, as the buffer held it
         except (RecursionError, ValueError):
             extra["rawRecordOmitted"] = "nested too deeply to encode"
         else:
-            text = _assemble(head, results, groups, {}, raw)
-            if len(text) <= budget:
+            text = _whole(_frame(head, groups, {}, budget, raw), encoded, len(ranked), budget)
+            if text is not None:
                 return text
             extra["rawRecordOmitted"] = "too large for the message; the function's log has it"
-    text = _assemble(head, results, groups, extra)
-    if len(text) <= budget:
+    text = _whole(_frame(head, groups, extra, budget), encoded, len(ranked), budget)
+    if text is not None:
         return text
     extra["truncated"] = True
-    groups = [{key: value for key, value in group.items() if key != "tags"} for group in groups]
-    stubs = [
-        _json(
-            {key: _clip(str(result.get(key, ""))) for key in ("eventID", "eventName", "severity")} | {"omitted": True}
-        )
-        for result in dicts
-    ]
-    fixed = len(_assemble(head, [], groups, extra)) + sum(len(stub) + 2 for stub in stubs)
-    kept = 0  # the most severe results that fit whole, the others as stubs
-    while kept < len(results) and fixed + len(results[kept]) - len(stubs[kept]) <= budget:
-        fixed += len(results[kept]) - len(stubs[kept])
-        kept += 1
-    text = _assemble(head, results[:kept] + stubs[kept:], groups, extra)
-    if len(text) <= budget:
-        return text
-    head["groupIds"] = head["groupIds"][:_SHOWN_GROUPS]
-    return _assemble(head, [], [], {**extra, "omittedResults": len(results)})
+    stubs = [_stub(result) for result in ranked]
+    tagless = [{key: value for key, value in group.items() if key != "tags"} for group in groups]
+    clipped = [group | {"groupId": _clip(str(group["groupId"]))} for group in tagless]
+    levels = [(head, tagless, extra)]
+    if clipped != tagless:
+        levels.append((head, clipped, extra))
+    if groups:
+        extra = {**extra, "omittedGroups": len(groups)}
+        levels.append((head, [], extra))
+    if len(ids) > _SHOWN_GROUPS:
+        head = {**head, "groupIds": ids[:_SHOWN_GROUPS]}
+        extra = {**extra, "omittedGroupIds": len(ids) - _SHOWN_GROUPS}
+        levels.append((head, [], extra))
+    for level_head, level_groups, level_extra in levels:
+        text = _stubbed(_frame(level_head, level_groups, level_extra, budget), encoded, stubs, budget)
+        if text is not None:
+            return text
+    # More results than stubs fit (a log file's alert, not a batch's): the most severe stubs, and how many are not.
+    # message() leaves the JSON part over 100 KB, and a head of 20 clipped ids takes 62 KB at most.
+    text = _most_stubs(head, extra, stubs, budget) or _most_stubs(
+        {**head, "groupIds": []}, {**extra, "omittedGroupIds": len(ids)}, stubs, budget
+    )
+    if text is None:
+        raise ValueError(f"{budget} bytes cannot hold an alert's severity and counts")
+    return text
 
 
-def _assemble(
-    head: dict[str, Any], results: list[str], groups: list[dict[str, Any]], extra: dict[str, Any], raw: str = ""
-) -> str:
-    """The JSON object: head's fields, the encoded results, the groups, the extra fields, the raw record."""
-    body = _json({**head, "results": [], "groups": groups, **extra})[:-1]
-    text = body.replace('"results": []', '"results": [' + ", ".join(results) + "]", 1)
-    return text + (f', "rawRecord": {raw}}}' if raw else "}")
+def _whole(frame: _Frame | None, encoded: Callable[[int], str | None], count: int, budget: int) -> str | None:
+    """The JSON with every result whole, if it fits `budget`; results are encoded until it is clear that it does not."""
+    if frame is None:
+        return None
+    room = budget - frame.size
+    results: list[str] = []
+    for index in range(count):
+        result = encoded(index)
+        if result is None:
+            return None
+        room -= len(result) + (2 if index else 0)
+        if room < 0:
+            return None
+        results.append(result)
+    return frame.around(results)
+
+
+def _stubbed(frame: _Frame | None, encoded: Callable[[int], str | None], stubs: list[str], budget: int) -> str | None:
+    """The JSON with the most severe results whole as long as they fit, the others as stubs, if that fits."""
+    if frame is None:
+        return None
+    fixed = frame.size + sum(len(stub) + 2 for stub in stubs)
+    results: list[str] = []
+    while len(results) < len(stubs):
+        result = encoded(len(results))
+        if result is None or fixed + len(result) - len(stubs[len(results)]) > budget:
+            break
+        fixed += len(result) - len(stubs[len(results)])
+        results.append(result)
+    results += stubs[len(results) :]
+    return frame.around(results) if frame.size_around(results) <= budget else None
+
+
+def _most_stubs(head: dict[str, Any], extra: dict[str, Any], stubs: list[str], budget: int) -> str | None:
+    """The JSON with no group, as many stubs as fit (most severe first) and the count of those that do not."""
+    frame = _frame(head, [], {**extra, "omittedResults": len(stubs)}, budget)
+    if frame is None:
+        return None
+    room, shown = budget - frame.size, 0  # sized for all omitted: a smaller count takes no more digits
+    while shown < len(stubs) and len(stubs[shown]) + 2 <= room:
+        room -= len(stubs[shown]) + 2
+        shown += 1
+    frame = _frame(head, [], {**extra, "omittedResults": len(stubs) - shown}, budget)
+    return frame.around(stubs[:shown]) if frame else None
 
 
 def _clip(text: str, limit: int = 256) -> str:
