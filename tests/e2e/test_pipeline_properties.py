@@ -73,7 +73,7 @@ from sgwatch.runtime.pipeline import PipelineSettings, process_batch
 from sgwatch.runtime.ports import Claim
 
 from tests.conftest import REAL_RECORDS, load
-from tests.integration.conftest import ACCOUNT, REGION, eventbridge, on_group
+from tests.e2e.conftest import ACCOUNT, REGION, eventbridge, on_group
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_ROOT = Path(handler.__file__).resolve().parents[2]  # where sgwatch was imported from

@@ -8,7 +8,6 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -28,11 +27,11 @@ from sgwatch.runtime.aws import DynamoDeduplicator
 from sgwatch.runtime.pipeline import PipelineSettings, process_batch
 from sgwatch.runtime.settings import settings_from_env
 
-from tests.conftest import REAL_RECORDS, load
-from tests.integration.conftest import LambdaContext, World, eventbridge, on_group, sqs_event
+from tests.conftest import FIXTURES, REAL_RECORDS, load
+from tests.e2e.conftest import LambdaContext, World, eventbridge, on_group, sqs_event
 
 SNS_LIMIT = 262_144  # bytes of UTF-8, message and attributes together
-HERE = Path(__file__).parent / "fixtures" / "alerts"
+HERE = FIXTURES / "alerts"
 EMOJI_RULES = load(HERE / "failed_ingress_40_rules_emoji_descriptions.json")
 SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
 DENIED = load(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
 from typing import Any
 
 from sgwatch.core.alerts import Alert, publication
@@ -13,10 +12,10 @@ from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.text import INERT_CATEGORIES, clean, json_line
 from sgwatch.runtime import handler
 
-from tests.conftest import load
-from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge, sqs_event
+from tests.conftest import FIXTURES, load
+from tests.e2e.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge, sqs_event
 
-FORGED = load(Path(__file__).parent / "fixtures" / "alerts" / "failed_call_forged_lines_in_group_id.json")
+FORGED = load(FIXTURES / "alerts" / "failed_call_forged_lines_in_group_id.json")
 #: Every line of an alert's human part starts with one of these; anything else was forged by a record.
 LINE_STARTS = re.compile(
     r"^(?:|MEDIUM: .*|LOW: .*|Who:   .*|What:  .*|Where: .*|When:  .*|Why it matters:|  \[[A-Z]+\] .*|What to do: .*"

@@ -21,7 +21,7 @@ from sgwatch.operator import audit, history
 from sgwatch.operator.cli import EXIT_OK, EXIT_UNREADABLE, main
 from sgwatch.operator.commands import aws
 
-from tests.adversarial.test_classify_input import CLI_FIXTURES
+from tests.operator.test_classify_input import CLI_FIXTURES
 
 HOSTILE = CLI_FIXTURES / "hostile_text_log_file.json"
 RECORDS: list[dict[str, Any]] = json.loads(HOSTILE.read_text())["Records"]

@@ -16,8 +16,7 @@ from sgwatch.runtime import handler
 from sgwatch.runtime.aws import assumed_role_keys
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
-from tests.infra.conftest import shown_metrics
-from tests.integration.conftest import (
+from tests.e2e.conftest import (
     ACCOUNT,
     REGION,
     LambdaContext,
@@ -27,6 +26,7 @@ from tests.integration.conftest import (
     on_group,
     sqs_event,
 )
+from tests.infra.conftest import shown_metrics
 
 SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
 EGRESS_ALL = load(

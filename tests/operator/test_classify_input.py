@@ -22,9 +22,9 @@ from sgwatch.core.envelopes import unwrap
 from sgwatch.operator import sources
 from sgwatch.operator.cli import EXIT_OK, EXIT_UNREADABLE, build_parser, main
 
-from tests.conftest import REAL_RECORDS
+from tests.conftest import FIXTURES, REAL_RECORDS
 
-CLI_FIXTURES = Path(__file__).parent / "fixtures" / "cli"
+CLI_FIXTURES = FIXTURES / "cli"
 SSH_WORLD = REAL_RECORDS / "rubysoho07-cloudtrail-watcher" / "authorize_ingress_terraform_v6_ssh_0_0_0_0.json"
 SUMMARY = "sgwatch: "
 SGWATCH = str(Path(sys.executable).parent / "sgwatch")  # the console script

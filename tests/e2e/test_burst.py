@@ -21,7 +21,7 @@ from sgwatch.runtime.handler import running_on
 from sgwatch.runtime.ports import Publisher
 
 from tests.conftest import REAL_RECORDS, load
-from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge
+from tests.e2e.conftest import ACCOUNT, REGION, LambdaContext, World, eventbridge
 
 RECORDS = 10_000
 WAVE = 100  # records EventBridge hands the buffer between polls

@@ -33,8 +33,8 @@ from app import build_app, cdk_json_context
 from infra.forwarder import ForwarderStack
 from infra.stack import SgwatchStack
 from tests.conftest import REAL_RECORDS, load
+from tests.e2e.conftest import ACCOUNT, REGION, LambdaContext, World, on_group, sqs_event
 from tests.infra.conftest import deployed_member_template, logical_id
-from tests.integration.conftest import ACCOUNT, REGION, LambdaContext, World, on_group, sqs_event
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # moto's CloudFormation creates no AWS::SQS::QueuePolicy (it warns and goes on); nothing here depends on one.
