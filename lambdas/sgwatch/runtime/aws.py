@@ -15,6 +15,12 @@ from sgwatch.runtime.ports import Claim, MessageRefused
 
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _MAX_INTERFACES_COUNTED = 1000
+#: The most groups one facts() call describes (three EC2 calls each). A batch names at most ten records' groups; a
+#: hostile record can name thousands, and describing them one by one would outlast the function's timeout.
+MAX_GROUPS_DESCRIBED = 100
+#: The describe errors that concern one group of several (deleted, or an id EC2 does not know): only then is each
+#: group asked for alone. Throttling or a denial would only fail again, once per group.
+_ONE_GROUP_ERRORS = frozenset({"InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed"})
 #: SNS's answers to a message it will never take (too long, a bad attribute): the same publish would fail again.
 _REFUSED_MESSAGE_CODES = frozenset({"InvalidParameter", "InvalidParameterValue"})
 
@@ -75,15 +81,19 @@ class Ec2Enricher:
             where = f"account {account}, region {region!r}" if account else f"region {region!r}"
             return {gid: GroupFacts(gid, error=f"{where}: {_error_text(error)}") for gid in group_ids}
         found: dict[str, GroupFacts] = {}
-        missing = []
+        missing: list[str] = []
         for group_id in dict.fromkeys(group_ids):
             cached = self._cache.get((region, account, group_id))
             if cached and cached[0] > now:
                 found[group_id] = cached[1]
             elif not _GROUP_ID.match(group_id):
                 found[group_id] = GroupFacts(group_id, error="not a security group id that EC2 accepts")
-            else:
+            elif len(missing) < MAX_GROUPS_DESCRIBED:
                 missing.append(group_id)
+            else:
+                found[group_id] = GroupFacts(
+                    group_id, error=f"not described: one batch named more than {MAX_GROUPS_DESCRIBED} groups"
+                )
         for group_id, facts in self._describe(client, missing).items():
             found[group_id] = facts
             if not facts.error:
@@ -96,9 +106,11 @@ class Ec2Enricher:
         try:
             groups = client.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
         except Exception as error:  # AccessDenied, throttling, a deleted group: the alert goes out without facts
-            if len(group_ids) > 1:  # one deleted group must not hide the others
+            if (
+                len(group_ids) > 1 and error_code(error) in _ONE_GROUP_ERRORS
+            ):  # one deleted group must not hide the others
                 return {gid: facts for one in group_ids for gid, facts in self._describe(client, [one]).items()}
-            return {group_ids[0]: GroupFacts(group_ids[0], error=_error_text(error))}
+            return {group_id: GroupFacts(group_id, error=_error_text(error)) for group_id in group_ids}
         described = {group["GroupId"]: self._facts(client, group) for group in groups}
         for group_id in group_ids:
             described.setdefault(group_id, GroupFacts(group_id, error="not returned by DescribeSecurityGroups"))

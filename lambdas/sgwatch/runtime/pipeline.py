@@ -207,7 +207,10 @@ class _Batch:
                 self.facts.update(self.enricher.facts(list(place_groups), region, account))
             except Exception as error:  # a defect in the enricher must not cost the alerts
                 self.facts.update(
-                    {gid: GroupFacts(gid, error=f"the enricher failed ({type(error).__name__})") for gid in place_groups}
+                    {
+                        gid: GroupFacts(gid, error=f"the enricher failed ({type(error).__name__})")
+                        for gid in place_groups
+                    }
                 )
         for missing in (group for group in self.facts.values() if group.error):
             self.metrics.add(names.METRIC_ENRICHMENT_FAILURES, 1)

@@ -1,0 +1,65 @@
+"""The enricher's work is bounded by what it may describe, not by what a record names: a hostile denied call can
+name thousands of well-formed group ids that do not exist (the record is the attacker's), and describing each alone
+would outlast the function's timeout. Runs on moto's EC2, which answers unknown ids as EC2 does
+(InvalidGroup.NotFound)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from sgwatch.runtime.aws import MAX_GROUPS_DESCRIBED, Ec2Enricher
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def ec2() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("ec2", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def counted(client: Any) -> Counter[str]:
+    """Count the client's API calls by operation name."""
+    calls: Counter[str] = Counter()
+    client.meta.events.register("before-call.ec2.*", lambda model, **_: calls.update([model.name]))
+    return calls
+
+
+def test_thousands_of_unknown_ids_cost_a_bounded_number_of_calls(ec2: Any) -> None:
+    real = ec2.create_security_group(GroupName="app", Description="app")["GroupId"]
+    unknown = [f"sg-{index:08x}" for index in range(5_000)]
+    calls = counted(ec2)
+    facts = Ec2Enricher(ec2).facts([real, *unknown])
+    assert set(facts) == {real, *unknown}  # every group is answered for, described or not
+    assert not facts[real].error
+    assert sum(calls.values()) <= 1 + MAX_GROUPS_DESCRIBED * 3  # one failed describe, then each alone at most
+    not_described = [gid for gid in unknown if "more than" in facts[gid].error]
+    assert len(not_described) == len(unknown) + 1 - MAX_GROUPS_DESCRIBED
+
+
+def test_a_denied_describe_is_not_retried_group_by_group(ec2: Any) -> None:
+    groups = [ec2.create_security_group(GroupName=f"g{i}", Description="g")["GroupId"] for i in range(20)]
+    calls = counted(ec2)
+
+    def deny(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "DescribeSecurityGroups")
+
+    ec2.meta.events.register("before-call.ec2.DescribeSecurityGroups", deny)
+    facts = Ec2Enricher(ec2).facts(groups)
+    assert calls["DescribeSecurityGroups"] == 1
+    assert all("UnauthorizedOperation" in facts[gid].error for gid in groups)
+
+
+def test_one_deleted_group_does_not_hide_the_others(ec2: Any) -> None:
+    kept = ec2.create_security_group(GroupName="kept", Description="k")["GroupId"]
+    deleted = ec2.create_security_group(GroupName="gone", Description="g")["GroupId"]
+    ec2.delete_security_group(GroupId=deleted)
+    facts = Ec2Enricher(ec2).facts([kept, deleted])
+    assert not facts[kept].error
+    assert facts[deleted].error
