@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -19,7 +20,14 @@ from infra.stack import SgwatchStack
 
 
 def synth(**overrides: Any) -> tuple[SgwatchStack, Template]:
-    app = build_app({**cdk_json_context(), **overrides})
+    """The stack and its template for cdk.json's context with `overrides`: each variant is synthesized once per test
+    process (a synth with cdk-nag takes seconds; the templates are only read)."""
+    return _synth(tuple(sorted(overrides.items())))
+
+
+@functools.cache
+def _synth(overrides: tuple[tuple[str, Any], ...]) -> tuple[SgwatchStack, Template]:
+    app = build_app({**cdk_json_context(), **dict(overrides)})
     stack = next(child for child in app.node.children if isinstance(child, SgwatchStack))
     app.synth()  # runs cdk-nag: an unacknowledged finding raises here
     return stack, Template.from_stack(stack)
