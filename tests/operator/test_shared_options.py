@@ -110,9 +110,22 @@ def test_format_json_is_for_programs_and_text_for_reading(command: str) -> None:
 
 
 @pytest.mark.parametrize("command", list(PRINTING))
+@pytest.mark.usefixtures("offline_aws")
+def test_table_is_another_name_for_text(command: str) -> None:
+    """audit and history called their text form `table` before --format was shared: scripts that say so still work,
+    on every command alike."""
+    outputs = []
+    for form in ("table", "text"):
+        out = io.StringIO()
+        assert main([*PRINTING[command], "--format", form], out, io.StringIO()) == EXIT_OK
+        outputs.append(out.getvalue())
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize("command", list(PRINTING))
 def test_format_names_no_other_form(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*PRINTING[command], "--format", "table"], io.StringIO(), io.StringIO()) == EXIT_USAGE
-    assert "argument --format: invalid choice: 'table'" in capsys.readouterr().err
+    assert main([*PRINTING[command], "--format", "xml"], io.StringIO(), io.StringIO()) == EXIT_USAGE
+    assert "argument --format: invalid choice: 'xml'" in capsys.readouterr().err
 
 
 def test_the_aws_options_read_the_same_on_every_command_that_calls_aws(capsys: pytest.CaptureFixture[str]) -> None:

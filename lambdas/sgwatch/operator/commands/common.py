@@ -21,14 +21,22 @@ EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 JSON, TEXT = "json", "text"
+#: The name audit and history gave the text form before --format was shared; scripts that pass it keep working.
+_FORMAT_ALIASES = {"table": TEXT}
 
 
 def output_options(default: str) -> argparse.ArgumentParser:
     """The parent parser of every command that prints results: `--format` has one meaning (json: one document per
     result, for programs; text: for reading). The default is each command's own: classify feeds programs (json),
-    audit and history are read by a person at a terminal (text)."""
+    audit and history are read by a person at a terminal (text). `table` is accepted as another name for text."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--format", choices=(JSON, TEXT), default=default, help=f"output form (default {default})")
+    parent.add_argument(
+        "--format",
+        type=lambda value: _FORMAT_ALIASES.get(value, value),
+        choices=(JSON, TEXT),
+        default=default,
+        help=f"output form (default {default})",
+    )
     return parent
 
 
