@@ -34,6 +34,7 @@ FUNCTION_FILES = [
     "sgwatch/core/ports.py",
     "sgwatch/core/rules.py",
     "sgwatch/core/severity.py",
+    "sgwatch/core/tamper.py",
     "sgwatch/core/text.py",
     "sgwatch/runtime/__init__.py",
     "sgwatch/runtime/aws.py",

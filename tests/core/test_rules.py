@@ -16,6 +16,7 @@ from sgwatch.core.rules import Context, Family, Rule, first_rule
 from sgwatch.core.severity import Severity
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
+from tests.core.test_tamper import EXPECTED as TAMPER_EXPECTED
 
 #: A record that reaches each rule, real where one exists (REAL_RECORDS), constructed otherwise.
 REACHED_BY: dict[str, Path] = {
@@ -72,7 +73,14 @@ def context_of(rule: Rule, record: SecurityGroupRecord) -> Context:
 
 
 def test_every_rule_has_a_record_that_reaches_it() -> None:
-    assert set(REACHED_BY) | {"unreadable-record"} == {rule.id for rule in rules.RULES}
+    tamper_rules = {rule_id for _, rule_id in TAMPER_EXPECTED.values() if rule_id}  # tests/core/test_tamper.py
+    assert set(REACHED_BY) | tamper_rules | {"unreadable-record", "tamper-failed"} == {rule.id for rule in rules.RULES}
+
+
+def test_a_failed_tamper_call_that_was_not_denied_is_low() -> None:
+    throttled = {**load("tamper/cloudtrail__stop_logging__denied.json"), "errorCode": "ThrottlingException"}
+    (verdict,) = classify(throttled).verdicts
+    assert verdict.rule is rules.TAMPER_FAILED and verdict.severity is Severity.LOW
 
 
 @pytest.mark.parametrize("rule", [rule for rule in rules.RULES if rule.id in REACHED_BY], ids=lambda rule: rule.id)
@@ -121,6 +129,8 @@ def test_the_registry_declares_each_familys_order() -> None:
         Family.RECORD: ["group-created", "group-deleted", "attachment-changed"],
         Family.HYGIENE: ["default-group-ingress", "open-group-attached"],
         Family.OUTCOME: ["unreadable-record", "denied-attempt", "failed-call"],
+        Family.TAMPER: ["monitor-stopped", "monitor-weakened", "monitor-restored", "monitor-setting-changed"],
+        Family.TAMPER_OUTCOME: ["tamper-denied", "tamper-failed"],
     }  # fmt: skip
     assert len({rule.id for rule in rules.RULES}) == len(rules.RULES)
 

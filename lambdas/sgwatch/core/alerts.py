@@ -72,6 +72,8 @@ def group_key(result: Classification) -> tuple[str, ...]:
     """Changes with the same key in one batch become one alert."""
     if result.error:
         return ("error", result.location, result.event_id)
+    if result.tamper is not None:  # one alert per resource blinded, apart from security-group changes
+        return (result.account, result.region, result.actor, "tamper", result.tamper.label)
     group = result.group_ids[0] if result.group_ids else (result.record.group_name if result.record else "")
     return (result.account, result.region, result.actor, group)
 
@@ -92,6 +94,8 @@ def subject(alert: Alert) -> str:
         return _ascii(text)[:MAX_SUBJECT]
     top = alert.top
     where = ", ".join(alert.group_ids) or (first.record.group_name if first.record else "") or "a security group"
+    if first.tamper is not None:
+        where = first.tamper.label
     if top.change is not None:
         change = top.change
         preposition = "to" if change.direction.value == "egress" else "from"
@@ -178,6 +182,10 @@ def message(alert: Alert, *, published_at: datetime | None = None, domain: str =
             who += f" from {clean(record.actor.source_ip, 100)}"
         events = clean(", ".join(dict.fromkeys(result.event_name for result in alert.results)), 400)
         groups = clean(", ".join(alert.group_ids[:_SHOWN_GROUPS]), 2000) or "group not named in the record"
+        if first.tamper is not None:
+            groups = clean(first.tamper.label, 2000)
+            if first.tamper.actor.source_ip:
+                who += f" from {clean(first.tamper.actor.source_ip, 100)}"
         if len(alert.group_ids) > _SHOWN_GROUPS:
             groups += f" and {len(alert.group_ids) - _SHOWN_GROUPS} more"
         lines += [
@@ -197,6 +205,8 @@ def message(alert: Alert, *, published_at: datetime | None = None, domain: str =
         shown = [partial(_reason_line, severity, reason) for severity, reason in reasons]
         lines += _within(lines, shown, _BODY_BUDGET - _TAIL_ALLOWANCE, "reasons")
         lines += ["", f"What to do: {alert.top.advice}"]
+        if alert.top.undo:
+            lines.append(f"Undo: {clean(alert.top.undo, 1000)}")
     if alert.facts:
         lines += ["", "Groups now:"]
         facts = [partial(_facts_line, group) for group in alert.facts]
@@ -423,7 +433,10 @@ def minimal_publication(alert: Alert, *, published_at: datetime | None = None) -
     first = alert.first
     groups = _ascii(", ".join(alert.group_ids[:_SHOWN_GROUPS]), 2000) or "not named in the record"
     event_ids = [_ascii(result.event_id, 100) for result in alert.results[:100] if result.event_id]
-    headline = _ascii(f"{alert.severity.name}: security-group change on {groups}")
+    what = "security-group change"
+    if first.tamper is not None:
+        what, groups = "call that can blind the monitor", _ascii(first.tamper.label, 2000)
+    headline = _ascii(f"{alert.severity.name}: {what} on {groups}")
     title = headline if len(headline) <= MAX_SUBJECT else headline[: MAX_SUBJECT - 3] + "..."
     payload: dict[str, Any] = {
         "severity": alert.severity.name,

@@ -19,6 +19,7 @@ from sgwatch.core.rules import (
     GROUP_DELETED,
     INGRESS_ADDED,
     RULE_REVOKED,
+    TAMPER_DENIED,
     WORLD_ALL_TRAFFIC,
     Context,
     Family,
@@ -26,6 +27,15 @@ from sgwatch.core.rules import (
     first_rule,
 )
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import (
+    GUESSED_BY_NAME,
+    Blinding,
+    Ownership,
+    OwnResources,
+    TamperRecord,
+    normalise_tamper,
+    watched_call,
+)
 
 _SHOWN_SERVICES = 3
 
@@ -36,6 +46,7 @@ class Settings:
 
     sensitive_ports: tuple[SensitivePort, ...] = SENSITIVE_PORTS
     internal_ranges: tuple[IPNetwork, ...] = ()
+    own: OwnResources = GUESSED_BY_NAME  # what is sgwatch's: guessed from the name "sgwatch" unless told exactly
 
 
 DEFAULT_SETTINGS = Settings()
@@ -43,7 +54,8 @@ DEFAULT_SETTINGS = Settings()
 
 @dataclass(frozen=True)
 class Classification:
-    """The result for one record. `record` is None for other events (severity NONE) and for errors."""
+    """The result for one record: `record` for a security-group change, `tamper` for a call that can blind the
+    monitor; neither for other events (severity NONE) and for errors."""
 
     event_id: str = ""
     event_name: str = ""
@@ -57,6 +69,12 @@ class Classification:
     error: str = ""
     location: str = ""
     other_error_code: str = ""  # the errorCode of a call that is not a security-group change (its record is not kept)
+    tamper: TamperRecord | None = None
+
+    @property
+    def watched(self) -> bool:
+        """Whether the record is one sgwatch judges: a security-group change or a tamper call."""
+        return self.record is not None or self.tamper is not None
 
     @property
     def severity(self) -> Severity:
@@ -84,6 +102,8 @@ class Classification:
         """ "failed" when the call carried an errorCode, whether or not it was a security-group call."""
         if self.record is not None:
             return "failed" if self.record.failed else "succeeded"
+        if self.tamper is not None:
+            return "failed" if self.tamper.failed else "succeeded"
         return "failed" if self.other_error_code else "succeeded"
 
     @property
@@ -119,6 +139,11 @@ class Classification:
             result["via"] = self.via
             if self.record.error_code:
                 result["errorCode"] = self.record.error_code
+        if self.tamper is not None:
+            result["via"] = self.via
+            result["resource"] = self.tamper.to_dict()
+            if self.tamper.error_code:
+                result["errorCode"] = self.tamper.error_code
         if self.location:
             result["source"] = self.location
         return result
@@ -136,6 +161,7 @@ class Classification:
                     "summary": verdict.summary,
                     "why": verdict.why,
                     "advice": verdict.advice,
+                    **({"undo": verdict.undo} if verdict.undo else {}),
                     "groupId": verdict.group_id or (change.group_id if change else ""),
                     "change": changes if change is not None else None,
                     "loweredBy": [lowering.to_dict() for lowering in verdict.lowered_by],
@@ -180,7 +206,24 @@ def classify(
     try:
         event = monitored_event(record)
         if event is None:
-            return _unclassified(record, location, account, region)
+            call = watched_call(record)
+            if call is None:
+                return _unclassified(record, location, account, region)
+            tamper = normalise_tamper(record, call, settings.own, account, region)
+            if tamper.ownership is Ownership.OTHER:  # another team's rule, function, key or topic
+                return _unclassified(record, location, account, region)
+            return Classification(
+                event_id=tamper.event_id,
+                event_name=str(record.get("eventName", "")),
+                event_time=tamper.event_time,
+                account=tamper.account,
+                region=tamper.region,
+                actor=tamper.actor.name,
+                via=tamper.actor.via,
+                verdicts=(_tamper_verdict(tamper),),
+                location=location,
+                tamper=tamper,
+            )
         parsed = normalise(record, event, account, region, settings.internal_ranges)
     except RecordError as error:
         where = f"{location}: " if location else ""
@@ -331,3 +374,45 @@ def _verdicts(record: SecurityGroupRecord, settings: Settings) -> list[Verdict]:
         Verdict(outcome, f"{said}. Attempted: {verdict.summary}", outcome.rationale, verdict.change)
         for verdict in verdicts
     ] or [Verdict(outcome, said, outcome.rationale)]
+
+
+#: What the calls that restore the monitor did, for their sentence.
+_RESTORED = {
+    "StartLogging": "started logging",
+    "CreateTrail": "created",
+    "StartConfigurationRecorder": "started",
+    "EnableRule": "enabled",
+}
+
+
+def _tamper_verdict(tamper: TamperRecord) -> Verdict:
+    """The one verdict of a tamper call: what it blinds, said with the resource, the region and who."""
+    context = Context(tamper=tamper)
+    rule = first_rule(Family.TAMPER, context)
+    assert rule is not None  # the last tamper rule applies to every tamper record
+    where = f" in {tamper.region}" if tamper.region else ""
+    guessed = (
+        f" (sgwatch's by a guess: its name starts with {tamper.stack_name!r})"
+        if tamper.ownership is Ownership.GUESSED
+        else ""
+    )
+    blinding = tamper.blinding
+    by = f"by {tamper.actor.name}{f' via {tamper.actor.via}' if tamper.actor.via else ''}"
+    if blinding is Blinding.RESTORED:
+        summary = f"{tamper.label}{guessed} {_RESTORED.get(tamper.call.name, 'restored')}{where} {by}"
+    elif blinding is None:
+        summary = f"{tamper.call.name} on {tamper.label}{guessed}{where} {by} leaves what sgwatch needs in place"
+    else:
+        summary = f"{tamper.label}{guessed} {blinding.verb}{where} {by}"
+        if tamper.assumed_worst:
+            summary += " (the worst the call can do: the record does not give its parameters)"
+    why = blinding.blinds if blinding is not None and blinding.blinds else rule.rationale
+    wording = Wording.STATED if rule.severity >= Severity.HIGH else Wording.SUMMARY_ONLY
+    undo = tamper.undo
+    outcome = first_rule(Family.TAMPER_OUTCOME, context)
+    if outcome is None or blinding is None or blinding.severity < Severity.HIGH:
+        return Verdict(rule, summary, why, wording=wording, undo=undo)
+    message = f": {tamper.error_message[:200]}" if tamper.error_message else ""
+    went = "was denied" if outcome is TAMPER_DENIED else "failed"
+    said = f"{tamper.call.name} {went} ({tamper.error_code}{message}); nothing changed. Attempted: {summary}"
+    return Verdict(outcome, said, outcome.rationale)

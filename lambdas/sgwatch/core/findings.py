@@ -78,6 +78,7 @@ class Verdict:
     group_id: str = ""  # the one group a record-level verdict is about (an open group attached), when not all of them
     wording: Wording = Wording.STATED
     lowered_by: tuple[Lowering, ...] = ()  # in the order the policy applied them
+    undo: str = ""  # the command (or step) that undoes what the change did, where one exists
 
     @property
     def severity(self) -> Severity:
@@ -89,7 +90,7 @@ class Verdict:
 
     def lower(self, lowering: Lowering) -> Verdict:
         return Verdict(self.rule, self.summary, self.why, self.change, self.group_id, self.wording,
-                       (*self.lowered_by, lowering))  # fmt: skip
+                       (*self.lowered_by, lowering), self.undo)  # fmt: skip
 
 
 def most_severe(verdicts: tuple[Verdict, ...] | list[Verdict]) -> Severity:

@@ -25,7 +25,7 @@ from sgwatch.core.addresses import IPNetwork, PeerKind
 from sgwatch.core.classify import Classification, Settings
 from sgwatch.core.errors import PolicyError
 from sgwatch.core.findings import Lowering, PolicyAction, Verdict
-from sgwatch.core.model import Action, Direction, RuleChange
+from sgwatch.core.model import Action, Actor, Direction, RuleChange
 from sgwatch.core.ports import SENSITIVE_PORTS, SensitivePort
 from sgwatch.core.severity import Severity
 
@@ -401,7 +401,13 @@ def _approvals_applied(
 def apply_policy(
     result: Classification, policy: Policy, *, tags: dict[str, dict[str, str]] | None = None, today: date | None = None
 ) -> Classification:
-    """The classification with the policy applied. Only lowers; every touched verdict names the entry."""
+    """The classification with the policy applied. Only lowers; every touched verdict names the entry. A call that
+    can blind the monitor is lowered only by a trusted principal: no approval or mute covers it."""
+    if result.tamper is not None:
+        trusted = _trusted(policy, result.tamper.actor)
+        if trusted is None:
+            return result
+        return replace(result, verdicts=tuple(_trust(verdict, trusted) for verdict in result.verdicts))
     record = result.record
     if record is None:
         return result
@@ -417,24 +423,9 @@ def apply_policy(
             tag_approvals(group, (tags or {}).get(group, {})) if policy.tag_approvals else ([], [])
         )
         verdicts[index] = _approvals_applied(verdict, change, [*candidates, *tag_found], tag_problems, today)
-    arns = [arn for arn in (record.actor.arn, record.actor.issuer_arn) if arn]
-
-    def by_principal(pattern: str) -> bool:
-        return any(fnmatch.fnmatchcase(arn, pattern) for arn in arns)
-
-    trusted = [entry for entry, pattern in policy.trusted_principals if by_principal(pattern)] + [
-        entry
-        for entry, pattern, principal in policy.trusted_user_agents
-        if record.actor.user_agent and fnmatch.fnmatchcase(record.actor.user_agent, pattern) and by_principal(principal)
-    ]
-    if trusted:
-        entry = trusted[0]
-        verdicts = [
-            v.lower(_lowering(PolicyAction.TRUSTED, entry, v, v.severity.lowered()))
-            if v.severity > Severity.INFO
-            else v
-            for v in verdicts
-        ]
+    trusted = _trusted(policy, record.actor)
+    if trusted is not None:
+        verdicts = [_trust(verdict, trusted) for verdict in verdicts]
     account_mute = next((entry for entry, account in policy.muted_accounts if account == record.account), None)
     group_mutes = {group: entry for entry, group in reversed(policy.muted_groups)}
     for index, verdict in enumerate(verdicts):
@@ -445,6 +436,28 @@ def apply_policy(
     if verdicts == list(result.verdicts):
         return result
     return replace(result, verdicts=tuple(verdicts))
+
+
+def _trusted(policy: Policy, actor: Actor) -> Entry | None:
+    """The first trusted-principal entry (or user agent with its principal) that covers the actor."""
+    arns = [arn for arn in (actor.arn, actor.issuer_arn) if arn]
+
+    def by_principal(pattern: str) -> bool:
+        return any(fnmatch.fnmatchcase(arn, pattern) for arn in arns)
+
+    trusted = [entry for entry, pattern in policy.trusted_principals if by_principal(pattern)] + [
+        entry
+        for entry, pattern, principal in policy.trusted_user_agents
+        if actor.user_agent and fnmatch.fnmatchcase(actor.user_agent, pattern) and by_principal(principal)
+    ]
+    return trusted[0] if trusted else None
+
+
+def _trust(verdict: Verdict, entry: Entry) -> Verdict:
+    """One level down, never below INFO."""
+    if verdict.severity <= Severity.INFO:
+        return verdict
+    return verdict.lower(_lowering(PolicyAction.TRUSTED, entry, verdict, verdict.severity.lowered()))
 
 
 def _groups_of(verdict: Verdict, record_groups: Sequence[str]) -> list[str]:

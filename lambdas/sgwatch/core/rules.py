@@ -13,6 +13,7 @@ from sgwatch.core.events import EventKind
 from sgwatch.core.model import Action, Direction, RuleChange, SecurityGroupRecord
 from sgwatch.core.ports import WEB_PORTS, SensitivePort
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import Blinding, TamperRecord
 
 
 class Family(Enum):
@@ -24,6 +25,8 @@ class Family(Enum):
     HYGIENE = "hygiene"  # what the group itself makes worse: the VPC default, an open group attached
     RECORD = "record"  # a record about a group as a whole: created, deleted, attached
     OUTCOME = "outcome"  # how the call itself went: unreadable, denied, failed
+    TAMPER = "tamper"  # a call that blinds the monitor (a trail, AWS Config, sgwatch's own resources), or undoes that
+    TAMPER_OUTCOME = "tamper-outcome"  # such a call that was denied or failed
 
 
 #: errorCode values that mean "not allowed": the call was denied, not merely malformed. One set for CloudTrail's
@@ -53,6 +56,7 @@ class Context:
     group_is_default: bool = False
     attached_exposure: Severity = Severity.NONE  # the worst a newly attached group's inbound rules allow
     unreadable: bool = False
+    tamper: TamperRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +277,63 @@ FAILED_CALL = Rule(
     _failed,
 )
 
+# --- tamper: the blinding's own severity decides, so the catalogue and the rules cannot disagree ----------------
+
+
+def _blinding(context: Context, severity: Severity) -> bool:
+    tamper = context.tamper
+    return tamper is not None and tamper.blinding is not None and tamper.blinding.severity is severity
+
+
+MONITOR_STOPPED = Rule(
+    "monitor-stopped",
+    Family.TAMPER,
+    Severity.CRITICAL,
+    "sgwatch is blind until it is undone: changes made meanwhile are not seen, or not alerted",
+    "Undo it now unless this is a planned removal of sgwatch, and find out who did it and why.",
+    lambda c: _blinding(c, Severity.CRITICAL),
+)
+MONITOR_WEAKENED = Rule(
+    "monitor-weakened",
+    Family.TAMPER,
+    Severity.HIGH,
+    "part of what sgwatch sees or says is gone until it is undone",
+    "Undo it unless it was a planned change to sgwatch or the trail, and find out who did it and why.",
+    lambda c: _blinding(c, Severity.HIGH),
+)
+MONITOR_RESTORED = Rule(
+    "monitor-restored",
+    Family.TAMPER,
+    Severity.INFO,
+    "a trail, recorder or sgwatch rule was started or enabled again",
+    "Nothing to do; check that nothing was missed while it was off (sgwatch history).",
+    lambda c: c.tamper is not None and c.tamper.blinding is Blinding.RESTORED,
+)
+MONITOR_SETTING_CHANGED = Rule(
+    "monitor-setting-changed",
+    Family.TAMPER,
+    Severity.INFO,
+    "a setting of a trail, a recorder or sgwatch changed without taking away what sgwatch needs",
+    "Nothing to do.",
+    lambda c: c.tamper is not None,
+)
+TAMPER_DENIED = Rule(
+    "tamper-denied",
+    Family.TAMPER_OUTCOME,
+    Severity.MEDIUM,
+    "someone tried to blind the monitor without permission: nothing changed, but it is an attempt",
+    "Find out why these credentials tried it; an attacker disables monitoring before acting.",
+    lambda c: c.tamper is not None and c.tamper.failed and c.tamper.error_code in DENIED_ERROR_CODES,
+)
+TAMPER_FAILED = Rule(
+    "tamper-failed",
+    Family.TAMPER_OUTCOME,
+    Severity.LOW,
+    "a call that could blind the monitor failed: nothing changed",
+    "Nothing to do unless it repeats.",
+    lambda c: c.tamper is not None and c.tamper.failed,
+)
+
 #: The registry, in evaluation order within each family.
 RULES: tuple[Rule, ...] = (
     RULE_REVOKED,
@@ -294,6 +355,12 @@ RULES: tuple[Rule, ...] = (
     UNREADABLE_RECORD,
     DENIED_ATTEMPT,
     FAILED_CALL,
+    MONITOR_STOPPED,
+    MONITOR_WEAKENED,
+    MONITOR_RESTORED,
+    MONITOR_SETTING_CHANGED,
+    TAMPER_DENIED,
+    TAMPER_FAILED,
 )
 
 
