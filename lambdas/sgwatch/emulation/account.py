@@ -215,7 +215,7 @@ def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoRe
             result.undelivered_changes = [
                 record["eventName"]
                 for record in replayed
-                if record["eventID"] not in delivered_ids and classify(record).record is not None
+                if record["eventID"] not in delivered_ids and classify(record).watched
             ]
             result.alerts = [json.loads(message["Body"]) for message in drain(sqs, inbox)]
             result.emailed = {json.loads(message["Body"])["MessageId"] for message in drain(sqs, email)}

@@ -9,6 +9,7 @@ from sgwatch.core.classify import Classification
 from sgwatch.core.findings import render_reason
 from sgwatch.core.model import Action
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import TamperRecord
 from sgwatch.core.text import clean
 
 _SYMBOL = {Action.ADD: "+", Action.REVOKE: "-", Action.MODIFY: "~", Action.DESCRIBE: "#"}
@@ -18,7 +19,7 @@ _WIDTH = 8  # "CRITICAL"
 def headline(result: Classification) -> str:
     """One line: severity, event, groups, where, when."""
     where = "/".join(part for part in (result.account, result.region) if part)
-    groups = " ".join(result.group_ids)
+    groups = " ".join(result.group_ids) or (result.tamper.label if result.tamper else "")
     parts = [
         result.severity.name.ljust(_WIDTH),
         result.event_name or "(no eventName)",
@@ -33,6 +34,8 @@ def render_text(result: Classification) -> str:
     """The readable form of one result, as `sgwatch classify --format text` prints it."""
     if result.error:
         return f"{'ERROR'.ljust(_WIDTH)}  {clean(result.error)}\n"
+    if result.tamper is not None:
+        return _render_tamper(result, result.tamper)
     if result.record is None:
         return f"{headline(result)}  (not a security-group change)\n"
     record = result.record
@@ -57,6 +60,22 @@ def render_text(result: Classification) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _render_tamper(result: Classification, tamper: TamperRecord) -> str:
+    source = f" from {clean(tamper.actor.source_ip, 100)}" if tamper.actor.source_ip else ""
+    lines = [headline(result)]
+    lines.append(f"  who     {clean(tamper.actor.name)} via {clean(tamper.actor.via or 'an unknown client')}{source}")
+    if tamper.failed:
+        lines.append(f"  result  FAILED: {clean(tamper.error_code)}")
+    lines.append(f"  on      {clean(tamper.label, 500)}")
+    for reason in dict.fromkeys(render_reason(verdict) for verdict in result.verdicts):
+        lines.append(f"  why     {clean(reason, 1000)}")
+    top = max(result.verdicts, key=lambda verdict: verdict.severity)
+    lines.append(f"  do      {top.advice}")
+    if top.undo:
+        lines.append(f"  undo    {clean(top.undo, 1000)}")
+    return "\n".join(lines) + "\n"
+
+
 def _most_severe(findings: Sequence[Classification], count: int) -> list[Classification]:
     """The most severe findings, preferring different exposures to the same one seen several times."""
     ranked = sorted(findings, key=lambda result: result.severity, reverse=True)
@@ -72,10 +91,14 @@ def _most_severe(findings: Sequence[Classification], count: int) -> list[Classif
 
 def render_report(results: Sequence[Classification], detail_count: int = 3) -> str:
     """A report over many results: a table by severity, then the full text of the most severe findings."""
-    findings = [result for result in results if result.record is not None]
+    findings = [result for result in results if result.watched]
     errors = [result for result in results if result.error]
     by_severity = Counter(result.severity for result in findings)
-    lines = [f"sgwatch report: {len(findings)} security-group changes, {len(errors)} unreadable records", ""]
+    tampering = sum(result.tamper is not None for result in findings)
+    changes = f"{len(findings) - tampering} security-group changes"
+    if tampering:
+        changes += f", {tampering} calls that can blind the monitor"
+    lines = [f"sgwatch report: {changes}, {len(errors)} unreadable records", ""]
     lines.append(f"{'severity':<10}{'count':>6}  events")
     for severity in sorted(Severity, reverse=True):
         if severity is Severity.NONE:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 import zlib
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from sgwatch.core.envelopes import Item, unwrap, unwrap_log_entry
-from sgwatch.core.events import MONITORED_BY_NAME
+from sgwatch.core.tamper import TAMPER_CALLS, is_watched_name
 
-#: Every monitored eventName contains "SecurityGroup", except the two attachment calls, which count only with groupSet.
-_MARKERS = (b"SecurityGroup", b"groupSet", b"groupset")
+#: Every monitored eventName contains "SecurityGroup", except the two attachment calls, which count only with groupSet;
+#: the tamper calls are named one by one (a pipeline may have lower-cased the keys, so the case is ignored).
+_MARKERS = re.compile(b"(?i)SecurityGroup|groupSet|" + b"|".join(call.name.encode() for call in TAMPER_CALLS))
 #: A JSON escape can spell any letter of a marker ("Authorize\u0053ecurityGroupIngress"): such bytes are decoded.
 _ESCAPE = b"\\u"
 
@@ -81,7 +83,7 @@ def _over_limit(limit: int, what: str = "larger than") -> str:
 
 def may_be_security_group(raw: Data) -> bool:
     """False only when the bytes cannot hold a monitored record (a necessary condition, checked cheaply)."""
-    return _ESCAPE in raw or any(marker in raw for marker in _MARKERS)
+    return _ESCAPE in raw or _MARKERS.search(raw) is not None
 
 
 def _msgspec() -> Any:
@@ -293,7 +295,7 @@ def _fast_log_file(data: Data, name: str, msgspec: Any) -> list[Item] | None:
         wrapped = bool(entry.Sns) or bool(entry.body)
         if event_name is None and not wrapped:
             return None  # not CloudTrail's casing (a pipeline rewrote the keys): the general path reads every key
-        if not wrapped and event_name not in MONITORED_BY_NAME:
+        if not wrapped and not is_watched_name(event_name):
             skipped += 1
             continue
         if skipped:

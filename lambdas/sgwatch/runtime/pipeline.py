@@ -186,10 +186,8 @@ class _Batch:
                 extra={"error": result.error, "message_id": record.message_id, "raw": _excerpt(record.raw)},
             )
             return record
-        if result.record is None:
-            self.logger.info(
-                "not a security-group change", extra={"eventName": result.event_name, "eventID": result.event_id}
-            )
+        if not result.watched:
+            self.logger.info("not a watched change", extra={"eventName": result.event_name, "eventID": result.event_id})
             return None
         return record
 

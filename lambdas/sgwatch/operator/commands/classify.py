@@ -19,6 +19,8 @@ from sgwatch.operator.commands.common import (
     load_policy,
     notes_to,
     output_options,
+    own_resources,
+    stack_option,
     summary,
 )
 from sgwatch.operator.render import render_text
@@ -44,7 +46,7 @@ def parse_size(text: str) -> int:
 def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "classify",
-        parents=[output_options(JSON)],
+        parents=[output_options(JSON), stack_option()],
         help="classify CloudTrail records from files, directories or stdin",
         description="Classify CloudTrail records: raw records, EventBridge events, CloudTrail log files (plain or"
         " gzip), JSON lines, SNS or SQS deliveries, `aws cloudtrail lookup-events` output. A directory is read"
@@ -77,8 +79,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"sgwatch classify: {error}\n")
         return EXIT_USAGE
     items = read_paths(args.paths, keep_all=args.all, max_size=args.max_decompressed_size)
-    for result in classified(items, counts, policy, notes=notes_to(err, "classify")):
-        if result.record is None and not result.error and not args.all:
+    for result in classified(items, counts, policy, notes=notes_to(err, "classify"), own=own_resources(args)):
+        if not result.watched and not result.error and not args.all:
             continue
         if args.format == JSON:
             out.write(json_line(result.to_dict()) + "\n")

@@ -7,12 +7,14 @@ import argparse
 import importlib
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TextIO, TypeAlias
 
 from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, classify
 from sgwatch.core.envelopes import Item
 from sgwatch.core.policy import Policy, apply_policy, read_policy
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import GUESSED_BY_NAME, OwnResources
 from sgwatch.core.text import clean
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
@@ -23,6 +25,23 @@ Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 JSON, TEXT = "json", "text"
 #: The name audit and history gave the text form before --format was shared; scripts that pass it keep working.
 _FORMAT_ALIASES = {"table": TEXT}
+
+
+def stack_option() -> argparse.ArgumentParser:
+    """The parent parser of the commands that judge tamper calls: which resources are sgwatch's."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--stack-name",
+        default=GUESSED_BY_NAME.stack_name,
+        metavar="NAME",
+        help="sgwatch's stack name: rules, functions, queues, topics and stacks whose names start with it are taken"
+        f" for sgwatch's own when a call could blind the monitor (default {GUESSED_BY_NAME.stack_name})",
+    )
+    return parent
+
+
+def own_resources(args: argparse.Namespace) -> OwnResources:
+    return OwnResources(stack_name=args.stack_name)
 
 
 def output_options(default: str) -> argparse.ArgumentParser:
@@ -65,9 +84,11 @@ def classified(
     counts: Counter[str],
     policy: Policy | None = None,
     notes: Callable[[str], object] | None = None,
+    own: OwnResources = GUESSED_BY_NAME,
 ) -> Iterable[Classification]:
-    """Each item classified, in order; errors become results with `error`; notes (inputs passed over) go to notes."""
-    settings = policy.settings if policy else DEFAULT_SETTINGS
+    """Each item classified, in order; errors become results with `error`; notes (inputs passed over) go to notes.
+    `own` says which resources are sgwatch's (from --stack-name: a guess by name)."""
+    settings = replace(policy.settings if policy else DEFAULT_SETTINGS, own=own)
     for item in items:
         if item.skipped:
             counts["skipped"] += item.skipped
@@ -94,10 +115,11 @@ def classified(
             result = apply_policy(result, policy)
         if result.error:
             counts["unreadable"] += 1
-        elif result.record is None:
+        elif not result.watched:
             counts["skipped"] += 1
         else:
             counts[result.severity.name] += 1
+            counts["tamper"] += result.tamper is not None
         yield result
 
 
@@ -114,8 +136,11 @@ def summary(counts: Counter[str]) -> str:
     )
     detail = f" ({by_severity})" if by_severity else ""
     not_regular = f"; {counts['not regular']} inputs skipped (not regular files)" if counts["not regular"] else ""
+    records = f"{changes} security-group records"
+    if counts["tamper"]:
+        records = f"{changes - counts['tamper']} security-group records and {counts['tamper']} tamper records"
     return (
-        f"sgwatch: {changes} security-group records{detail}; {counts['skipped']} other records skipped;"
+        f"sgwatch: {records}{detail}; {counts['skipped']} other records skipped;"
         f" {counts['unreadable']} unreadable{not_regular}"
     )
 

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         results.sort(key=lambda result: (result.severity, result.event_time), reverse=True)
     if err.isatty():
         err.write("\n")
-    shown = [r for r in results if r.error or (r.record is not None and r.severity >= minimum)]
+    shown = [r for r in results if r.error or (r.watched and r.severity >= minimum)]
     if args.format == JSON:
         for result in shown:
             out.write(json_line(result.to_dict()) + "\n")
