@@ -10,12 +10,21 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from sgwatch.core.events import event_pattern
+from sgwatch.core.tamper import guard_pattern
+
+
+def _cdk_pattern(pattern: dict[str, Any]) -> events.EventPattern:
+    return events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"])
 
 
 def rule_pattern(monitor: str) -> events.EventPattern:
     """sgwatch's pattern (sgwatch.core.events.event_pattern) as CDK takes it; the home rule and forwarders share it."""
-    pattern = event_pattern(monitor)
-    return events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"])
+    return _cdk_pattern(event_pattern(monitor))
+
+
+def guard_rule_pattern() -> events.EventPattern:
+    """The guard rule's pattern (sgwatch.core.tamper.guard_pattern): the calls that can blind the monitor."""
+    return _cdk_pattern(guard_pattern())
 
 
 def encrypted_queue(scope: Construct, construct_id: str, **kwargs: Any) -> sqs.Queue:
@@ -39,23 +48,34 @@ class Detection(Construct):
         self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
         self._enabled, self._monitor = enabled, monitor
         self.rule = self._rule("Rule", "sgwatch: CloudTrail events of security-group changes", None)
-        self.rules: list[tuple[events.Rule, events.IEventBus | None]] = [(self.rule, None)]  # None: the default bus
+        # The guard rule beside it: the calls that can blind the monitor, into the same buffer, always enabled (a
+        # monitor switched off with enabled=false must still say when someone tampers with it).
+        self.guard_rule = self._rule("GuardRule", "sgwatch: calls that can blind the monitor", None, guard=True)
+        self.rules: list[tuple[events.Rule, events.IEventBus | None]] = [(self.rule, None), (self.guard_rule, None)]
+        self.detection_rules, self.guard_rules = [self.rule], [self.guard_rule]
 
     def listen_on(self, bus: events.IEventBus) -> events.Rule:
-        """The same rule and target on another bus of this account and region (a rule belongs to one bus): the
+        """The same rules and target on another bus of this account and region (a rule belongs to one bus): the
         organization's bus, where the members' forwarders send."""
         rule = self._rule("ForwardedRule", "sgwatch: CloudTrail events of security-group changes, forwarded", bus)
-        self.rules.append((rule, bus))
+        guard = self._rule(
+            "ForwardedGuardRule", "sgwatch: calls that can blind the monitor, forwarded", bus, guard=True
+        )
+        self.rules += [(rule, bus), (guard, bus)]
+        self.detection_rules.append(rule)
+        self.guard_rules.append(guard)
         return rule
 
-    def _rule(self, construct_id: str, description: str, bus: events.IEventBus | None) -> events.Rule:
+    def _rule(
+        self, construct_id: str, description: str, bus: events.IEventBus | None, guard: bool = False
+    ) -> events.Rule:
         rule = events.Rule(
             self,
             construct_id,
             description=description,
-            enabled=self._enabled,
+            enabled=True if guard else self._enabled,
             event_bus=bus,
-            event_pattern=rule_pattern(self._monitor),
+            event_pattern=guard_rule_pattern() if guard else rule_pattern(self._monitor),
         )
         rule.add_target(
             targets.SqsQueue(

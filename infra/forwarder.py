@@ -21,8 +21,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.compliance import ComplianceLogs, SecurityGroupRecorder
-from infra.detection import encrypted_queue, rule_pattern
-from infra.monitoring import failed_invocations, threshold_alarm, waiting_messages
+from infra.detection import encrypted_queue, guard_rule_pattern, rule_pattern
+from infra.monitoring import failed_invocations_of, threshold_alarm, waiting_messages
 
 # A forwarder's own trouble (events it could not deliver) raises an alarm where it runs; the alarm's state changes
 # are forwarded like the changes, and the home stack sends them to its operations topic. Names shared by both sides:
@@ -50,6 +50,11 @@ def forwarder_alarm_name(home_stack_name: str, region: str, alarm: str) -> str:
 def forwarder_rule_name(home_stack_name: str) -> str:
     """The forwarder rule, in each region (and member account) that forwards."""
     return f"{home_stack_name}-forwarder"
+
+
+def forwarder_guard_rule_name(home_stack_name: str) -> str:
+    """The rule beside it that forwards the calls that can blind the monitor (the guard rule's pattern)."""
+    return f"{home_stack_name}-forwarder-guard"
 
 
 def forwarder_alarm_rule_name(home_stack_name: str) -> str:
@@ -87,7 +92,7 @@ class Forwarder(Construct):
         stack = Stack.of(self)
         self.undelivered = encrypted_queue(self, "UndeliveredEvents", retention_period=Duration.days(14))
         # The rules are named so that the role can trust exactly them (aws:SourceArn) without a reference cycle.
-        rule_names = [forwarder_rule_name(home_stack_name)]
+        rule_names = [forwarder_rule_name(home_stack_name), forwarder_guard_rule_name(home_stack_name)]
         if alarms:
             rule_names.append(forwarder_alarm_rule_name(home_stack_name))
         self.role = iam.Role(
@@ -117,10 +122,19 @@ class Forwarder(Construct):
         )
         home_bus = events.EventBus.from_event_bus_arn(self, "HomeBus", home_bus_arn)
         self.rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
+        # Always enabled: the calls that can blind the monitor go home even where detection is switched off.
+        self.guard_rule = events.Rule(
+            self,
+            "GuardRule",
+            rule_name=rule_names[1],
+            description=f"sgwatch: forward the calls that can blind the monitor to {destination}",
+            event_pattern=guard_rule_pattern(),
+        )
+        self.guard_rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self.alarm_rule: events.Rule | None = None
         if alarms:
-            self._add_alarms(home_bus, home_stack_name, destination, rule_names[1])
+            self._add_alarms(home_bus, home_stack_name, destination, rule_names[2])
         Validations.of(self.undelivered).acknowledge(
             Acknowledgment(id="AwsSolutions::AwsSolutions-SQS3", reason="this queue is itself a dead-letter queue")
         )
@@ -130,7 +144,7 @@ class Forwarder(Construct):
         home, where the home stack sends them to its operations topic (ForwarderAlarms)."""
         metrics = {
             "undelivered": waiting_messages(self.undelivered),
-            "failed-invocations": failed_invocations(self.rule),
+            "failed-invocations": failed_invocations_of([(self.rule, None), (self.guard_rule, None)]),
         }
         region = Stack.of(self).region  # "${AWS::Region}" in the member stack, deployed in every region
         self.alarms = {

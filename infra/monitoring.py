@@ -78,13 +78,15 @@ def sgwatch_metric(name: str, statistic: str = "Sum", dimensions: dict[str, str]
     )
 
 
-def changes_by(what: str, metric: str, dimension: str, values: Sequence[str]) -> cloudwatch.GraphWidget:
+def changes_by(
+    what: str, metric: str, dimension: str, values: Sequence[str], *, title: str = "", width: int = 12
+) -> cloudwatch.GraphWidget:
     """A stacked graph of one of the function's change counts, a line per value of its dimension."""
     return cloudwatch.GraphWidget(
-        title=f"Security-group changes by {what}",
+        title=title or f"Security-group changes by {what}",
         left=[sgwatch_metric(metric, dimensions={dimension: value}).with_(label=value) for value in values],
         stacked=True,
-        width=12,
+        width=width,
     )
 
 
@@ -92,7 +94,7 @@ HIGH_AND_CRITICAL_QUERY = "\n".join(
     [
         "fields @timestamp, result.severity as severity, result.eventName as event, result.actor as actor,",
         "  result.groupIds.0 as group, result.region as region, result.reasons.0 as reason",
-        '| filter message = "security-group change"',
+        f'| filter message = "{names.LOG_CHANGE}"',
         '| filter result.severity = "CRITICAL" or result.severity = "HIGH"',
         "| sort @timestamp desc",
         "| limit 50",
@@ -108,6 +110,17 @@ LOWERED_QUERY = "\n".join(
         "fields @timestamp, result.severity as severity, result.eventName as event, result.groupIds.0 as group,",
         "  result.loweredBy.0 as policy_entry, result.reasons.0 as reason",
         '| filter message = "security-group change" and ispresent(result.loweredBy.0)',
+        "| sort @timestamp desc",
+        "| limit 50",
+    ]
+)
+
+
+TAMPER_QUERY = "\n".join(
+    [
+        "fields @timestamp, result.severity as severity, result.eventName as event, result.resource.name as resource,",
+        "  result.actor as actor, result.reasons.0 as reason",
+        f'| filter message = "{names.LOG_TAMPER}"',
         "| sort @timestamp desc",
         "| limit 50",
     ]
@@ -169,6 +182,14 @@ class Monitoring(Construct):
             sgwatch_metric(names.METRIC_PUBLISH_FAILURES),
             1,
             "alerts could not be published; their records are retried, then dead-lettered",
+        )
+
+        alarm(
+            "Tampering",
+            sgwatch_metric(names.METRIC_TAMPER_EVENTS, dimensions={names.SEVERITY_DIMENSION: "CRITICAL"}),
+            1,
+            "a call blinded the monitor (a trail stopped, sgwatch's rule, function, key or topic disabled or"
+            " deleted): the alert topic has the details, unless the call removed it",
         )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-sgwatch")
@@ -248,6 +269,22 @@ class Monitoring(Construct):
                 log_group_names=[log_group.log_group_name],
                 query_string=LOWERED_QUERY,
                 width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            changes_by(
+                "severity",
+                names.METRIC_TAMPER_EVENTS,
+                names.SEVERITY_DIMENSION,
+                [severity.name for severity in reversed(SHOWN_SEVERITIES)],
+                title="Monitor health: calls that can blind the monitor, by severity",
+                width=8,
+            ),
+            cloudwatch.LogQueryWidget(
+                title="Latest calls that can blind the monitor",
+                log_group_names=[log_group.log_group_name],
+                query_string=TAMPER_QUERY,
+                width=16,
             ),
         )
         self.dashboard.add_widgets(

@@ -13,7 +13,13 @@ from infra.compliance import AuditTrail, ComplianceLogs, SecurityGroupRecorder
 from infra.config import MonitorConfig
 from infra.dedup import Deduplication
 from infra.detection import Detection
-from infra.forwarder import ForwarderAlarms, forwarder_alarm_prefix
+from infra.forwarder import (
+    ForwarderAlarms,
+    forwarder_alarm_prefix,
+    forwarder_alarm_rule_name,
+    forwarder_guard_rule_name,
+    forwarder_rule_name,
+)
 from infra.monitoring import Monitoring
 from infra.organization import ENRICHMENT_ROLE_NAME, Organization
 from infra.processor import TIMEOUT, Processor
@@ -102,6 +108,7 @@ class SgwatchStack(Stack):
                 bus=forwarded_to,
             )
         self.alerting, self.detection, self.processor = alerting, detection, processor
+        processor.function.add_environment(names.ENV_OWN_RESOURCES, self._own_resources(config))
         if config.create_trail or config.record_security_groups:
             logs = ComplianceLogs(self, "ComplianceLogs", expiration_days=config.compliance_log_days)
             if config.create_trail:
@@ -115,6 +122,32 @@ class SgwatchStack(Stack):
             if config.record_security_groups:
                 SecurityGroupRecorder(self, "SecurityGroupRecorder", bucket=logs.bucket)
         self._acknowledge()
+
+    def _own_resources(self, config: MonitorConfig) -> str:
+        """What is sgwatch's, for tamper detection (names.ENV_OWN_RESOURCES): every rule, queue, topic, key and stack
+        by name; the function learns its own name from Lambda."""
+        detection, alerting = self.detection, self.alerting
+        forwarder_rules = [forwarder_rule_name(config.stack_name), forwarder_guard_rule_name(config.stack_name)]
+        stacks = [config.stack_name, *(f"{config.stack_name}-forwarder-{r}" for r in config.regional_forwarders)]
+        if config.organization_id:
+            stacks.append(f"{config.stack_name}-members")
+        document = {
+            "stack": self.stack_name,
+            "monitor": config.monitor,
+            "detectionRules": [rule.rule_name for rule in detection.detection_rules] + forwarder_rules[:1],
+            "guardRules": [rule.rule_name for rule in detection.guard_rules] + forwarder_rules[1:],
+            "names": [
+                forwarder_alarm_rule_name(config.stack_name),
+                detection.buffer.queue_name,
+                detection.buffer_dead_letters.queue_name,
+                detection.undelivered.queue_name,
+                alerting.topic.topic_name,
+                alerting.operations.topic_name,
+                alerting.key.key_id,
+                *stacks,
+            ],
+        }
+        return self.to_json_string(document)
 
     def _acknowledge(self) -> None:
         """cdk-nag findings that are deliberate, each with its reason."""

@@ -154,6 +154,10 @@ def test_no_critical_is_lost_under_a_policy_that_silences_everything() -> None:
                 continue
             loaded = load_policy(silencing, "policy.toml")
             result = apply_policy(plain, loaded, today=TODAY)
+            if plain.tamper is not None:  # no mute covers a call that blinds the monitor; trust lowers one level
+                assert result.severity is Severity.HIGH
+                assert [lowering.action.value for lowering in result.verdicts[0].lowered_by] == ["trusted"]
+                continue
             assert result.record is not None  # still a finding: logged, counted, in the JSON
             assert result.severity < Severity.CRITICAL
             assert all("lowered to" in reason and "policy" in reason for reason in result.reasons), result.reasons

@@ -60,7 +60,7 @@ def _assert_result(record: Any) -> None:
     if result.error:
         assert result.error.startswith("fuzz: ")
         assert result.record is None
-    elif result.record is not None:
+    elif result.watched:
         assert result.severity > Severity.NONE
         assert result.reasons
         json.dumps(result.to_dict())  # the output is always serialisable

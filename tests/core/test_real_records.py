@@ -65,6 +65,8 @@ EXPECTED: dict[str, tuple[Severity, set[str]]] = {
     # 208.236.235.254/0 is the anonymiser's rewrite of 0.0.0.0/0: still the world
     "stratus-red-team/authorize_ingress_flat_cidrIp_port22_iamuser.json": (Severity.CRITICAL, {"world-sensitive-port"}),
     "stratus-red-team/modifyinstanceattribute_userdata.json": (Severity.NONE, set()),
+    # not a security-group call: the trail stopped (tamper detection); any trail counts, whoever owns it
+    "stratus-red-team/stop_logging_iamuser.json": (Severity.CRITICAL, {"monitor-stopped"}),
     "streamalert/eventbridge_authorize_ingress_all_traffic_0_0_0_0_and_ipv6_any.json": (
         Severity.CRITICAL,
         {"world-all-traffic"},

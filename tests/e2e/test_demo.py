@@ -15,7 +15,7 @@ def test_demo_replays_the_bundled_records_through_the_pipeline() -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["demo"], out, err) == EXIT_OK
     text = out.getvalue()
-    assert "rule:    27 of 33 records delivered to the buffer" in text
+    assert "rule:    28 of 34 records delivered to the buffer" in text
     assert "handler: 3 batches, 0 failed messages" in text
     inbox = re.search(r"Inbox: (\d+) alerts", text)
     assert inbox is not None
@@ -29,6 +29,10 @@ def test_demo_replays_the_bundled_records_through_the_pipeline() -> None:
     assert f"AlertsPublished                 {len(alert_lines)}" in text
     assert "The most severe alert, as its email reads" in text and "What to do: Revoke the rule now" in text
     assert '{"level"' not in text  # the function's logs are counted, not mixed into the report
+    # The bundled StopLogging (a real detonation log) takes the guard rule's path to an emailed alert.
+    assert " * CRITICAL: StopLogging on CloudTrail trail stratus-red-team-ct-stop-trail-buykxbqejv" in text
+    assert "Someone blinds the monitor" in text and "Undo: aws cloudtrail start-logging --name" in text
+    assert "TamperEvents                    1" in text
     assert dict(os.environ) == environment
 
 

@@ -51,10 +51,11 @@ def test_json_lines_have_the_documented_fields() -> None:
 def test_directory_is_read_recursively_in_order_and_others_are_counted(tmp_path: Path) -> None:
     status, lines, err = run("classify", str(REAL_RECORDS))
     assert status == EXIT_OK
-    assert len(lines) == 29
+    assert len(lines) == 30  # 29 security-group changes and a stopped trail
     sources = [line["source"] for line in lines]
     assert sources == sorted(sources)
     assert "4 other records skipped" in err
+    assert "29 security-group records and 1 tamper records" in err
 
 
 def test_all_prints_every_record_with_none_for_the_others() -> None:
@@ -174,13 +175,15 @@ def test_demo_reports_by_severity_and_shows_the_worst() -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["demo", "--classify-only"], out, err) == EXIT_OK
     report = out.getvalue()
-    assert report.startswith("sgwatch report: 29 security-group changes, 0 unreadable records")
-    assert "CRITICAL       5  AuthorizeSecurityGroupIngress x5" in report
+    assert report.startswith(
+        "sgwatch report: 29 security-group changes, 1 call that can blind the monitor, 0 unreadable records"
+    )
+    assert "CRITICAL       6  AuthorizeSecurityGroupIngress x5, StopLogging" in report
     assert "The 3 most severe:" in report
-    assert report.count("\nCRITICAL  AuthorizeSecurityGroupIngress") == 3
+    assert report.count("\nCRITICAL  AuthorizeSecurityGroupIngress") == 2  # different exposures first,
+    assert "\nCRITICAL  StopLogging  CloudTrail trail stratus-red-team-ct-stop-trail-" in report  # and the trail
     # the three shown are three different exposures, not the same one thrice
     assert "SSH (22/tcp) opened" in report
-    assert "MySQL (3306/tcp) opened" in report
     assert "All traffic (every protocol and port) opened" in report
 
 

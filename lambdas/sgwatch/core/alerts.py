@@ -94,8 +94,8 @@ def subject(alert: Alert) -> str:
         return _ascii(text)[:MAX_SUBJECT]
     top = alert.top
     where = ", ".join(alert.group_ids) or (first.record.group_name if first.record else "") or "a security group"
-    if first.tamper is not None:
-        where = first.tamper.label
+    if first.tamper is not None:  # the call's name without Lambda's API version: the subject has 100 characters
+        return _fit_subject(f"{alert.severity.name}: {first.tamper.call.name} on {first.tamper.label}")
     if top.change is not None:
         change = top.change
         preposition = "to" if change.direction.value == "egress" else "from"
@@ -105,7 +105,10 @@ def subject(alert: Alert) -> str:
         what = first.event_name
     count = sum(max(1, len(result.verdicts)) for result in alert.results)
     more = f" (+{count - 1} more)" if count > 1 else ""
-    text = f"{alert.severity.name}: {what} on {where}{more}"
+    return _fit_subject(f"{alert.severity.name}: {what} on {where}{more}")
+
+
+def _fit_subject(text: str) -> str:
     text = _ascii(text)
     return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3] + "..."
 

@@ -16,6 +16,8 @@ ENV_ENRICHMENT_ROLE: Final = "SGWATCH_ENRICHMENT_ROLE"  # organization mode: the
 # Seconds after which a pending deduplication claim belongs to an invocation that is certainly gone: the buffer's
 # visibility timeout less the batching window and the function timeout (see infra/processor.py).
 ENV_CLAIM_STALE_SECONDS: Final = "SGWATCH_CLAIM_STALE_SECONDS"
+#: sgwatch's own resources, as JSON: {"stack", "monitor", "detectionRules", "guardRules", "names"} (tamper detection)
+ENV_OWN_RESOURCES: Final = "SGWATCH_OWN_RESOURCES"
 
 # The policy as the stack ships it: a layer, unpacked under /opt.
 POLICY_LAYER_PATH: Final = "sgwatch/policy.toml"
@@ -36,6 +38,7 @@ METRIC_DETECTION_LATENCY: Final = "DetectionLatency"  # milliseconds from the ev
 METRIC_LOWERED_BY_POLICY: Final = "LoweredByPolicy"  # changes whose severity a policy entry lowered
 METRIC_DUPLICATES_SUPPRESSED: Final = "DuplicatesSuppressed"  # a record already alerted (at-least-once delivery)
 METRIC_DEDUP_FAILURES: Final = "DeduplicationFailures"  # the store could not be asked: alerted anyway
+METRIC_TAMPER_EVENTS: Final = "TamperEvents"  # calls that can blind the monitor; dimension SEVERITY_DIMENSION
 SEVERITY_DIMENSION: Final = "Severity"
 EVENT_NAME_DIMENSION: Final = "EventName"
 REGION_DIMENSION: Final = "Region"
@@ -54,6 +57,7 @@ ALL_METRICS: Final = (
     METRIC_LOWERED_BY_POLICY,
     METRIC_DUPLICATES_SUPPRESSED,
     METRIC_DEDUP_FAILURES,
+    METRIC_TAMPER_EVENTS,
 )
 
 # SNS message attributes of an alert: subscribers filter on them.
@@ -63,6 +67,9 @@ ATTRIBUTE_EVENT_NAME: Final = "event_name"
 ATTRIBUTE_ACCOUNT: Final = "account"
 ATTRIBUTE_REGION: Final = "region"
 ATTRIBUTE_GROUP_ID: Final = "group_id"
+#: The message of the function's log line for each result, which the dashboard's queries filter on.
+LOG_CHANGE: Final = "security-group change"
+LOG_TAMPER: Final = "call that can blind the monitor"
 
 # AWS Config's resource type of a security group: the audit checks the recorder covers it; the stack's recorder records it.
 SECURITY_GROUP_TYPE: Final = "AWS::EC2::SecurityGroup"

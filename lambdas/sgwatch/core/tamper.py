@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, MONITORED_BY_NAME
+from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, MONITORED_BY_NAME, event_pattern
 from sgwatch.core.fields import Field, RecordError
 from sgwatch.core.identity import actor_from
 from sgwatch.core.model import Actor
@@ -375,6 +375,20 @@ class OwnResources:
 
     def pattern_of(self, rule: str) -> str | None:
         return dict(self.rule_patterns).get(resource_name(rule))
+
+
+def exact_resources(
+    stack_name: str, names: list[str], detection_rules: list[str], guard_rules: list[str], monitor: str = "all"
+) -> OwnResources:
+    """sgwatch's resources as its stack names them (the function's environment): every name, and the pattern each
+    of its rules was deployed with, to tell a PutRule that rewrites one."""
+    # CloudFormation names a rule on a custom bus "BUS|NAME"; CloudTrail records NAME.
+    detection_rules = [rule.rsplit("|", 1)[-1] for rule in detection_rules]
+    guard_rules = [rule.rsplit("|", 1)[-1] for rule in guard_rules]
+    detection, guard = json.dumps(event_pattern(monitor)), json.dumps(guard_pattern())
+    patterns = [(name, detection) for name in detection_rules] + [(name, guard) for name in guard_rules]
+    every = {stack_name, *names, *detection_rules, *guard_rules} - {""}
+    return OwnResources(stack_name, frozenset(every), tuple(patterns), guess=False)
 
 
 #: The CLI's default: sgwatch's resources are those whose names start with "sgwatch".

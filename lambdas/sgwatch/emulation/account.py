@@ -25,6 +25,7 @@ from sgwatch.core import names
 from sgwatch.core.classify import classify
 from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, event_pattern
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import guard_pattern
 
 REGION = "eu-west-1"
 EMAIL_MIN = Severity.MEDIUM
@@ -126,8 +127,22 @@ def _collect_metrics(output: str, into: dict[str, list[tuple[dict[str, str], flo
                     into[metric["Name"]].append((dimensions, float(value)))
 
 
-def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoResult:
-    """Replay `records` (CloudTrail records) through the emulated pipeline and return what came out."""
+#: The emulated stack's rules: the detection rule and the guard rule beside it, into one buffer.
+DEMO_RULE, DEMO_GUARD_RULE = "sgwatch", "sgwatch-guard"
+
+
+def eventbridge_source(record: dict[str, Any]) -> str:
+    """The EventBridge source of a CloudTrail record's event: aws.ec2 for ec2.amazonaws.com, aws.cloudtrail for
+    cloudtrail.amazonaws.com."""
+    source = record.get("eventSource")
+    return f"aws.{source.split('.')[0]}" if isinstance(source, str) and source else EVENTBRIDGE_SOURCE
+
+
+def run_pipeline(
+    records: list[dict[str, Any]], policy_file: str = "", own_resources: dict[str, Any] | None = None
+) -> DemoResult:
+    """Replay `records` (CloudTrail records) through the emulated pipeline and return what came out.
+    `own_resources`: the function's SGWATCH_OWN_RESOURCES (what is sgwatch's), by default the emulated stack's."""
     try:
         import boto3  # noqa: PLC0415 - the demo's own dependencies, loaded only when it runs
         from moto import mock_aws  # noqa: PLC0415
@@ -140,7 +155,8 @@ def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoRe
 
     result = DemoResult()
     touched = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", names.ENV_TOPIC_ARN,
-               names.ENV_POLICY_FILE, names.ENV_DEDUP_TABLE, names.ENV_CLAIM_STALE_SECONDS)  # fmt: skip
+               names.ENV_POLICY_FILE, names.ENV_DEDUP_TABLE, names.ENV_CLAIM_STALE_SECONDS,
+               names.ENV_OWN_RESOURCES)  # fmt: skip
     saved = {key: os.environ.get(key) for key in touched}
     os.environ.update({"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": REGION})
     try:
@@ -163,13 +179,14 @@ def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoRe
 
             topic, inbox, email = create_alert_topic(sns, sqs)
             buffer, buffer_arn = create_queue(sqs, "buffer")
-            events.put_rule(Name="sgwatch", EventPattern=json.dumps(event_pattern()))
-            events.put_targets(Rule="sgwatch", Targets=[{"Id": "buffer", "Arn": buffer_arn}])
+            for rule, pattern in ((DEMO_RULE, event_pattern()), (DEMO_GUARD_RULE, guard_pattern())):
+                events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+                events.put_targets(Rule=rule, Targets=[{"Id": "buffer", "Arn": buffer_arn}])
             for record in replayed:
                 events.put_events(
                     Entries=[
                         {
-                            "Source": EVENTBRIDGE_SOURCE,
+                            "Source": eventbridge_source(record),
                             "DetailType": EVENTBRIDGE_DETAIL_TYPE,
                             "Detail": json.dumps(record),
                         }
@@ -184,6 +201,10 @@ def run_pipeline(records: list[dict[str, Any]], policy_file: str = "") -> DemoRe
             else:
                 os.environ.pop(names.ENV_POLICY_FILE, None)
             os.environ[names.ENV_TOPIC_ARN] = topic
+            os.environ[names.ENV_OWN_RESOURCES] = json.dumps(
+                own_resources
+                or {"stack": "sgwatch", "detectionRules": [DEMO_RULE], "guardRules": [DEMO_GUARD_RULE], "names": []}
+            )
             # A new container of the function, configured by the environment the stack gives it, for this replay.
             function = handler.build_runtime(settings_from_env(os.environ))
             delivered_ids: set[str] = set()

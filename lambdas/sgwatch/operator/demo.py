@@ -10,8 +10,11 @@ from typing import Any, TextIO
 
 from sgwatch.core import names
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import TAMPER_CALLS
 from sgwatch.emulation.account import EMAIL_MIN, DemoResult, run_pipeline
 from sgwatch.operator.sources import read_paths
+
+_TAMPER_CALLS = tuple(f"{call.name} on " for call in TAMPER_CALLS)
 
 
 def _rank(alert: dict[str, Any]) -> int:
@@ -30,7 +33,10 @@ def render(result: DemoResult, out: TextIO) -> None:
     write = out.write
     write("sgwatch demo: the deployed pipeline, in process, on an emulated AWS account (moto); no AWS account needed\n")
     write(f"  {result.setup}\n")
-    write("  EventBridge rule (the stack's pattern) -> buffer queue -> sgwatch handler in Lambda-shaped batches\n")
+    write(
+        "  EventBridge rules (the stack's detection and guard patterns) -> buffer queue -> sgwatch handler in"
+        " Lambda-shaped batches\n"
+    )
     write(f"  -> SNS topic -> inbox; the email subscription's filter passes {EMAIL_MIN.name} and up\n")
     write(
         f"  replayed {result.replayed} real CloudTrail records (groups mapped onto the demo account's, times set to now)\n\n"
@@ -54,6 +60,12 @@ def render(result: DemoResult, out: TextIO) -> None:
         worst = max(result.alerts, key=lambda alert: (_rank(alert), alert["Message"].count('"eventID"')))
         human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
         write("\nThe most severe alert, as its email reads (the JSON result follows it in the message):\n")
+        write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
+    tampering = [alert for alert in result.alerts if alert["Subject"].split(": ", 1)[-1].startswith(_TAMPER_CALLS)]
+    if tampering:
+        worst = max(tampering, key=_rank)
+        human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
+        write("\nSomeone blinds the monitor (a call that can blind it is alerted like a change):\n")
         write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
     write("\nMetrics (namespace sgwatch), as the dashboard will show them:\n")
     counts = _by_dimension(result, names.METRIC_CHANGES, names.SEVERITY_DIMENSION)

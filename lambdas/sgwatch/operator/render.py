@@ -97,7 +97,7 @@ def render_report(results: Sequence[Classification], detail_count: int = 3) -> s
     tampering = sum(result.tamper is not None for result in findings)
     changes = f"{len(findings) - tampering} security-group changes"
     if tampering:
-        changes += f", {tampering} calls that can blind the monitor"
+        changes += f", {tampering} call{'s' if tampering > 1 else ''} that can blind the monitor"
     lines = [f"sgwatch report: {changes}, {len(errors)} unreadable records", ""]
     lines.append(f"{'severity':<10}{'count':>6}  events")
     for severity in sorted(Severity, reverse=True):

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from sgwatch.core import names
@@ -24,6 +25,7 @@ from sgwatch.core.envelopes import Item, unwrap
 from sgwatch.core.parse import parse_time
 from sgwatch.core.policy import Policy, apply_policy, lowered_by_policy
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import GUESSED_BY_NAME, OwnResources
 from sgwatch.runtime.ports import Claim, Deduplicator, Enricher, MessageRefused, MetricsSink, Publisher
 
 
@@ -34,10 +36,11 @@ class PipelineSettings:
     publish_min_severity: Severity = Severity.LOW
     console_domain: str = "console.aws.amazon.com"
     policy: Policy | None = None
+    own: OwnResources = GUESSED_BY_NAME  # the stack's exact names in the function; a guess by name elsewhere
 
-    @property
+    @cached_property
     def classification(self) -> Settings:
-        return self.policy.settings if self.policy else DEFAULT_SETTINGS
+        return replace(self.policy.settings if self.policy else DEFAULT_SETTINGS, own=self.own)
 
 
 @dataclass
@@ -260,14 +263,18 @@ class _Batch:
         result = record.classified
         if result.error:
             return record
+        if hasattr(self.logger, "set_correlation_id"):
+            self.logger.set_correlation_id(result.event_id)
+        if result.tamper is not None:  # counted apart: the security-group figures stay what they were
+            self.metrics.add(names.METRIC_TAMPER_EVENTS, 1, dimension=(names.SEVERITY_DIMENSION, result.severity.name))
+            self.logger.info(names.LOG_TAMPER, extra={"result": result.to_dict()})
+            return record
         self.metrics.add(names.METRIC_CHANGES, 1, dimension=(names.SEVERITY_DIMENSION, result.severity.name))
         self.metrics.add(names.METRIC_CHANGES_BY_EVENT, 1, dimension=(names.EVENT_NAME_DIMENSION, result.event_name))
         self.metrics.add(
             names.METRIC_CHANGES_BY_REGION, 1, dimension=(names.REGION_DIMENSION, region_dimension(result.region))
         )
-        if hasattr(self.logger, "set_correlation_id"):
-            self.logger.set_correlation_id(result.event_id)
-        self.logger.info("security-group change", extra={"result": result.to_dict()})
+        self.logger.info(names.LOG_CHANGE, extra={"result": result.to_dict()})
         return record
 
     def judge(self, record: BatchRecord) -> BatchRecord | None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sgwatch.core import names
 from sgwatch.core.errors import ConfigError, PolicyError
+from sgwatch.core.events import SCOPES
 from sgwatch.core.policy import read_policy
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import GUESSED_BY_NAME, OwnResources, exact_resources
 from sgwatch.runtime.pipeline import PipelineSettings
 
 
@@ -52,10 +55,45 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
             f"{names.ENV_CLAIM_STALE_SECONDS} must be the seconds after which a pending deduplication claim is stale"
             f" (the buffer's visibility timeout less the batching window and the function timeout), got {stale!r}"
         )
+    own = own_resources_from_env(environ)
     return HandlerSettings(
         topic_arn,
-        PipelineSettings(publish_min_severity=minimum, console_domain=domain, policy=policy),
+        PipelineSettings(publish_min_severity=minimum, console_domain=domain, policy=policy, own=own),
         dedup_table,
         int(stale) if dedup_table else 0,
         environ.get(names.ENV_ENRICHMENT_ROLE, ""),
+    )
+
+
+def own_resources_from_env(environ: Mapping[str, str]) -> OwnResources:
+    """sgwatch's own resources: the stack's names (SGWATCH_OWN_RESOURCES) and the function's own name, which Lambda
+    sets (a function cannot name itself in its environment). Unset: guessed from the name "sgwatch", as the CLI does."""
+    text = environ.get(names.ENV_OWN_RESOURCES, "")
+    if not text:
+        return GUESSED_BY_NAME
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"{names.ENV_OWN_RESOURCES} must be JSON: {error}") from None
+    lists = ("names", "detectionRules", "guardRules")
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("stack"), str)
+        or any(not isinstance(document.get(key, []), list) for key in lists)
+        or any(not isinstance(item, str) for key in lists for item in document.get(key, []))
+    ):
+        raise ConfigError(
+            f"{names.ENV_OWN_RESOURCES} must be an object with a string 'stack' and string lists"
+            f" {', '.join(repr(key) for key in lists)}, got {text[:200]!r}"
+        )
+    monitor = document.get("monitor", "all")
+    if monitor not in SCOPES:
+        raise ConfigError(f"{names.ENV_OWN_RESOURCES}: monitor must be one of {', '.join(SCOPES)}, got {monitor!r}")
+    function = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    return exact_resources(
+        document["stack"],
+        [*document.get("names", []), function],
+        document.get("detectionRules", []),
+        document.get("guardRules", []),
+        monitor,
     )
