@@ -69,6 +69,7 @@ MEMBER_LOGICAL_IDS = {
     "Forwarder/Role": "ForwarderRole",
     "Forwarder/Role/DefaultPolicy": "ForwarderRolePolicy",
     "Forwarder/Rule": "Forwarder",
+    "Forwarder/GuardRule": "ForwarderGuard",  # new with tamper detection
     "Forwarder/Alarm-undelivered": "AlarmUndelivered",
     "Forwarder/Alarm-failed-invocations": "AlarmFailedInvocations",
     "Forwarder/AlarmRule": "AlarmForwarder",

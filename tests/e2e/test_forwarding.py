@@ -137,9 +137,12 @@ def _with_alarms_made(template: dict[str, Any], *, account: str, region: str) ->
         if isinstance(name, dict):  # the member's region joined in
             name = "".join(region if part == {"Ref": "AWS::Region"} else part for part in name["Fn::Join"][1])
         properties = declared["Properties"]
+        if "Metrics" in properties:  # metric math (the two rules' failed deliveries): its definition is not used here
+            metric = {"Namespace": "AWS/Events", "MetricName": "FailedInvocations", "Statistic": "Sum", "Period": 60}
+        else:
+            metric = {key: properties[key] for key in ("Namespace", "MetricName", "Statistic", "Period")}
         cloudwatch.put_metric_alarm(
-            AlarmName=name, Namespace=properties["Namespace"], MetricName=properties["MetricName"],
-            Statistic=properties["Statistic"], Period=properties["Period"], EvaluationPeriods=1, Threshold=1,
+            AlarmName=name, **metric, EvaluationPeriods=1, Threshold=1,
             ComparisonOperator=properties["ComparisonOperator"],
         )  # fmt: skip
         alarms[name] = f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
@@ -158,7 +161,8 @@ def _home_rules(world: World, synthesized: Synthesized) -> tuple[str, str]:
     buffer_url, buffer_arn = create_queue(world.sqs, "sgwatch-buffer")
     operations_url, operations_arn = create_queue(world.sqs, "sgwatch-operations")
     rules: list[tuple[str, str, dict[str, Any], str, dict[str, Any]]] = [
-        (f"sgwatch-home-{bus}", bus, pattern, buffer_arn, {}) for bus, pattern in synthesized.home_rules
+        (f"sgwatch-home-{bus}-{index}", bus, pattern, buffer_arn, {})
+        for index, (bus, pattern) in enumerate(synthesized.home_rules)
     ]
     rules.append((
         "sgwatch-home-forwarder-alarms", synthesized.alarm_bus, synthesized.alarm_rule["EventPattern"], operations_arn,
@@ -230,7 +234,8 @@ def _alerts_for(world: World, buffer: str) -> tuple[Counter[str], dict[str, dict
 def test_changes_in_every_region_reach_the_home_pipeline_once_with_their_region(world: World) -> None:
     synthesized = _synth(regions="us-east-1,eu-central-1,eu-west-1")
     assert sorted(synthesized.forwarders) == ["eu-central-1", "us-east-1"]
-    assert [bus for bus, _ in synthesized.home_rules] == ["default"]  # one account: everything on its default bus
+    # one account: everything on its default bus (the detection rule and the guard rule)
+    assert [bus for bus, _ in synthesized.home_rules] == ["default", "default"]
     buffer, operations = _home_rules(world, synthesized)
     alarms = {}
     for region, template in synthesized.forwarders.items():
@@ -265,7 +270,7 @@ def test_every_account_and_region_of_the_organization_reaches_the_central_pipeli
     synthesized = _synth(organizationId="o-abc123defg", organizationUnits="r-ab12", regions="us-east-1,eu-west-1")
     assert synthesized.forwarders == {}  # the StackSet does their work
     # the central account's own changes on its default bus; the members' on sgwatch's own bus, as their alarms
-    assert [bus for bus, _ in synthesized.home_rules] == ["default", "sgwatch"]
+    assert [bus for bus, _ in synthesized.home_rules] == ["default", "default", "sgwatch", "sgwatch"]
     assert synthesized.alarm_bus == "sgwatch"
     buffer, operations = _home_rules(world, synthesized)
     places = [(MEMBER, "us-east-1"), (MEMBER, REGION), (CENTRAL, "us-east-1"), (CENTRAL, REGION)]
@@ -277,7 +282,10 @@ def test_every_account_and_region_of_the_organization_reaches_the_central_pipeli
     central_home = [
         rule["Name"] for bus in ("default", "sgwatch") for rule in central_events.list_rules(EventBusName=bus)["Rules"]
     ]
-    assert sorted(central_home) == ["sgwatch-home-default", "sgwatch-home-forwarder-alarms", "sgwatch-home-sgwatch"]
+    assert sorted(central_home) == [
+        "sgwatch-home-default-0", "sgwatch-home-default-1", "sgwatch-home-forwarder-alarms", "sgwatch-home-sgwatch-2",
+        "sgwatch-home-sgwatch-3",
+    ]  # fmt: skip
     assert alarms[CENTRAL, REGION] == {}
     assert sorted(alarms[MEMBER, "us-east-1"]) == [
         "sgwatch-forwarder-us-east-1-failed-invocations",

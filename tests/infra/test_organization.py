@@ -151,7 +151,9 @@ def test_forwarded_changes_and_alarms_reach_the_pipeline_from_the_organizations_
     ]
     assert dimensions == [
         {"RuleName": {"Ref": logical_id(stack, "Detection", "Rule")}},
+        {"RuleName": {"Ref": logical_id(stack, "Detection", "GuardRule")}},
         {"RuleName": {"Ref": logical_id(stack, "Detection", "ForwardedRule")}, "EventBusName": bus},
+        {"RuleName": {"Ref": logical_id(stack, "Detection", "ForwardedGuardRule")}, "EventBusName": bus},
     ]
 
 
@@ -165,7 +167,7 @@ def test_the_member_forwarder_role_trusts_only_its_rules_in_its_own_account(cent
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     assert [_text(arn) for arn in trust["Condition"]["ArnEquals"]["aws:SourceArn"]] == [
         f"arn:{{AWS::Partition}}:events:{{AWS::Region}}:{{AWS::AccountId}}:rule/{name}"
-        for name in ("sgwatch-forwarder", "sgwatch-forwarder-alarms")
+        for name in ("sgwatch-forwarder", "sgwatch-forwarder-guard", "sgwatch-forwarder-alarms")
     ]
     [put] = _forwarder_role_policy(resources)["Statement"]
     assert put["Resource"] == resources["Forwarder"]["Properties"]["Targets"][0]["Arn"]
@@ -268,9 +270,11 @@ def test_member_forwarder_alarms_reach_the_central_operations_topic(central: Any
     assert resources["AlarmUndelivered"]["Properties"]["Dimensions"][0]["Value"] == {
         "Fn::GetAtt": ["UndeliveredEvents", "QueueName"]
     }
-    assert resources["AlarmFailedInvocations"]["Properties"]["Dimensions"] == [
-        {"Name": "RuleName", "Value": {"Ref": "Forwarder"}}
-    ]
+    assert [
+        query["MetricStat"]["Metric"]["Dimensions"]
+        for query in resources["AlarmFailedInvocations"]["Properties"]["Metrics"]
+        if "MetricStat" in query
+    ] == [[{"Name": "RuleName", "Value": {"Ref": rule}}] for rule in ("Forwarder", "ForwarderGuard")]
     assert sorted(r for r, declared in resources.items() if declared["Type"] == "AWS::CloudWatch::Alarm") == sorted(
         alarms
     )
@@ -330,6 +334,7 @@ def test_the_member_stacks_keep_the_logical_ids_they_were_deployed_with(central:
     assert named == {
         "ForwarderRole",
         "Forwarder",
+        "ForwarderGuard",  # new with tamper detection
         "AlarmUndelivered",
         "AlarmFailedInvocations",  # new with the second alarm
         "AlarmForwarder",

@@ -89,8 +89,13 @@ def test_a_forwarder_in_trouble_raises_an_alarm_that_reaches_the_home_operations
     assert alarms["undelivered"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == logical_id(
         forwarder, FORWARDER_ID, "UndeliveredEvents"
     )
-    assert alarms["failed-invocations"]["Dimensions"] == [
-        {"Name": "RuleName", "Value": {"Ref": logical_id(forwarder, FORWARDER_ID, "Rule")}}
+    assert [
+        query["MetricStat"]["Metric"]["Dimensions"]
+        for query in alarms["failed-invocations"]["Metrics"]
+        if "MetricStat" in query
+    ] == [
+        [{"Name": "RuleName", "Value": {"Ref": logical_id(forwarder, FORWARDER_ID, rule)}}]
+        for rule in ("Rule", "GuardRule")
     ]
     alarm_rule = resource(template, forwarder, FORWARDER_ID, "AlarmRule")["Properties"]
     assert alarm_rule["EventPattern"] == {
@@ -147,9 +152,13 @@ def _joined(value: Any) -> str:
 def test_a_forwarder_role_trusts_only_its_own_rules_in_its_own_account() -> None:
     _, [forwarder] = _stacks(regions="us-east-1", homeRegion="eu-west-1")
     template = Template.from_stack(forwarder)
-    rules = {name: resource(template, forwarder, FORWARDER_ID, name)["Properties"] for name in ("Rule", "AlarmRule")}
+    rules = {
+        name: resource(template, forwarder, FORWARDER_ID, name)["Properties"]
+        for name in ("Rule", "GuardRule", "AlarmRule")
+    }
     assert {name: rule["Name"] for name, rule in rules.items()} == {
         "Rule": "sgwatch-forwarder",
+        "GuardRule": "sgwatch-forwarder-guard",
         "AlarmRule": "sgwatch-forwarder-alarms",
     }
     [trust] = resource(template, forwarder, FORWARDER_ID, "Role")["Properties"]["AssumeRolePolicyDocument"]["Statement"]

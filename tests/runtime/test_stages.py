@@ -13,6 +13,7 @@ from sgwatch.core.severity import Severity
 from sgwatch.runtime import pipeline
 from sgwatch.runtime.pipeline import BatchOutcome, PipelineSettings, classify_record, process_batch, read_message
 
+from tests.conftest import CONSTRUCTED, load
 from tests.runtime.fakes import REVOKE, Counts, Facts, Log, Store, Topic, batch, change
 
 NOW = datetime(2026, 11, 20, 9, 20, tzinfo=UTC)
@@ -178,3 +179,13 @@ def test_changes_are_described_where_they_happened() -> None:
         (("sg-0aaaaaaaaaaaaaaa1",), home["awsRegion"], home["recipientAccountId"]),
         (("sg-0bbbbbbbbbbbbbbb2",), "us-east-1", "111122223333"),
     ]
+
+
+def test_a_heartbeat_is_counted_for_its_region_and_never_alerted() -> None:
+    topic, counts = Topic(), Counts()
+    beat = load(CONSTRUCTED / "heartbeat_update_descriptions_egress_canary.json")
+    outcome = run(batch(beat, change("sg-0aaaaaaaaaaaaaaa1", "event-1")), topic=topic, counts=counts)
+    assert outcome.failed_message_ids == []
+    assert counts.dimensioned[names.METRIC_HEARTBEATS, "eu-west-1"] == 1
+    assert [sent.payload["results"][0]["eventID"] for sent in topic.sent] == ["event-1"]  # the change alone
+    assert counts.totals[names.METRIC_CHANGES] == 1  # the heartbeat is not a security-group change

@@ -8,6 +8,7 @@ from typing import Any
 from sgwatch.core.addresses import IPNetwork
 from sgwatch.core.fields import RecordError
 from sgwatch.core.findings import PolicyAction, Verdict, Wording, most_severe, render_reason
+from sgwatch.core.heartbeat import is_heartbeat
 from sgwatch.core.model import Action, Direction, RuleChange, SecurityGroupRecord
 from sgwatch.core.parse import monitored_event, normalise
 from sgwatch.core.ports import SENSITIVE_PORTS, SensitivePort, sensitive_ports_covered
@@ -70,11 +71,12 @@ class Classification:
     location: str = ""
     other_error_code: str = ""  # the errorCode of a call that is not a security-group change (its record is not kept)
     tamper: TamperRecord | None = None
+    heartbeat: bool = False  # the canary's own call (sgwatch.core.heartbeat): counted, never alerted
 
     @property
     def watched(self) -> bool:
-        """Whether the record is one sgwatch judges: a security-group change or a tamper call."""
-        return self.record is not None or self.tamper is not None
+        """Whether the record is one sgwatch judges: a security-group change or a tamper call, not a heartbeat."""
+        return (self.record is not None or self.tamper is not None) and not self.heartbeat
 
     @property
     def severity(self) -> Severity:
@@ -228,7 +230,8 @@ def classify(
     except RecordError as error:
         where = f"{location}: " if location else ""
         return _unclassified(record, location, account, region, error=f"{where}{error}")
-    verdicts = tuple(_verdicts(parsed, settings))
+    heartbeat = is_heartbeat(parsed, settings.own.stack_name)
+    verdicts = () if heartbeat else tuple(_verdicts(parsed, settings))
     return Classification(
         event_id=parsed.event_id,
         event_name=parsed.event.name,
@@ -240,6 +243,7 @@ def classify(
         record=parsed,
         verdicts=verdicts,
         location=location,
+        heartbeat=heartbeat,
     )
 
 

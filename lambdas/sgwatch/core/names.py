@@ -18,6 +18,7 @@ ENV_ENRICHMENT_ROLE: Final = "SGWATCH_ENRICHMENT_ROLE"  # organization mode: the
 ENV_CLAIM_STALE_SECONDS: Final = "SGWATCH_CLAIM_STALE_SECONDS"
 #: sgwatch's own resources, as JSON: {"stack", "monitor", "detectionRules", "guardRules", "names"} (tamper detection)
 ENV_OWN_RESOURCES: Final = "SGWATCH_OWN_RESOURCES"
+ENV_CANARY_GROUP: Final = "SGWATCH_CANARY_GROUP"  # the heartbeat canary's group id
 
 # The policy as the stack ships it: a layer, unpacked under /opt.
 POLICY_LAYER_PATH: Final = "sgwatch/policy.toml"
@@ -39,6 +40,7 @@ METRIC_LOWERED_BY_POLICY: Final = "LoweredByPolicy"  # changes whose severity a 
 METRIC_DUPLICATES_SUPPRESSED: Final = "DuplicatesSuppressed"  # a record already alerted (at-least-once delivery)
 METRIC_DEDUP_FAILURES: Final = "DeduplicationFailures"  # the store could not be asked: alerted anyway
 METRIC_TAMPER_EVENTS: Final = "TamperEvents"  # calls that can blind the monitor; dimension SEVERITY_DIMENSION
+METRIC_HEARTBEATS: Final = "HeartbeatReceived"  # a canary's call arrived; dimension REGION_DIMENSION (its region)
 SEVERITY_DIMENSION: Final = "Severity"
 EVENT_NAME_DIMENSION: Final = "EventName"
 REGION_DIMENSION: Final = "Region"
@@ -58,6 +60,7 @@ ALL_METRICS: Final = (
     METRIC_DUPLICATES_SUPPRESSED,
     METRIC_DEDUP_FAILURES,
     METRIC_TAMPER_EVENTS,
+    METRIC_HEARTBEATS,
 )
 
 # SNS message attributes of an alert: subscribers filter on them.
@@ -70,6 +73,7 @@ ATTRIBUTE_GROUP_ID: Final = "group_id"
 #: The message of the function's log line for each result, which the dashboard's queries filter on.
 LOG_CHANGE: Final = "security-group change"
 LOG_TAMPER: Final = "call that can blind the monitor"
+LOG_HEARTBEAT: Final = "heartbeat"
 
 # AWS Config's resource type of a security group: the audit checks the recorder covers it; the stack's recorder records it.
 SECURITY_GROUP_TYPE: Final = "AWS::EC2::SecurityGroup"

@@ -189,6 +189,11 @@ class _Batch:
                 extra={"error": result.error, "message_id": record.message_id, "raw": _excerpt(record.raw)},
             )
             return record
+        if result.heartbeat:  # the canary's call made the whole path: counted per region, never alerted
+            region = region_dimension(result.region)
+            self.metrics.add(names.METRIC_HEARTBEATS, 1, dimension=(names.REGION_DIMENSION, region))
+            self.logger.info(names.LOG_HEARTBEAT, extra={"region": region, "eventID": result.event_id})
+            return None
         if not result.watched:
             self.logger.info("not a watched change", extra={"eventName": result.event_name, "eventID": result.event_id})
             return None
