@@ -41,6 +41,7 @@ def build_app(context: dict[str, Any] | None = None) -> cdk.App:
             compliance_log_days=config.compliance_log_days,
             monitor=config.monitor,
             enabled=config.enabled,
+            heartbeat_minutes=config.heartbeat_minutes,
             env=cdk.Environment(region=region),
         )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -71,6 +71,11 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
         True,
         "organization mode: deploy the StackSet as a delegated administrator (false: from the management account)",
     ),
+    "heartbeatMinutes": (
+        30,
+        "the heartbeat canary's interval in the home region and each forwarder region (5-360; 0: no heartbeat); an"
+        " alarm per region fires when none arrives for two intervals and 15 minutes (about $0.50 per region a month)",
+    ),
     "stackName": ("sgwatch", "name of the CloudFormation stack"),
 }
 
@@ -129,6 +134,7 @@ class MonitorConfig:
     delegated_admin: bool
     member_alarms: bool
     central_forwarders: bool
+    heartbeat_minutes: int
 
     @property
     def regional_forwarders(self) -> tuple[str, ...]:
@@ -222,6 +228,7 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         delegated_admin=_boolean("delegatedAdmin", value("delegatedAdmin")),
         member_alarms=_boolean("memberAlarms", value("memberAlarms")),
         central_forwarders=_boolean("centralForwarders", value("centralForwarders")),
+        heartbeat_minutes=_heartbeat(value("heartbeatMinutes")),
     )
     _check_names(config)
     return config
@@ -247,6 +254,14 @@ def _check_names(config: MonitorConfig) -> None:
                 f" {_NAME_LIMIT} characters; choose a stack name of at most"
                 f" {len(config.stack_name) - len(name) + _NAME_LIMIT} characters"
             )
+
+
+def _heartbeat(value: Any) -> int:
+    """0 (off), or an interval whose alarm window (two intervals and 15 minutes) CloudWatch allows (at most a day)."""
+    minutes = _integer("heartbeatMinutes", value, 0, 360)
+    if 0 < minutes < 5:
+        raise ConfigError(f"context heartbeatMinutes: {minutes} is too often; use 5 to 360, or 0 for no heartbeat")
+    return minutes
 
 
 def _reserved_concurrency(value: Any, max_concurrency: int) -> int:

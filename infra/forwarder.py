@@ -22,6 +22,7 @@ from constructs import Construct
 
 from infra.compliance import ComplianceLogs, SecurityGroupRecorder
 from infra.detection import encrypted_queue, guard_rule_pattern, rule_pattern
+from infra.heartbeat import Canary
 from infra.monitoring import failed_invocations_of, threshold_alarm, waiting_messages
 
 # A forwarder's own trouble (events it could not deliver) raises an alarm where it runs; the alarm's state changes
@@ -85,6 +86,7 @@ class Forwarder(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, home_bus_arn: str, home_bus_name: str, destination: str,
         home_stack_name: str, monitor: str, enabled: bool, alarms: bool = True, role_name: str | None = None,
+        extra_alarms: dict[str, cloudwatch.Alarm] | None = None,
     ) -> None:  # fmt: skip
         """`destination` says where the home bus is, in descriptions: the home region, or the central account.
         `role_name`: a name for the role, when the home bus's policy admits senders by role name."""
@@ -134,12 +136,15 @@ class Forwarder(Construct):
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self.alarm_rule: events.Rule | None = None
         if alarms:
-            self._add_alarms(home_bus, home_stack_name, destination, rule_names[2])
+            self._add_alarms(home_bus, home_stack_name, destination, rule_names[2], extra_alarms or {})
         Validations.of(self.undelivered).acknowledge(
             Acknowledgment(id="AwsSolutions::AwsSolutions-SQS3", reason="this queue is itself a dead-letter queue")
         )
 
-    def _add_alarms(self, home_bus: events.IEventBus, home_stack_name: str, destination: str, rule_name: str) -> None:
+    def _add_alarms(
+        self, home_bus: events.IEventBus, home_stack_name: str, destination: str, rule_name: str,
+        extra_alarms: dict[str, cloudwatch.Alarm],
+    ) -> None:  # fmt: skip
         """The forwarder's own trouble raises an alarm where it runs; a second rule forwards the alarms' state changes
         home, where the home stack sends them to its operations topic (ForwarderAlarms)."""
         metrics = {
@@ -157,6 +162,7 @@ class Forwarder(Construct):
             )
             for alarm, description in FORWARDER_ALARMS.items()
         }
+        self.alarms.update(extra_alarms)  # alarms of the region's other sgwatch parts (the heartbeat canary)
         self.alarm_rule = events.Rule(
             self,
             "AlarmRule",
@@ -177,7 +183,7 @@ class ForwarderStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, home_region: str, home_stack_name: str, monitor: str,
         enabled: bool, home_bus_name: str = "default", record_security_groups: bool = False,
-        compliance_log_days: int = 365, **kwargs: Any,
+        compliance_log_days: int = 365, heartbeat_minutes: int = 0, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(
             scope, construct_id, description=f"sgwatch: forwards security-group changes to {home_region}", **kwargs
@@ -185,9 +191,22 @@ class ForwarderStack(Stack):
         # "Default": a construct id that CDK leaves out of logical ids, so the forwarder's resources keep those they
         # had when this stack declared them itself. New ids would make CloudFormation create the named rules and
         # alarms again, then delete the old ones by the same names.
+        # The region's heartbeat canary; its errors alarm goes home with the forwarder's own alarms.
+        self.canary = None
+        extra_alarms = {}
+        if heartbeat_minutes:
+            self.canary = Canary(
+                self,
+                "Canary",
+                stack_name=home_stack_name,
+                interval_minutes=heartbeat_minutes,
+                alarm_name=forwarder_alarm_name(home_stack_name, self.region, "canary-errors"),
+            )
+            extra_alarms["canary-errors"] = self.canary.errors_alarm
         self.forwarder = Forwarder(
             self,
             FORWARDER_ID,
+            extra_alarms=extra_alarms,
             home_bus_arn=f"arn:{Aws.PARTITION}:events:{home_region}:{Aws.ACCOUNT_ID}:event-bus/{home_bus_name}",
             home_bus_name=home_bus_name,
             destination=home_region,

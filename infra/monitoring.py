@@ -15,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from sgwatch.core import names
 from sgwatch.core.events import monitored_event_names
+from sgwatch.core.heartbeat import alarm_period_minutes
 from sgwatch.core.severity import Severity
 
 PERIOD = Duration.minutes(5)
@@ -116,6 +117,14 @@ LOWERED_QUERY = "\n".join(
 )
 
 
+HEARTBEAT_QUERY = "\n".join(
+    [
+        f'filter message = "{names.LOG_HEARTBEAT}"',
+        "| stats max(@timestamp) as last_heartbeat, count(*) as heartbeats by region",
+        "| sort last_heartbeat asc",
+    ]
+)
+
 TAMPER_QUERY = "\n".join(
     [
         "fields @timestamp, result.severity as severity, result.eventName as event, result.resource.name as resource,",
@@ -125,6 +134,28 @@ TAMPER_QUERY = "\n".join(
         "| limit 50",
     ]
 )
+
+
+def heartbeat_alarm(scope: Construct, name: str, region: str, interval_minutes: int) -> cloudwatch.Alarm:
+    """No heartbeat from `region` within two intervals and the delivery allowance: whatever the cause (a trail
+    stopped or deleted, a forwarder broken, an SCP, an outage), changes made there are not seen. No data is a breach:
+    a region that never sent one, or stopped, is exactly what this alarm is for."""
+    period = alarm_period_minutes(interval_minutes)
+    return cloudwatch.Alarm(
+        scope,
+        f"Heartbeat-{name}",
+        metric=sgwatch_metric(names.METRIC_HEARTBEATS, dimensions={names.REGION_DIMENSION: region}).with_(
+            period=Duration.minutes(period)
+        ),
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        alarm_description=(
+            f"no sgwatch heartbeat from {region} for {period} minutes: changes made there are not being seen"
+            f" (trail, forwarder, rule, function or an outage); run `sgwatch audit --region {region}`"
+        ),
+    )
 
 
 class Monitoring(Construct):
@@ -140,7 +171,11 @@ class Monitoring(Construct):
         dead_letter_queues: list[sqs.Queue],
         operations: sns.ITopic,
         regions: list[str],
+        heartbeat_regions: Sequence[str] = (),
+        heartbeat_minutes: int = 0,
     ) -> None:
+        """`heartbeat_regions`: where a canary beats every `heartbeat_minutes`; each gets an alarm when none arrives
+        (the home region's name may be a token: its alarm's id is Heartbeat-home)."""
         super().__init__(scope, construct_id)
         action = actions.SnsAction(operations)
         self.alarms: list[cloudwatch.Alarm] = []
@@ -191,6 +226,11 @@ class Monitoring(Construct):
             "a call blinded the monitor (a trail stopped, sgwatch's rule, function, key or topic disabled or"
             " deleted): the alert topic has the details, unless the call removed it",
         )
+
+        for index, region in enumerate(heartbeat_regions if heartbeat_minutes else ()):
+            created = heartbeat_alarm(self, "home" if index == 0 else region, region, heartbeat_minutes)
+            created.add_alarm_action(action)
+            self.alarms.append(created)
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-sgwatch")
         self.dashboard.add_widgets(
@@ -287,6 +327,22 @@ class Monitoring(Construct):
                 width=16,
             ),
         )
+        if heartbeat_minutes:
+            self.dashboard.add_widgets(
+                changes_by(
+                    "region",
+                    names.METRIC_HEARTBEATS,
+                    names.REGION_DIMENSION,
+                    list(heartbeat_regions),
+                    title=f"Monitor health: heartbeats by region (one every {heartbeat_minutes} minutes each)",
+                ),
+                cloudwatch.LogQueryWidget(
+                    title="Monitor health: the last heartbeat of each region",
+                    log_group_names=[log_group.log_group_name],
+                    query_string=HEARTBEAT_QUERY,
+                    width=12,
+                ),
+            )
         self.dashboard.add_widgets(
             cloudwatch.LogQueryWidget(
                 title="Latest HIGH and CRITICAL changes",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from constructs import Construct
 from sgwatch.core import names
 
@@ -20,6 +21,7 @@ from infra.forwarder import (
     forwarder_guard_rule_name,
     forwarder_rule_name,
 )
+from infra.heartbeat import Canary
 from infra.monitoring import Monitoring
 from infra.organization import ENRICHMENT_ROLE_NAME, Organization
 from infra.processor import TIMEOUT, Processor
@@ -95,7 +97,13 @@ class SgwatchStack(Stack):
             dead_letter_queues=[detection.buffer_dead_letters, detection.undelivered],
             operations=alerting.operations,
             regions=[self.region, *config.forwarded_regions],  # the region a change was made in, watched from here
+            # Canaries beat here and in each forwarder stack's region (the StackSet's members have none).
+            heartbeat_regions=[self.region, *config.regional_forwarders],
+            heartbeat_minutes=config.heartbeat_minutes,
         )
+        if config.heartbeat_minutes:
+            canary = Canary(self, "Canary", stack_name=config.stack_name, interval_minutes=config.heartbeat_minutes)
+            canary.errors_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alerting.operations))
         # Forwarder stacks in this account, or the StackSet's forwarders (organization mode), may send alarms home.
         if config.regional_forwarders or (config.organization_id and config.member_alarms):
             ForwarderAlarms(

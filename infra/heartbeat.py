@@ -1,0 +1,131 @@
+"""The heartbeat: a canary per watched region makes one harmless security-group call on a schedule; the function
+counts it (HeartbeatReceived, by region) at the end of the real path; an alarm per region fires when none arrives
+(infra.monitoring.heartbeat_alarm).
+
+The canary's group sits in a VPC of its own without subnets, so nothing can use it; its one rule lets 9/tcp out to
+an address of TEST-NET-1, which routes nowhere. The canary may change that group's rule descriptions and nothing else.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from sgwatch.core import names
+from sgwatch.core.heartbeat import (
+    CANARY_PEER,
+    CANARY_PORT,
+    CANARY_PROTOCOL,
+    HEARTBEAT_PREFIX,
+    canary_role_name,
+)
+
+from infra.monitoring import PERIOD
+from infra.processor import stage_function_code
+
+
+class Canary(Construct):
+    """The heartbeat canary of one region: its VPC and group, its function and role, its schedule, and an alarm on
+    its own errors (`errors_alarm`, named `alarm_name` when given: a forwarder region sends it home by name)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, stack_name: str, interval_minutes: int,
+        alarm_name: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.vpc = ec2.CfnVPC(self, "Vpc", cidr_block="10.255.255.0/28")  # no subnet: nothing can run here
+        self.group = ec2.CfnSecurityGroup(
+            self,
+            "Group",
+            group_description="sgwatch heartbeat canary: guards nothing (its VPC has no subnet)",
+            vpc_id=self.vpc.ref,
+            # Replaces the default allow-all outbound rule: the one rule whose description the canary rewrites.
+            security_group_egress=[
+                ec2.CfnSecurityGroup.EgressProperty(
+                    ip_protocol=CANARY_PROTOCOL,
+                    from_port=CANARY_PORT,
+                    to_port=CANARY_PORT,
+                    cidr_ip=CANARY_PEER,
+                    description=HEARTBEAT_PREFIX,
+                )
+            ],
+        )
+        log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
+        # Named: the function knows a heartbeat by this role (sgwatch.core.heartbeat.is_heartbeat).
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=canary_role_name(stack_name, stack.region),
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="sgwatch heartbeat canary: rewrite the canary group's rule description, nothing else",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ec2:UpdateSecurityGroupRuleDescriptionsEgress"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:security-group/{self.group.attr_group_id}"
+                ],
+            )
+        )
+        code = Path(tempfile.mkdtemp(prefix="sgwatch-canary-"))
+        stage_function_code(code)  # the function's own asset: the same files, the same hash
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="sgwatch heartbeat canary: one harmless security-group call, recorded like a real change",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            handler="sgwatch.runtime.canary.handler",
+            code=lambda_.Code.from_asset(str(code)),
+            role=self.role,
+            memory_size=128,
+            timeout=Duration.seconds(30),
+            log_group=log_group,
+            environment={names.ENV_CANARY_GROUP: self.group.attr_group_id},
+        )
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description=f"sgwatch heartbeat: the canary every {interval_minutes} minutes",
+            schedule=events.Schedule.rate(Duration.minutes(interval_minutes)),
+        )
+        self.schedule.add_target(targets.LambdaFunction(self.function, retry_attempts=2))
+        self.errors_alarm = cloudwatch.Alarm(
+            self,
+            "Errors",
+            alarm_name=alarm_name,
+            metric=self.function.metric_errors(period=PERIOD),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description="the heartbeat canary failed: its region's heartbeat alarm will follow",
+        )
+        Validations.of(self.vpc).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-VPC7",
+                reason="the canary's VPC has no subnet and no interface: there is no traffic to log",
+            )
+        )
+        Validations.of(self.function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-L1",
+                reason="Python 3.13 is the runtime sgwatch is tested on (the function's own asset)",
+            )
+        )
