@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+from sgwatch.core import names
 from sgwatch.core.events import event_pattern
+from sgwatch.core.tamper import guard_pattern
 from sgwatch.emulation.account import create_queue
 from sgwatch.operator.audit import FAIL, PASS, UNKNOWN, Check, run_audit
 from sgwatch.operator.cli import main
@@ -63,6 +66,33 @@ class Account:
         self.events.put_targets(
             Rule="sgwatch-rule", Targets=[{"Id": "buffer", "Arn": queue, "DeadLetterConfig": {"Arn": undelivered}}]
         )
+        self.events.put_rule(Name="sgwatch-guard", EventPattern=json.dumps(guard_pattern()))
+        self.events.put_targets(Rule="sgwatch-guard", Targets=[{"Id": "buffer", "Arn": queue}])
+        self.cloudwatch = boto3.client("cloudwatch", region_name=HOME)
+        self.heartbeat_alarm(HOME, "OK")
+        self.cloudwatch.put_metric_data(
+            Namespace=names.METRIC_NAMESPACE,
+            MetricData=[
+                {"MetricName": names.METRIC_HEARTBEATS, "Dimensions": heartbeat_dimensions(HOME), "Value": 1.0}
+            ],
+        )
+
+    def heartbeat_alarm(self, region: str, state: str) -> None:
+        """The stack's heartbeat alarm for `region` (infra.monitoring.heartbeat_alarm), in the home region."""
+        name = f"sgwatch-heartbeat-{region}"
+        self.cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace=names.METRIC_NAMESPACE, MetricName=names.METRIC_HEARTBEATS,
+            Dimensions=heartbeat_dimensions(region), Statistic="Sum", Period=4500, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator="LessThanThreshold", TreatMissingData="breaching",
+        )  # fmt: skip
+        self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+
+
+def heartbeat_dimensions(region: str) -> list[dict[str, str]]:
+    return [
+        {"Name": names.SERVICE_DIMENSION, "Value": names.SERVICE},
+        {"Name": names.REGION_DIMENSION, "Value": region},
+    ]
 
 
 @pytest.fixture
@@ -96,13 +126,16 @@ def test_all_good_passes_and_exits_0(account: Account) -> None:
         "AWS Config delivery channel": PASS,
         "sgwatch rule deployed and enabled": PASS,
         "nothing waits in sgwatch's dead-letter queues": PASS,
+        "sgwatch guard rule deployed and enabled": PASS,
+        "sgwatch heartbeat arrives": PASS,
     }
+    assert verdicts(checks)["sgwatch heartbeat arrives"].detail.startswith("last heartbeat 20")
     assert verdicts(checks)["nothing waits in sgwatch's dead-letter queues"].detail == (
         "empty: undelivered, buffer-dead-letters"
     )
     status, table = audit_cli()
     assert status == 0
-    assert "audit: 6 PASS, 0 FAIL, 0 UNKNOWN" in table
+    assert "audit: 8 PASS, 0 FAIL, 0 UNKNOWN" in table
 
 
 def test_no_trail(account: Account) -> None:
@@ -294,7 +327,39 @@ def test_member_accounts_are_audited_through_their_role(account: Account) -> Non
     rows = {line.split()[0]: line for line in out.getvalue().splitlines()[1:] if line[:1].isdigit()}
     assert set(rows) == {f"{member}/account", f"{member}/{HOME}"}
     table = out.getvalue()
-    assert f"{member}/{HOME}  CloudTrail records management writes  PASS     trail member (multi-region" in table
-    assert (
-        f"{member}/{HOME}  sgwatch rule deployed and enabled     FAIL" in table
-    )  # sgwatch runs in the central account
+    assert re.search(
+        rf"{member}/{HOME}  CloudTrail records management writes +PASS +trail member \(multi-region", table
+    )
+    assert re.search(rf"{member}/{HOME}  sgwatch rule deployed and enabled +FAIL", table)  # it runs centrally
+    assert re.search(rf"{member}/account +sgwatch heartbeat arrives +UNKNOWN", table)  # the central account watches
+
+
+def test_the_guard_rule_disabled_or_missing_fails_with_its_fix(account: Account) -> None:
+    account.events.disable_rule(Name="sgwatch-guard")
+    check = verdicts(run_audit([HOME], clients))["sgwatch guard rule deployed and enabled"]
+    assert (check.status, check.detail) == (FAIL, "guard rule sgwatch-guard is DISABLED")
+    assert check.fix == f"aws events enable-rule --name sgwatch-guard --region {HOME}"
+    account.events.remove_targets(Rule="sgwatch-guard", Ids=["buffer"])
+    account.events.delete_rule(Name="sgwatch-guard")
+    check = verdicts(run_audit([HOME], clients))["sgwatch guard rule deployed and enabled"]
+    assert check.status == FAIL and check.detail.startswith("no guard rule in this region")
+
+
+def test_a_silent_region_fails_and_a_region_without_a_canary_too(account: Account) -> None:
+    account.heartbeat_alarm(OTHER, "ALARM")
+    checks = run_audit([HOME, OTHER, "eu-central-1"], clients)
+    assert verdicts(checks, HOME)["sgwatch heartbeat arrives"].status == PASS
+    silent = verdicts(checks, OTHER)["sgwatch heartbeat arrives"]
+    assert silent.status == FAIL
+    assert silent.detail.startswith(
+        "no heartbeat for 75 minutes: no heartbeat in the last day (alarm sgwatch-heartbeat"
+    )
+    uncovered = verdicts(checks, "eu-central-1")["sgwatch heartbeat arrives"]
+    assert uncovered.status == FAIL and uncovered.detail.startswith("no heartbeat canary covers this region")
+
+
+def test_an_account_without_heartbeat_alarms_is_unknown_not_failed(account: Account) -> None:
+    account.cloudwatch.delete_alarms(AlarmNames=[f"sgwatch-heartbeat-{HOME}"])
+    checks = run_audit([HOME], clients)
+    [heartbeat] = [check for check in checks if check.name == "sgwatch heartbeat arrives"]
+    assert (heartbeat.region, heartbeat.status) == ("account", UNKNOWN)

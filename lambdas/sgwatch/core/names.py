@@ -91,4 +91,6 @@ AUDIT_PERMISSIONS: Final = (
     "lambda:ListEventSourceMappings",
     "sqs:GetQueueUrl",
     "sqs:GetQueueAttributes",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:GetMetricStatistics",
 )

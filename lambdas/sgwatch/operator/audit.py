@@ -10,12 +10,15 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sgwatch.core import names as sgwatch_names
 from sgwatch.core.errors import error_code
 from sgwatch.core.events import EVENT_SOURCE, EVENTBRIDGE_SOURCE, MONITORED_BY_NAME
 from sgwatch.core.names import SECURITY_GROUP_TYPE
 from sgwatch.core.rules import DENIED_ERROR_CODES
+from sgwatch.core.tamper import TAMPER_BY_NAME, TAMPER_CALLS
 from sgwatch.core.text import clean
 
 PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
@@ -228,12 +231,45 @@ def is_sgwatch_pattern(pattern: dict[str, Any]) -> bool:
     return bool(names) and all(name in MONITORED_BY_NAME for name in names)
 
 
+def is_guard_pattern(pattern: dict[str, Any]) -> bool:
+    """A rule built from the guard's pattern: the tamper calls' services, and only tamper call names."""
+    detail = pattern.get("detail") or {}
+    names = [name if isinstance(name, str) else name.get("prefix", "") for name in detail.get("eventName", [])]
+    sources = {call.source for call in TAMPER_CALLS}
+    return bool(names) and set(detail.get("eventSource", [])) <= sources and all(n in TAMPER_BY_NAME for n in names)
+
+
 RULE_CHECK = "sgwatch rule deployed and enabled"
+GUARD_CHECK = "sgwatch guard rule deployed and enabled"
+HEARTBEAT_CHECK = "sgwatch heartbeat arrives"
 DEAD_LETTER_CHECK = "nothing waits in sgwatch's dead-letter queues"
 
 
-def _sgwatch(region: str, clients: ClientFactory) -> list[Check]:
-    """The rule (the pipeline's, or a forwarder's) and, when there is one, its dead-letter queues."""
+def _guard(region: str, rules: list[dict[str, Any]]) -> Check:
+    """The guard rule beside the detection rule: without it, the calls that blind the monitor are not alerted."""
+    guards = [rule for rule in rules if rule.get("EventPattern") and is_guard_pattern(json.loads(rule["EventPattern"]))]
+    if not guards:
+        return Check(
+            region,
+            GUARD_CHECK,
+            FAIL,
+            "no guard rule in this region: StopLogging, DisableRule and the other calls that blind the monitor are"
+            " not alerted",
+            "make deploy (the stack, and each forwarder stack, carries one)",
+        )
+    disabled = [rule for rule in guards if rule.get("State") != "ENABLED"]
+    if disabled:
+        return Check(
+            region,
+            GUARD_CHECK,
+            FAIL,
+            f"guard rule {disabled[0]['Name']} is {disabled[0].get('State')}",
+            f"aws events enable-rule --name {disabled[0]['Name']} --region {region}",
+        )
+    return Check(region, GUARD_CHECK, PASS, f"guard rule {guards[0]['Name']} is enabled")
+
+
+def _rules(region: str, clients: ClientFactory) -> list[dict[str, Any]]:
     events = clients("events", region)
     rules = []
     token = None
@@ -243,6 +279,14 @@ def _sgwatch(region: str, clients: ClientFactory) -> list[Check]:
         token = page.get("NextToken")
         if not token:
             break
+    return rules
+
+
+def _sgwatch(region: str, clients: ClientFactory) -> list[Check]:
+    """The rule (the pipeline's, or a forwarder's) and, when there is one, its dead-letter queues; the guard rule."""
+    events = clients("events", region)
+    rules = _rules(region, clients)
+    guard = _guard(region, rules)
     ours = [rule for rule in rules if rule.get("EventPattern") and is_sgwatch_pattern(json.loads(rule["EventPattern"]))]
     if not ours:
         return [
@@ -252,7 +296,8 @@ def _sgwatch(region: str, clients: ClientFactory) -> list[Check]:
                 FAIL,
                 "no sgwatch rule in this region",
                 f"add {region} to the context key regions and make deploy: it gets a forwarder to the home region",
-            )
+            ),
+            guard,
         ]
     rule = ours[0]
     if rule.get("State") != "ENABLED":
@@ -263,7 +308,8 @@ def _sgwatch(region: str, clients: ClientFactory) -> list[Check]:
                 FAIL,
                 f"rule {rule['Name']} is {rule.get('State')}",
                 "make deploy ARGS='-c enabled=true'",
-            )
+            ),
+            guard,
         ]
     targets = _call(events, "list_targets_by_rule", Rule=rule["Name"]).get("Targets", [])
     checks = [_rule_target(region, rule["Name"], targets, clients)]
@@ -271,6 +317,110 @@ def _sgwatch(region: str, clients: ClientFactory) -> list[Check]:
         checks.append(_dead_letters(region, rule["Name"], targets, clients))
     except _Unknown as unknown:
         checks.append(Check(region, DEAD_LETTER_CHECK, UNKNOWN, str(unknown)))
+    return [*checks, guard]
+
+
+# --- the heartbeat ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A heartbeat alarm found in the account: the region it watches, its state, where it lives, the last beat."""
+
+    region: str
+    state: str
+    alarm: str
+    home: str
+    minutes: int  # the alarm's window
+    last: str = ""  # the last heartbeat's time, ISO, when CloudWatch has one in the last day
+
+
+def _heartbeats(region: str, clients: ClientFactory) -> list[Heartbeat]:
+    """The heartbeat alarms in `region` (they all live in the home region), each with its last heartbeat."""
+    cloudwatch = clients("cloudwatch", region)
+    alarms: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = _call(
+            cloudwatch, "describe_alarms", AlarmTypes=["MetricAlarm"], **({"NextToken": token} if token else {})
+        )
+        alarms += page.get("MetricAlarms", [])
+        token = page.get("NextToken")
+        if not token:
+            break
+    found = []
+    for alarm in alarms:
+        if alarm.get("Namespace") != sgwatch_names.METRIC_NAMESPACE:
+            continue
+        if alarm.get("MetricName") != sgwatch_names.METRIC_HEARTBEATS:
+            continue
+        dimensions = alarm.get("Dimensions", [])
+        watched = next((d["Value"] for d in dimensions if d["Name"] == sgwatch_names.REGION_DIMENSION), "")
+        now = datetime.now(UTC)
+        points = _call(
+            cloudwatch,
+            "get_metric_statistics",
+            Namespace=sgwatch_names.METRIC_NAMESPACE,
+            MetricName=sgwatch_names.METRIC_HEARTBEATS,
+            Dimensions=dimensions,
+            StartTime=now - timedelta(days=1),
+            EndTime=now + timedelta(minutes=5),  # the current period, which may hold the newest heartbeat
+            Period=300,
+            Statistics=["Sum"],
+        ).get("Datapoints", [])
+        beats = [point["Timestamp"] for point in points if point.get("Sum", 0) > 0]
+        last = max(beats).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if beats else ""
+        window = int(alarm.get("Period", 0)) * int(alarm.get("EvaluationPeriods", 1)) // 60
+        found.append(Heartbeat(watched, alarm.get("StateValue", ""), alarm["AlarmName"], region, window, last))
+    return found
+
+
+def heartbeat_checks(regions: Sequence[str], found: Sequence[Heartbeat]) -> list[Check]:
+    """Per audited region: its heartbeat alarm's state and the last heartbeat. An account with no heartbeat alarm
+    (heartbeatMinutes=0, or an organization's member: the central account watches) gets one UNKNOWN."""
+    if not found:
+        return [
+            Check(
+                ACCOUNT,
+                HEARTBEAT_CHECK,
+                UNKNOWN,
+                "no sgwatch heartbeat alarm in the audited regions (heartbeatMinutes=0, an older sgwatch, or a member"
+                " account: the central account's home region has them)",
+                "make deploy ARGS='-c heartbeatMinutes=30' in the account that runs sgwatch",
+            )
+        ]
+    by_region = {heartbeat.region: heartbeat for heartbeat in found}
+    checks = []
+    for region in regions:
+        heartbeat = by_region.get(region)
+        if heartbeat is None:
+            checks.append(
+                Check(
+                    region,
+                    HEARTBEAT_CHECK,
+                    FAIL,
+                    "no heartbeat canary covers this region: if sgwatch stopped seeing it, nothing would say so",
+                    f"add {region} to the context key regions and make deploy (a forwarder stack with its canary)",
+                )
+            )
+            continue
+        last = f"last heartbeat {heartbeat.last}" if heartbeat.last else "no heartbeat in the last day"
+        where = f"alarm {heartbeat.alarm} in {heartbeat.home}"
+        if heartbeat.state == "OK":
+            checks.append(Check(region, HEARTBEAT_CHECK, PASS, f"{last} ({where})"))
+        elif heartbeat.state == "ALARM":
+            checks.append(
+                Check(
+                    region,
+                    HEARTBEAT_CHECK,
+                    FAIL,
+                    f"no heartbeat for {heartbeat.minutes} minutes: {last} ({where}); changes made here are not seen",
+                    "the path is broken somewhere: read the checks above for this region (trail, rules, dead letters),"
+                    " then the canary's and the function's logs",
+                )
+            )
+        else:
+            checks.append(Check(region, HEARTBEAT_CHECK, UNKNOWN, f"{where} is {heartbeat.state or 'unknown'}; {last}"))
     return checks
 
 
@@ -350,7 +500,9 @@ def enabled_regions(clients: ClientFactory, default_region: str) -> list[str]:
     return sorted(region["RegionName"] for region in regions)
 
 
-def _region(region: str, clients: ClientFactory, cache: dict[str, Any]) -> tuple[list[Check], list[dict[str, Any]]]:
+def _region(
+    region: str, clients: ClientFactory, cache: dict[str, Any]
+) -> tuple[list[Check], list[dict[str, Any]], list[Heartbeat]]:
     checks: list[Check] = []
     trails: list[dict[str, Any]] = []
     try:
@@ -363,7 +515,12 @@ def _region(region: str, clients: ClientFactory, cache: dict[str, Any]) -> tuple
         checks += _sgwatch(region, clients)
     except _Unknown as unknown:
         checks.append(Check(region, RULE_CHECK, UNKNOWN, str(unknown)))
-    return checks, trails
+    heartbeats: list[Heartbeat] = []
+    try:
+        heartbeats = _heartbeats(region, clients)
+    except _Unknown as unknown:
+        checks.append(Check(region, HEARTBEAT_CHECK, UNKNOWN, str(unknown)))
+    return checks, trails, heartbeats
 
 
 def run_audit(
@@ -373,14 +530,19 @@ def run_audit(
     cache: dict[str, Any] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(regions)))) as pool:
         results = []
-        for region, (checks, trails) in zip(
+        for region, (checks, trails, heartbeats) in zip(
             regions, pool.map(lambda r: _region(r, clients, cache), regions), strict=True
         ):
-            results.append((checks, trails))
+            results.append((checks, trails, heartbeats))
             if progress:
                 progress(region)
-    checks = [check for region_checks, _ in results for check in region_checks]
-    all_trails = [trail for _, trails in results for trail in trails]
+    checks = [check for region_checks, _, _ in results for check in region_checks]
+    all_trails = [trail for _, trails, _ in results for trail in trails]
+    if not any(check.name == HEARTBEAT_CHECK for check in checks):  # the alarms could be read
+        beats = heartbeat_checks(regions, [beat for _, _, found in results for beat in found])
+        order = {region: index for index, region in enumerate([ACCOUNT, *regions])}
+        # each region's heartbeat after its other checks (a stable sort keeps their order)
+        checks = sorted([*checks, *beats], key=lambda check: order.get(check.region, len(order)))
     name = "a multi-region trail exists"
     if any(c.name.startswith("CloudTrail") and c.status == UNKNOWN for c in checks) and not all_trails:
         checks.insert(0, Check(ACCOUNT, name, UNKNOWN, "the trails could not be listed"))
