@@ -264,6 +264,7 @@ def test_every_metric_the_dashboard_shows_is_emitted_and_every_emitted_metric_is
 ) -> None:
     fixtures = [load(path) for path in sorted(REAL_RECORDS.rglob("*.json"))]
     fixtures += [load(CONSTRUCTED / "eventbridge_authorize_ingress_rdp_world.json")]
+    fixtures += [load(CONSTRUCTED / "heartbeat_update_descriptions_egress_canary.json")]
     bodies = [fixture if "detail" in fixture else eventbridge(fixture) for fixture in fixtures]
     run(sqs_event(*bodies, "not json"))
     with Stubber(world.clients.home["sns"]) as stubber:

@@ -42,8 +42,11 @@ def test_a_forwarder_per_other_region_with_the_home_pattern() -> None:
         )
         assert bus == "arn:{AWS::Partition}:events:eu-west-1:{AWS::AccountId}:event-bus/default"
         assert "DeadLetterConfig" in target and "RoleArn" in target
+        forwarder_role = {"Ref": logical_id(stack, FORWARDER_ID, "Role")}
         [policy] = [
-            r["Properties"]["PolicyDocument"] for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+            r["Properties"]["PolicyDocument"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::IAM::Policy" and r["Properties"]["Roles"] == [forwarder_role]
         ]
         assert [(s["Action"], s["Effect"]) for s in policy["Statement"]] == [("events:PutEvents", "Allow")]
         assert policy["Statement"][0]["Resource"] == target["Arn"]
@@ -101,7 +104,10 @@ def test_a_forwarder_in_trouble_raises_an_alarm_that_reaches_the_home_operations
     assert alarm_rule["EventPattern"] == {
         "source": ["aws.cloudwatch"],
         "detail-type": ["CloudWatch Alarm State Change"],
-        "resources": [{"Fn::GetAtt": [logical_id(forwarder, FORWARDER_ID, f"Alarm-{name}"), "Arn"]} for name in alarms],
+        "resources": [
+            *({"Fn::GetAtt": [logical_id(forwarder, FORWARDER_ID, f"Alarm-{name}"), "Arn"]} for name in alarms),
+            {"Fn::GetAtt": [logical_id(forwarder, "Canary", "Errors"), "Arn"]},  # the region's heartbeat canary
+        ],
     }
     assert (
         alarm_rule["Targets"][0]["Arn"]
