@@ -48,10 +48,16 @@ from infra.forwarder import (
     forwarder_role_name,
     forwarder_role_pattern,
 )
+from infra.processor import TRAIL_READ_ACTIONS
 
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
 AUDIT_ROLE_NAME = "sgwatch-audit"  # `sgwatch audit --accounts` assumes it from the central account
-ENRICHMENT_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeNetworkInterfaces"]
+ENRICHMENT_ACTIONS = [
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeNetworkInterfaces",
+    *TRAIL_READ_ACTIONS,  # whether another trail still records, when one is stopped
+]
 
 # What the member stack needs of the central stack, which deploys it: the central stack's tokens (its account, its
 # partition in the bus's ARN, its function's role) cannot cross into another app, so the StackSet passes them.

@@ -25,6 +25,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "lambdas"
 FUNCTION_PACKAGES = ("sgwatch", "sgwatch/core", "sgwatch/runtime")
 TIMEOUT = Duration.seconds(60)
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.13/latest"
+#: When a trail is stopped or narrowed, the function asks whether another trail still records (read-only).
+TRAIL_READ_ACTIONS = ["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"]
 
 
 def claim_stale_seconds(visibility_timeout: Duration, batch_window_seconds: int) -> int:
@@ -96,6 +98,9 @@ class Processor(Construct):
                 ],
                 resources=["*"],  # these Describe calls support no resource-level permissions
             )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=TRAIL_READ_ACTIONS, resources=["*"])  # DescribeTrails: no resource level
         )
         layer_arn = powertools_layer_arn or ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER)
         layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)]

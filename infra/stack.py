@@ -172,7 +172,8 @@ class SgwatchStack(Stack):
         Validations.of(self.processor.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="ec2:DescribeSecurityGroups and ec2:DescribeNetworkInterfaces support no resource-level permissions",
+                reason="ec2:DescribeSecurityGroups, ec2:DescribeNetworkInterfaces and cloudtrail:DescribeTrails support"
+                " no resource-level permissions; the trail reads cover any trail of the account, read-only",
             ),
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",

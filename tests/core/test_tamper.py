@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, classify
+from sgwatch.core.enrich import apply_trail_facts
 from sgwatch.core.policy import apply_policy, load_policy
 from sgwatch.core.rules import RULES, Family
 from sgwatch.core.severity import Severity
@@ -18,6 +19,7 @@ from sgwatch.core.tamper import (
     Blinding,
     Ownership,
     OwnResources,
+    TrailFacts,
     guard_pattern,
     is_watched_name,
     resource_name,
@@ -254,3 +256,40 @@ def test_policy_lowers_a_tamper_verdict_only_for_a_trusted_principal_and_never_m
     untrusted["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = "arn:aws:iam::111122223333:role/Other"
     untrusted["userIdentity"]["arn"] = "arn:aws:sts::111122223333:assumed-role/Other/mallory"
     assert apply_policy(classify(untrusted), policy).severity is Severity.CRITICAL
+
+
+def _trail(name: str, *, multi_region: bool = True, logging: bool = True, writes: bool = True) -> TrailFacts:
+    return TrailFacts(name, f"arn:aws:cloudtrail:eu-west-1:111122223333:trail/{name}", multi_region, logging, writes)
+
+
+def test_another_trail_that_still_records_lowers_a_stopped_trail_to_high_and_says_which() -> None:
+    stopped = judged("cloudtrail__stop_logging.json")
+    lowered = apply_trail_facts(stopped, [_trail("org-trail", logging=False), _trail("security-trail")])
+    (verdict,) = lowered.verdicts
+    assert lowered.severity is Severity.HIGH and verdict.rule.id == "monitor-weakened"
+    assert verdict.summary.endswith(
+        "; trail security-trail (multi-region) still records management write events, so changes are still seen"
+    )
+    assert verdict.undo == stopped.verdicts[0].undo
+
+
+@pytest.mark.parametrize(
+    "others",
+    [
+        [],
+        [_trail("org-trail")],  # the stopped trail itself, described before the call took effect
+        [_trail("regional", multi_region=False)],
+        [_trail("stopped-too", logging=False)],
+        [_trail("reads-only", writes=False)],
+    ],
+    ids=["no other trail", "the same trail", "regional", "not logging", "no writes"],
+)
+def test_only_a_multi_region_trail_that_logs_writes_lowers_it(others: list[TrailFacts]) -> None:
+    assert apply_trail_facts(judged("cloudtrail__stop_logging.json"), others).severity is Severity.CRITICAL
+
+
+def test_trail_facts_never_touch_what_is_not_a_stopped_trail() -> None:
+    for name in ("cloudtrail__update_trail__single_region.json", "events__disable_rule__sgwatch.json",
+                 "cloudtrail__stop_logging__denied.json"):  # fmt: skip
+        result = judged(name)
+        assert apply_trail_facts(result, [_trail("security-trail")]) == result

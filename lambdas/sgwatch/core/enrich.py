@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -11,7 +12,9 @@ from sgwatch.core.fields import Field, RecordError
 from sgwatch.core.findings import Verdict, Wording
 from sgwatch.core.model import Action, Direction
 from sgwatch.core.parse import permission_changes
-from sgwatch.core.rules import DEFAULT_GROUP_INGRESS, Context, Family, first_rule
+from sgwatch.core.rules import DEFAULT_GROUP_INGRESS, MONITOR_STOPPED, MONITOR_WEAKENED, Context, Family, first_rule
+from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import Target, TrailFacts, resource_name
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,40 @@ def apply_facts(
     if not extra and verdicts == list(result.verdicts):
         return result
     return replace(result, verdicts=(*verdicts, *extra))
+
+
+def needs_trail_facts(result: Classification) -> bool:
+    """A trail stopped, deleted or narrowed: whether another trail still records changes decides how bad it is."""
+    tamper = result.tamper
+    return (
+        tamper is not None
+        and not tamper.failed
+        and tamper.call.target is Target.TRAIL
+        and tamper.blinding is not None
+        and tamper.blinding.severity is Severity.CRITICAL
+    )
+
+
+def apply_trail_facts(result: Classification, trails: Sequence[TrailFacts]) -> Classification:
+    """A trail's CRITICAL verdict lowered to HIGH when another multi-region trail is logging and records management
+    writes from EC2, which the sentence names; never lower than HIGH, and unchanged without such a trail."""
+    if not needs_trail_facts(result) or result.tamper is None:
+        return result
+    named = {result.tamper.resource, resource_name(result.tamper.resource)}
+    others = [
+        trail
+        for trail in trails
+        if trail.multi_region and trail.logging and trail.records_writes and not {trail.name, trail.arn} & named
+    ]
+    if not others:
+        return result
+    still = f"trail {others[0].name} (multi-region) still records management write events, so changes are still seen"
+    verdicts = tuple(
+        Verdict(
+            MONITOR_WEAKENED, f"{verdict.summary}; {still}", verdict.why, wording=verdict.wording, undo=verdict.undo
+        )
+        if verdict.rule is MONITOR_STOPPED
+        else verdict
+        for verdict in result.verdicts
+    )
+    return replace(result, verdicts=verdicts)

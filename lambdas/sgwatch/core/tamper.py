@@ -676,6 +676,47 @@ def normalise_tamper(
     )
 
 
+def captures_management_writes(selectors: dict[str, Any]) -> tuple[bool, str]:
+    """Whether a trail's selectors, as GetEventSelectors returns them, record management write events from EC2,
+    and how (the audit and the function's trail facts both ask)."""
+    basic = selectors.get("EventSelectors") or []
+    advanced = selectors.get("AdvancedEventSelectors") or []
+    if not basic and not advanced:
+        return True, "default selectors (all management events)"
+    for selector in basic:
+        if selector.get("IncludeManagementEvents", True) and selector.get("ReadWriteType", "All") in (
+            "All",
+            "WriteOnly",
+        ):
+            return True, f"management events, {selector.get('ReadWriteType', 'All')}"
+    for selector in advanced:
+        fields = {field["Field"]: field for field in selector.get("FieldSelectors", [])}
+        category = fields.get("eventCategory", {})
+        if "Management" not in category.get("Equals", []):
+            continue
+        read_only = fields.get("readOnly", {})
+        if read_only.get("Equals") in (["true"], ["True"]) or read_only.get("NotEquals") in (["false"], ["False"]):
+            continue  # read-only management events only
+        excluded_source = fields.get("eventSource", {})
+        if EC2_SOURCE in excluded_source.get("NotEquals", []) or (
+            excluded_source.get("Equals") and EC2_SOURCE not in excluded_source["Equals"]
+        ):
+            continue  # EC2's events are left out
+        return True, f"advanced selector {selector.get('Name', '(unnamed)')!r} (management events)"
+    return False, "its selectors record no management write events"
+
+
+@dataclass(frozen=True)
+class TrailFacts:
+    """A trail that covers a region, as CloudTrail describes it now."""
+
+    name: str
+    arn: str
+    multi_region: bool
+    logging: bool
+    records_writes: bool  # management write events from ec2.amazonaws.com
+
+
 def guard_pattern() -> dict[str, Any]:
     """The EventBridge pattern of the guard rule: every watched tamper call, from its own service. Lambda's names
     are matched by prefix (they carry an API version); the classifier drops what the prefix lets through."""

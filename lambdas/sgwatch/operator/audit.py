@@ -15,10 +15,10 @@ from typing import Any
 
 from sgwatch.core import names as sgwatch_names
 from sgwatch.core.errors import error_code
-from sgwatch.core.events import EVENT_SOURCE, EVENTBRIDGE_SOURCE, MONITORED_BY_NAME
+from sgwatch.core.events import EVENTBRIDGE_SOURCE, MONITORED_BY_NAME
 from sgwatch.core.names import SECURITY_GROUP_TYPE
 from sgwatch.core.rules import DENIED_ERROR_CODES
-from sgwatch.core.tamper import TAMPER_BY_NAME, TAMPER_CALLS
+from sgwatch.core.tamper import TAMPER_BY_NAME, TAMPER_CALLS, captures_management_writes
 from sgwatch.core.text import clean
 
 PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
@@ -55,35 +55,6 @@ def _call(client: Any, operation: str, **kwargs: Any) -> Any:
 
 
 # --- CloudTrail ---------------------------------------------------------------------------------------------------
-
-
-def captures_management_writes(selectors: dict[str, Any]) -> tuple[bool, str]:
-    """Whether a trail's selectors record management write events, and how."""
-    basic = selectors.get("EventSelectors") or []
-    advanced = selectors.get("AdvancedEventSelectors") or []
-    if not basic and not advanced:
-        return True, "default selectors (all management events)"
-    for selector in basic:
-        if selector.get("IncludeManagementEvents", True) and selector.get("ReadWriteType", "All") in (
-            "All",
-            "WriteOnly",
-        ):
-            return True, f"management events, {selector.get('ReadWriteType', 'All')}"
-    for selector in advanced:
-        fields = {field["Field"]: field for field in selector.get("FieldSelectors", [])}
-        category = fields.get("eventCategory", {})
-        if "Management" not in category.get("Equals", []):
-            continue
-        read_only = fields.get("readOnly", {})
-        if read_only.get("Equals") in (["true"], ["True"]) or read_only.get("NotEquals") in (["false"], ["False"]):
-            continue  # read-only management events only
-        excluded_source = fields.get("eventSource", {})
-        if EVENT_SOURCE in excluded_source.get("NotEquals", []) or (
-            excluded_source.get("Equals") and EVENT_SOURCE not in excluded_source["Equals"]
-        ):
-            continue  # EC2's events are left out
-        return True, f"advanced selector {selector.get('Name', '(unnamed)')!r} (management events)"
-    return False, "its selectors record no management write events"
 
 
 def _cloudtrail(region: str, clients: ClientFactory, trails: list[dict[str, Any]], cache: dict[str, Any]) -> Check:

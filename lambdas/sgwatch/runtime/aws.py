@@ -11,10 +11,13 @@ from typing import Any
 from sgwatch.core import names
 from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.errors import error_code
+from sgwatch.core.tamper import TrailFacts, captures_management_writes
 from sgwatch.runtime.ports import Claim, MessageRefused
 
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _MAX_INTERFACES_COUNTED = 1000
+#: An account has at most five trails per region (CloudTrail's quota); more in an answer is not asked about.
+MAX_TRAILS_DESCRIBED = 20
 #: The most groups one facts() call describes (three EC2 calls each). A batch names at most ten records' groups; a
 #: hostile record can name thousands, and describing them one by one would outlast the function's timeout.
 MAX_GROUPS_DESCRIBED = 100
@@ -223,3 +226,36 @@ class DynamoDeduplicator:
         for event_id in event_ids:
             with contextlib.suppress(Exception):  # a stale pending claim can be taken over anyway
                 self.client.delete_item(TableName=self.table, Key={names.DEDUP_KEY: {"S": event_id}})
+
+
+class CloudTrailInspector:
+    """The trails that cover a region of an account, each with its status and selectors, cached for ttl seconds.
+    `client_for(region, account)` gives a CloudTrail client there (through the enrichment role in a member)."""
+
+    def __init__(
+        self, client_for: Callable[[str, str], Any], ttl_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self.client_for = client_for
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, list[TrailFacts]]] = {}
+
+    def trails(self, region: str, account: str = "") -> list[TrailFacts]:
+        cached = self._cache.get((region, account))
+        if cached and cached[0] > self.clock():
+            return cached[1]
+        client = self.client_for(region, account)
+        found = []
+        for trail in client.describe_trails(includeShadowTrails=True).get("trailList", [])[:MAX_TRAILS_DESCRIBED]:
+            multi_region = bool(trail.get("IsMultiRegionTrail"))
+            if not multi_region and trail.get("HomeRegion") != region:
+                continue
+            home = trail.get("HomeRegion") or region
+            there = client if home == region else self.client_for(home, account)
+            arn = trail["TrailARN"]
+            logging_on = bool(there.get_trail_status(Name=arn).get("IsLogging"))
+            writes, _ = captures_management_writes(there.get_event_selectors(TrailName=arn))
+            found.append(TrailFacts(trail.get("Name", ""), arn, multi_region, logging_on, writes))
+        self._cache[region, account] = (self.clock() + self.ttl_seconds, found)
+        return found

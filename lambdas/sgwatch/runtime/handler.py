@@ -17,9 +17,9 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from sgwatch.core import names
 from sgwatch.core.text import json_line
-from sgwatch.runtime.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher, assumed_role_keys
+from sgwatch.runtime.aws import CloudTrailInspector, DynamoDeduplicator, Ec2Enricher, SnsPublisher, assumed_role_keys
 from sgwatch.runtime.pipeline import process_batch
-from sgwatch.runtime.ports import Deduplicator, Enricher, MetricsSink, Publisher
+from sgwatch.runtime.ports import Deduplicator, Enricher, MetricsSink, Publisher, TrailInspector
 from sgwatch.runtime.settings import HandlerSettings, settings_from_env
 
 # Log lines go through the same JSON writer as the CLI: a lone surrogate or a line separator in a record cannot make
@@ -71,6 +71,7 @@ class Runtime:
     publisher: Publisher
     metrics: MetricsSink
     deduplicator: Deduplicator | None = None
+    trail_inspector: TrailInspector | None = None
 
 
 def build_runtime(
@@ -80,16 +81,20 @@ def build_runtime(
     and, with a deduplication table, DynamoDB, from `clients` (boto3's by default); metrics as EMF by default."""
     client = clients or aws_clients()
 
-    def client_for(region: str, account: str) -> Any:
-        """EC2 in another region, or through the enrichment role of a member account."""
-        if not account or not settings.enrichment_role:
-            return client("ec2", region_name=region)
-        keys = assumed_role_keys(
-            client("sts"),
-            f"arn:{settings.partition}:iam::{account}:role/{settings.enrichment_role}",
-            "sgwatch-enrichment",
-        )
-        return client("ec2", region_name=region, **keys)
+    def service_for(service: str) -> Callable[[str, str], Any]:
+        def client_for(region: str, account: str) -> Any:
+            """The service in another region, or through the enrichment role of a member account."""
+            here = {"region_name": region} if region else {}
+            if not account or not settings.enrichment_role or account == settings.home_account:
+                return client(service, **here)
+            keys = assumed_role_keys(
+                client("sts"),
+                f"arn:{settings.partition}:iam::{account}:role/{settings.enrichment_role}",
+                "sgwatch-enrichment",
+            )
+            return client(service, **here, **keys)
+
+        return client_for
 
     deduplicator = (
         DynamoDeduplicator(client("dynamodb"), settings.dedup_table, stale_seconds=settings.claim_stale_seconds)
@@ -98,10 +103,11 @@ def build_runtime(
     )
     return Runtime(
         settings,
-        Ec2Enricher(client("ec2"), client_for=client_for, home_account=settings.home_account),
+        Ec2Enricher(client("ec2"), client_for=service_for("ec2"), home_account=settings.home_account),
         SnsPublisher(client("sns"), settings.topic_arn),
         metrics if metrics is not None else PowertoolsMetrics(),
         deduplicator,
+        CloudTrailInspector(service_for("cloudtrail")),
     )
 
 
@@ -137,6 +143,7 @@ def handle(runtime: Runtime, event: dict[str, Any]) -> dict[str, Any]:
         logger=logger,
         settings=runtime.settings.pipeline,
         deduplicator=runtime.deduplicator,
+        trail_inspector=runtime.trail_inspector,
     )
     logger.info(
         "batch done",

@@ -20,13 +20,21 @@ from typing import Any
 from sgwatch.core import names
 from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
 from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify
-from sgwatch.core.enrich import GroupFacts, apply_facts
+from sgwatch.core.enrich import GroupFacts, apply_facts, apply_trail_facts, needs_trail_facts
 from sgwatch.core.envelopes import Item, unwrap
 from sgwatch.core.parse import parse_time
 from sgwatch.core.policy import Policy, apply_policy, lowered_by_policy
 from sgwatch.core.severity import Severity
-from sgwatch.core.tamper import GUESSED_BY_NAME, OwnResources
-from sgwatch.runtime.ports import Claim, Deduplicator, Enricher, MessageRefused, MetricsSink, Publisher
+from sgwatch.core.tamper import GUESSED_BY_NAME, OwnResources, TrailFacts
+from sgwatch.runtime.ports import (
+    Claim,
+    Deduplicator,
+    Enricher,
+    MessageRefused,
+    MetricsSink,
+    Publisher,
+    TrailInspector,
+)
 
 
 @dataclass(frozen=True)
@@ -152,11 +160,13 @@ class _Batch:
     settings: PipelineSettings
     clock: Callable[[], datetime]
     deduplicator: Deduplicator | None
+    trail_inspector: TrailInspector | None = None
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     failed: dict[str, None] = field(default_factory=dict)  # message ids, in order, without repeats
     claimed: set[str] = field(default_factory=set)
     facts: dict[str, GroupFacts] = field(default_factory=dict)  # the describe stage's, for the whole batch
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # of the groups described, for the policy
+    trails: dict[tuple[str, str], Sequence[TrailFacts]] = field(default_factory=dict)  # by (region, account)
 
     def fail(self, records: Sequence[BatchRecord]) -> None:
         self.failed.update(dict.fromkeys(record.message_id for record in records))
@@ -222,13 +232,29 @@ class _Batch:
             self.metrics.add(names.METRIC_ENRICHMENT_FAILURES, 1)
             self.logger.warning("enrichment failed", extra={"groupId": missing.group_id, "error": missing.error})
         self.tags = {group_id: group.tags for group_id, group in self.facts.items() if not group.error}
+        self._describe_trails(records)
+
+    def _describe_trails(self, records: Sequence[BatchRecord]) -> None:
+        """The trails where a trail was stopped or narrowed: another one may still record the changes. Failing to
+        ask leaves the verdict as it is (never lower without the facts)."""
+        if self.trail_inspector is None:
+            return
+        places = {(r.classified.region, r.classified.account) for r in records if needs_trail_facts(r.classified)}
+        for region, account in places:
+            try:
+                self.trails[region, account] = self.trail_inspector.trails(region, account)
+            except Exception as error:  # denied, throttled, a region the SDK cannot reach
+                self.metrics.add(names.METRIC_ENRICHMENT_FAILURES, 1)
+                self.logger.warning("trails not described", extra={"region": region, "error": repr(error)})
 
     # enrich, record part
     def enrich(self, record: BatchRecord) -> BatchRecord:
         result = record.classified
         if result.error:
             return record
-        return replace(record, result=apply_facts(result, self.facts, self.settings.classification))
+        result = apply_facts(result, self.facts, self.settings.classification)
+        result = apply_trail_facts(result, self.trails.get((result.region, result.account), ()))
+        return replace(record, result=result)
 
     def apply_policy(self, record: BatchRecord) -> BatchRecord:
         result = record.classified
@@ -368,10 +394,11 @@ def process_batch(
     settings: PipelineSettings = PipelineSettings(),
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     deduplicator: Deduplicator | None = None,
+    trail_inspector: TrailInspector | None = None,
 ) -> BatchOutcome:
     """Read, classify, enrich, apply policy, deduplicate, group and publish one SQS batch. A failure fails only the
     messages it concerns."""
-    batch = _Batch(enricher, publisher, metrics, logger, settings, clock, deduplicator)
+    batch = _Batch(enricher, publisher, metrics, logger, settings, clock, deduplicator, trail_inspector)
     messages = event.get("Records", []) if isinstance(event, dict) else []
     findings = [
         kept

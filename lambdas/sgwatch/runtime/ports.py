@@ -9,10 +9,17 @@ from typing import Protocol
 
 from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.errors import SgwatchError
+from sgwatch.core.tamper import TrailFacts
 
 
 class Enricher(Protocol):
     def facts(self, group_ids: Sequence[str], region: str = "", account: str = "") -> dict[str, GroupFacts]: ...
+
+
+class TrailInspector(Protocol):
+    """The trails that cover a region of an account, as CloudTrail describes them now."""
+
+    def trails(self, region: str, account: str = "") -> Sequence[TrailFacts]: ...
 
 
 class MessageRefused(SgwatchError):
