@@ -15,7 +15,10 @@ def test_demo_replays_the_bundled_records_through_the_pipeline() -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["demo"], out, err) == EXIT_OK
     text = out.getvalue()
-    assert "rule:    28 of 34 records delivered to the buffer" in text
+    assert "rule:    29 of 35 records delivered to the buffer" in text  # 34 real records and the canary's call
+    # the home region's canary call arrives as a heartbeat; the silent region's alarm fires
+    assert "           eu-west-1    1 arrived (counted, not alerted): OK" in text
+    assert "us-east-1    none arrived: ALARM, 'no sgwatch heartbeat from us-east-1 for 75 minutes'" in text
     assert "handler: 3 batches, 0 failed messages" in text
     inbox = re.search(r"Inbox: (\d+) alerts", text)
     assert inbox is not None

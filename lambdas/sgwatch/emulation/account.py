@@ -24,8 +24,10 @@ from typing import Any
 from sgwatch.core import names
 from sgwatch.core.classify import classify
 from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, event_pattern
+from sgwatch.core.heartbeat import HEARTBEAT_CALL, canary_permission, canary_role_name
 from sgwatch.core.severity import Severity
 from sgwatch.core.tamper import guard_pattern
+from sgwatch.runtime.canary import beat
 
 REGION = "eu-west-1"
 EMAIL_MIN = Severity.MEDIUM
@@ -48,6 +50,7 @@ class DemoResult:
     setup: str = ""
     undelivered_changes: list[str] = field(default_factory=list)
     log_lines: int = 0
+    heartbeat_regions: list[str] = field(default_factory=list)  # where a canary should beat
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,66 @@ def _collect_metrics(output: str, into: dict[str, list[tuple[dict[str, str], flo
                     into[metric["Name"]].append((dimensions, float(value)))
 
 
+#: A watched region whose heartbeat never reaches the home region in the demo.
+SILENT_REGION = "us-east-1"
+
+
+def canary_heartbeat(ec2: Any, vpc: str, at: datetime) -> dict[str, Any]:
+    """The canary's group as the stack makes it, the canary's real call on it, and the CloudTrail record of that call
+    (moto has no CloudTrail: the record is built from the call's parameters, in CloudTrail's shape)."""
+    group = ec2.create_security_group(GroupName="sgwatch-canary", Description="sgwatch heartbeat canary", VpcId=vpc)
+    group_id = group["GroupId"]
+    ec2.revoke_security_group_egress(
+        GroupId=group_id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=[canary_permission()])
+    calls: list[dict[str, Any]] = []
+    ec2.meta.events.register(
+        "provide-client-params.ec2.UpdateSecurityGroupRuleDescriptionsEgress",
+        lambda params, **_: calls.append(json.loads(json.dumps(params))),
+    )
+    beat(ec2, group_id, at)
+    [params] = calls
+    [permission] = params["IpPermissions"]
+    role = canary_role_name("sgwatch", REGION)
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "arn": f"arn:aws:sts::123456789012:assumed-role/{role}/sgwatch-canary",
+            "accountId": "123456789012",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::123456789012:role/{role}"}},
+        },
+        "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": HEARTBEAT_CALL,
+        "awsRegion": REGION,
+        "sourceIPAddress": "203.0.113.10",
+        "userAgent": "Boto3 exec-env/AWS_Lambda_python3.13",
+        "requestParameters": {
+            "groupId": params["GroupId"],
+            "ipPermissions": {
+                "items": [
+                    {
+                        "ipProtocol": permission["IpProtocol"],
+                        "fromPort": permission["FromPort"],
+                        "toPort": permission["ToPort"],
+                        "ipRanges": {
+                            "items": [
+                                {"cidrIp": r["CidrIp"], "description": r["Description"]} for r in permission["IpRanges"]
+                            ]
+                        },
+                    }
+                ]
+            },
+        },
+        "responseElements": {"_return": True},
+        "eventID": str(uuid.uuid4()),
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "123456789012",
+    }
+
+
 #: The emulated stack's rules: the detection rule and the guard rule beside it, into one buffer.
 DEMO_RULE, DEMO_GUARD_RULE = "sgwatch", "sgwatch-guard"
 
@@ -139,10 +202,15 @@ def eventbridge_source(record: dict[str, Any]) -> str:
 
 
 def run_pipeline(
-    records: list[dict[str, Any]], policy_file: str = "", own_resources: dict[str, Any] | None = None
+    records: list[dict[str, Any]],
+    policy_file: str = "",
+    own_resources: dict[str, Any] | None = None,
+    heartbeat: bool = False,
 ) -> DemoResult:
     """Replay `records` (CloudTrail records) through the emulated pipeline and return what came out.
-    `own_resources`: the function's SGWATCH_OWN_RESOURCES (what is sgwatch's), by default the emulated stack's."""
+    `own_resources`: the function's SGWATCH_OWN_RESOURCES (what is sgwatch's), by default the emulated stack's.
+    `heartbeat`: the home region's canary beats once (its real call on EC2, its record replayed with the others), and
+    a second watched region (SILENT_REGION) stays silent, as a region whose forwarder broke."""
     try:
         import boto3  # noqa: PLC0415 - the demo's own dependencies, loaded only when it runs
         from moto import mock_aws  # noqa: PLC0415
@@ -169,6 +237,9 @@ def run_pipeline(
             groups = _GroupMap(ec2, vpcs, default_group)
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             replayed = [_replayable(record, groups, now) for record in records]
+            if heartbeat:  # the home region's canary beats; the other watched region's does not reach home
+                replayed.append(canary_heartbeat(ec2, vpcs[1], datetime.now(UTC)))
+                result.heartbeat_regions = [REGION, SILENT_REGION]
             subnet = ec2.create_subnet(VpcId=vpcs[0], CidrBlock="10.10.1.0/24")["Subnet"]["SubnetId"]
             for group in list(groups.mapped.values())[:4]:
                 ec2.create_network_interface(SubnetId=subnet, Groups=[group])

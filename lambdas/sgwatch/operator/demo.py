@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sgwatch.core import names
+from sgwatch.core.heartbeat import alarm_period_minutes
 from sgwatch.core.severity import Severity
 from sgwatch.core.tamper import TAMPER_CALLS
 from sgwatch.emulation.account import EMAIL_MIN, DemoResult, run_pipeline
 from sgwatch.operator.sources import read_paths
 
+HEARTBEAT_MINUTES = 30  # the stack's default (heartbeatMinutes)
 _TAMPER_CALLS = tuple(f"{call.name} on " for call in TAMPER_CALLS)
 
 
@@ -38,8 +40,11 @@ def render(result: DemoResult, out: TextIO) -> None:
         " Lambda-shaped batches\n"
     )
     write(f"  -> SNS topic -> inbox; the email subscription's filter passes {EMAIL_MIN.name} and up\n")
+    real = result.replayed - (1 if result.heartbeat_regions else 0)
     write(
-        f"  replayed {result.replayed} real CloudTrail records (groups mapped onto the demo account's, times set to now)\n\n"
+        f"  replayed {real} real CloudTrail records (groups mapped onto the demo account's, times set to now)"
+        + (", and the heartbeat canary's call" if result.heartbeat_regions else "")
+        + "\n\n"
     )
     write(f"rule:    {result.delivered} of {result.replayed} records delivered to the buffer\n")
     if result.undelivered_changes:
@@ -51,6 +56,20 @@ def render(result: DemoResult, out: TextIO) -> None:
         f"handler: {result.batches} batches, {result.failed_messages} failed messages,"
         f" {result.log_lines} JSON log lines (as CloudWatch Logs would receive them)\n\n"
     )
+    if result.heartbeat_regions:
+        beats = _by_dimension(result, names.METRIC_HEARTBEATS, names.REGION_DIMENSION)
+        window = alarm_period_minutes(HEARTBEAT_MINUTES)
+        write(f"heartbeat: a canary per watched region every {HEARTBEAT_MINUTES} minutes; its alarm fires when none")
+        write(f" arrives within {window} minutes\n")
+        for region in result.heartbeat_regions:
+            if beats[region]:
+                write(f"           {region:<12} {beats[region]} arrived (counted, not alerted): OK\n")
+            else:
+                write(
+                    f"           {region:<12} none arrived: ALARM, 'no sgwatch heartbeat from {region} for {window}"
+                    " minutes' (this replay leaves its forwarder out, as if it were broken)\n"
+                )
+        write("\n")
     write(f"Inbox: {len(result.alerts)} alerts (* = emailed)\n")
     for alert in sorted(result.alerts, key=_rank, reverse=True):
         mark = "*" if alert["MessageId"] in result.emailed else " "
@@ -94,7 +113,7 @@ def main(paths: list[str], out: TextIO, bundled: Path, policy_file: str = "") ->
         for item in read_paths(paths or [str(bundled)], keep_all=True)
         if not item.skipped and isinstance(item.record, dict)
     ]
-    result = run_pipeline(records, policy_file)
+    result = run_pipeline(records, policy_file, heartbeat=True)
     if policy_file:
         out.write(f"policy: {policy_file} (lowered changes name the entry that lowered them)\n")
     render(result, out)
