@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sgwatch.operator.cli import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, main
 
-from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
+from tests.conftest import CONSTRUCTED, FIXTURES, REAL_RECORDS, load
 
 SSH_WORLD = "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json"
 USER_DATA = "stratus-red-team/modifyinstanceattribute_userdata.json"
@@ -194,3 +194,14 @@ def test_console_script_runs() -> None:
     )  # fmt: skip
     assert completed.returncode == EXIT_OK, completed.stderr
     assert json.loads(completed.stdout)["severity"] == "CRITICAL"
+
+
+def test_classify_takes_sgwatchs_resources_from_the_stack_name_and_says_it_guessed() -> None:
+    rule = str(FIXTURES / "tamper" / "events__disable_rule__sgwatch.json")
+    status, [line], err = run("classify", rule)
+    assert (status, line["severity"], line["resource"]["sgwatchOwn"]) == (EXIT_OK, "CRITICAL", "guessed")
+    assert "(sgwatch's by a guess: its name starts with 'sgwatch')" in line["reasons"][0]
+    assert "0 security-group records and 1 tamper records (1 CRITICAL)" in err
+    status, lines, err = run("classify", "--stack-name", "monitor", rule)
+    assert (status, lines) == (EXIT_OK, [])  # another stack's rule: not this sgwatch's business
+    assert "1 other records skipped" in err
