@@ -213,6 +213,9 @@ def test_the_member_role_is_read_only_and_trusts_only_the_central_function(centr
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSecurityGroupRules",
         "ec2:DescribeNetworkInterfaces",
+        "cloudtrail:DescribeTrails",  # read-only: whether another trail still records when one is stopped
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
     ]
     [trust] = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Action"] == "sts:AssumeRole"

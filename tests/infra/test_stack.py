@@ -179,6 +179,7 @@ def test_function_role_is_least_privilege(default_stack: Built) -> None:
     assert set(grants) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules",
         "ec2:DescribeNetworkInterfaces",
+        "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
         "sns:Publish", "kms:GenerateDataKey*", "kms:Decrypt",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
@@ -189,6 +190,7 @@ def test_function_role_is_least_privilege(default_stack: Built) -> None:
     assert grants["sqs:ReceiveMessage"] == arn(stack, "Detection", "Buffer")
     assert grants["logs:PutLogEvents"] == arn(stack, "Processor", "Logs")
     assert grants["ec2:DescribeSecurityGroups"] == "*"
+    assert grants["cloudtrail:GetTrailStatus"] == "*"  # any trail of the account, read-only
 
 
 def test_topics_use_a_rotating_customer_key_that_alarms_can_use(default_stack: Built) -> None:
