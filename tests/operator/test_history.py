@@ -14,10 +14,11 @@ import pytest
 from botocore.stub import Stubber
 from sgwatch.core.events import monitored_event_names
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import tamper_event_names
 from sgwatch.operator import history
 from sgwatch.operator.history import RateLimiter, lookup_region, parse_since, run_history
 
-from tests.conftest import REAL_RECORDS, load
+from tests.conftest import FIXTURES, REAL_RECORDS, load
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(days=7)
@@ -51,13 +52,18 @@ def event(record: dict[str, Any], event_id: str) -> dict[str, Any]:
     }
 
 
-def stubbed(region: str, pages: dict[str, list[list[dict[str, Any]]]], throttle_first: int = 0) -> tuple[Any, Stubber]:
+def stubbed(
+    region: str,
+    pages: dict[str, list[list[dict[str, Any]]]],
+    throttle_first: int = 0,
+    names: list[str] | None = None,
+) -> tuple[Any, Stubber]:
     """A CloudTrail client answering LookupEvents per event name, in the order sgwatch asks: one page list per name."""
     client = boto3.client("cloudtrail", region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
     stubber = Stubber(client)
     for _ in range(throttle_first):
         stubber.add_client_error("lookup_events", "ThrottlingException", "Rate exceeded", http_status_code=400)
-    for name in monitored_event_names():
+    for name in names or monitored_event_names():
         name_pages = pages.get(name, [[]])
         for index, page in enumerate(name_pages):
             expected: dict[str, Any] = {
@@ -220,3 +226,23 @@ def test_cli_history_table(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lines[1].startswith("CRITICAL  2026-01-24T03:45:49Z ap-northeast-2 AuthorizeSecurityGroupIngress")
     assert len(lines) == 2  # the INFO revocation is below the default LOW
     assert "2 records from 1 regions" in err.getvalue()
+
+
+def test_tamper_asks_for_the_calls_that_blind_the_monitor_as_cloudtrail_names_them() -> None:
+    stopped = json.loads((FIXTURES / "tamper" / "cloudtrail__stop_logging.json").read_text())
+    zeroed = json.loads((FIXTURES / "tamper" / "lambda__put_function_concurrency__sgwatch_zero.json").read_text())
+    names = [*monitored_event_names(), *tamper_event_names()]
+    assert "PutFunctionConcurrency20171031" in names and "UpdateFunctionCode20150331v2" in names
+    client, stubber = stubbed(
+        "eu-west-1",
+        {"StopLogging": [[event(stopped, "t1")]], "PutFunctionConcurrency20171031": [[event(zeroed, "t2")]]},
+        names=names,
+    )
+    results, _ = run_history(
+        ["eu-west-1"], lambda region: client, START, NOW, limiter_for=lambda _: RateLimiter(rate=1000.0), names=names
+    )
+    stubber.assert_no_pending_responses()
+    assert sorted((r.event_name, r.severity.name) for r in results) == [
+        ("PutFunctionConcurrency20171031", "CRITICAL"),
+        ("StopLogging", "CRITICAL"),
+    ]

@@ -112,6 +112,23 @@ TAMPER_CALLS: tuple[WatchedCall, ...] = (
 
 TAMPER_BY_NAME: dict[str, WatchedCall] = {call.name: call for call in TAMPER_CALLS}
 
+#: The API versions Lambda writes after its operations' names in CloudTrail (AWS's Lambda CloudTrail documentation
+#: lists them): what LookupEvents, which matches names exactly, must be asked for.
+LAMBDA_API_VERSIONS = {
+    "DeleteFunction": "20150331",
+    "PutFunctionConcurrency": "20171031",
+    "DeleteEventSourceMapping": "20150331",
+    "UpdateEventSourceMapping": "20150331",
+    "UpdateFunctionCode": "20150331v2",
+    "UpdateFunctionConfiguration": "20150331v2",
+}
+
+
+def tamper_event_names() -> list[str]:
+    """Every tamper call's eventName as CloudTrail writes it, in catalogue order."""
+    return [call.name + LAMBDA_API_VERSIONS.get(call.name, "") for call in TAMPER_CALLS]
+
+
 #: Lambda writes its API version after the operation name: DeleteFunction20150331, UpdateFunctionCode20150331v2.
 _API_VERSION = re.compile(r"^(?P<name>[A-Za-z]+?)(?:\d{8}(?:v\d+)?)?$")
 _VERSIONED_SOURCES = frozenset({"lambda.amazonaws.com"})

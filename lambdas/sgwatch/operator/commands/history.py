@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TextIO
 
+from sgwatch.core.classify import DEFAULT_SETTINGS
+from sgwatch.core.events import monitored_event_names
 from sgwatch.core.policy import apply_policy
 from sgwatch.core.severity import Severity
+from sgwatch.core.tamper import tamper_event_names
 from sgwatch.core.text import clean, json_line
 from sgwatch.operator.commands import aws
 from sgwatch.operator.commands.common import (
@@ -19,14 +23,16 @@ from sgwatch.operator.commands.common import (
     Subcommands,
     load_policy,
     output_options,
+    own_resources,
     progress,
+    stack_option,
 )
 
 
 def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "history",
-        parents=[output_options(TEXT), aws.aws_options(default_regions="")],
+        parents=[output_options(TEXT), aws.aws_options(default_regions=""), stack_option()],
         help="look back at security-group changes with CloudTrail LookupEvents (up to 90 days), classified",
         description="LookupEvents for each monitored event name, every page, regions in parallel, at most 2 requests"
         " per second per region, throttling retried with backoff; every record classified as the Lambda would,"
@@ -35,6 +41,12 @@ def register(commands: Subcommands) -> None:
     parser.add_argument("--since", default="7d", help="7d, 12h, 30m or an ISO date (default 7d; at most 90d)")
     parser.add_argument("--min-severity", default="LOW", help="lowest severity shown (default LOW)")
     parser.add_argument("--policy", metavar="FILE", help="apply a policy file")
+    parser.add_argument(
+        "--tamper",
+        action="store_true",
+        help="also the calls that can blind the monitor (a trail stopped, sgwatch's rule disabled, ...): about four"
+        " times the LookupEvents requests",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -62,7 +74,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         start,
         now,
         progress=progress(err, "history", len(regions)),
-        settings=policy.settings if policy else None,
+        settings=replace(policy.settings if policy else DEFAULT_SETTINGS, own=own_resources(args)),
+        names=[*monitored_event_names(), *(tamper_event_names() if args.tamper else [])],
     )
     if policy is not None:
         results = [apply_policy(result, policy) for result in results]
