@@ -8,9 +8,6 @@ an address of TEST-NET-1, which routes nowhere. The canary may change that group
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -30,7 +27,10 @@ from sgwatch.core.heartbeat import (
 )
 
 from infra.monitoring import PERIOD
-from infra.processor import stage_function_code
+from infra.processor import PACKAGE_ROOT
+
+#: The canary's code, shipped inline: a StackSet's members cannot read the central account's assets.
+CANARY_SOURCE = PACKAGE_ROOT / "sgwatch" / "runtime" / "canary.py"
 
 
 class Canary(Construct):
@@ -84,15 +84,13 @@ class Canary(Construct):
                 ],
             )
         )
-        code = Path(tempfile.mkdtemp(prefix="sgwatch-canary-"))
-        stage_function_code(code)  # the function's own asset: the same files, the same hash
         self.function = lambda_.Function(
             self,
             "Function",
             description="sgwatch heartbeat canary: one harmless security-group call, recorded like a real change",
             runtime=lambda_.Runtime.PYTHON_3_13,
-            handler="sgwatch.runtime.canary.handler",
-            code=lambda_.Code.from_asset(str(code)),
+            handler="index.handler",  # inline code is index.py
+            code=lambda_.Code.from_inline(CANARY_SOURCE.read_text(encoding="utf-8")),
             role=self.role,
             memory_size=128,
             timeout=Duration.seconds(30),

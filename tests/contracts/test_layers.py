@@ -6,7 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+from sgwatch.core import names
+from sgwatch.core.heartbeat import canary_permission
+from sgwatch.runtime import canary
 
 from infra.processor import stage_function_code
 
@@ -78,3 +83,14 @@ def test_the_layer_contracts_hold() -> None:
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "BROKEN" not in ran.stdout and ran.stdout.count("KEPT") == 4
+
+
+def test_the_canary_ships_alone_and_writes_what_the_core_recognises() -> None:
+    """The canary's code goes inline into templates (a StackSet's members cannot fetch assets): it imports nothing of
+    sgwatch, fits CloudFormation's inline limit, and its constants are the core's."""
+    source = (ROOT / "lambdas" / "sgwatch" / "runtime" / "canary.py").read_text(encoding="utf-8")
+    assert "sgwatch." not in "".join(line for line in source.splitlines() if line.startswith(("import", "from")))
+    assert len(source.encode()) <= 4096  # AWS::Lambda::Function Code.ZipFile
+    at = datetime(2026, 12, 3, 10, 30, tzinfo=UTC)
+    assert canary.permission(at) == canary_permission(at)
+    assert canary.GROUP_VARIABLE == names.ENV_CANARY_GROUP

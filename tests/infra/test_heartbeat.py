@@ -14,6 +14,7 @@ from sgwatch.core.heartbeat import CANARY_PEER, CANARY_PORT
 
 from infra.config import ConfigError
 from infra.forwarder import FORWARDER_ID
+from infra.heartbeat import CANARY_SOURCE
 from infra.stack import SgwatchStack
 from tests.infra.conftest import logical_id, resource, synth
 from tests.infra.test_regions import _stacks
@@ -46,7 +47,8 @@ def test_the_canary_can_change_one_description_and_nothing_else(default_stack: B
 def test_the_canary_runs_on_schedule_with_its_group(default_stack: Built) -> None:
     stack, template = default_stack
     function = resource(template, stack, "Canary", "Function")["Properties"]
-    assert function["Handler"] == "sgwatch.runtime.canary.handler"
+    assert function["Handler"] == "index.handler"
+    assert function["Code"]["ZipFile"] == CANARY_SOURCE.read_text(encoding="utf-8")  # inline: no asset to fetch
     assert function["Environment"]["Variables"][names.ENV_CANARY_GROUP] == {
         "Fn::GetAtt": [logical_id(stack, "Canary", "Group"), "GroupId"]
     }
