@@ -202,7 +202,8 @@ class ForwarderStack(Stack):
                 interval_minutes=heartbeat_minutes,
                 alarm_name=forwarder_alarm_name(home_stack_name, self.region, "canary-errors"),
             )
-            extra_alarms["canary-errors"] = self.canary.errors_alarm
+            if self.canary.errors_alarm is not None:
+                extra_alarms["canary-errors"] = self.canary.errors_alarm
         self.forwarder = Forwarder(
             self,
             FORWARDER_ID,

@@ -173,6 +173,7 @@ class Monitoring(Construct):
         regions: list[str],
         heartbeat_regions: Sequence[str] = (),
         heartbeat_minutes: int = 0,
+        member_heartbeats: bool = False,
     ) -> None:
         """`heartbeat_regions`: where a canary beats every `heartbeat_minutes`; each gets an alarm when none arrives
         (the home region's name may be a token: its alarm's id is Heartbeat-home)."""
@@ -340,6 +341,31 @@ class Monitoring(Construct):
                     title="Monitor health: the last heartbeat of each region",
                     log_group_names=[log_group.log_group_name],
                     query_string=HEARTBEAT_QUERY,
+                    width=12,
+                ),
+            )
+        if heartbeat_minutes and member_heartbeats:
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="Monitor health: member regions without a heartbeat (the watchdog's count)",
+                    left=[
+                        sgwatch_metric(names.METRIC_HEARTBEATS_MISSING, "Maximum").with_(label="member regions missing")
+                    ],
+                    width=12,
+                ),
+                cloudwatch.GraphWidget(
+                    title="Monitor health: member heartbeats by account and region",
+                    left=[
+                        cloudwatch.MathExpression(
+                            expression=(
+                                f"SEARCH('{{{names.METRIC_NAMESPACE},{names.SERVICE_DIMENSION},"
+                                f'{names.SOURCE_DIMENSION}}} MetricName="{names.METRIC_MEMBER_HEARTBEATS}"\','
+                                " 'Sum', 300)"
+                            ),
+                            label="",
+                            period=PERIOD,
+                        )
+                    ],
                     width=12,
                 ),
             )

@@ -36,18 +36,22 @@ from aws_cdk import (
 from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
 from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 from sgwatch.core.names import AUDIT_PERMISSIONS
+from sgwatch.core.tamper import guard_pattern
 
 from infra.forwarder import (
     ALARM_EVENT_DETAIL_TYPE,
     ALARM_EVENT_SOURCE,
     Forwarder,
+    forwarder_alarm_name,
     forwarder_role_name,
     forwarder_role_pattern,
 )
+from infra.heartbeat import Canary, Watchdog
 from infra.processor import TRAIL_READ_ACTIONS
 
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
@@ -91,7 +95,7 @@ class MemberStack(Stack):
 
     def __init__(
         self, scope: Construct, construct_id: str, *, central_region: str, central_stack_name: str,
-        central_bus_name: str, monitor: str, enabled: bool, alarms: bool,
+        central_bus_name: str, monitor: str, enabled: bool, alarms: bool, heartbeat_minutes: int = 0,
     ) -> None:  # fmt: skip
         super().__init__(
             scope,
@@ -126,9 +130,25 @@ class MemberStack(Stack):
         enrichment_region = CfnCondition(
             self, "EnrichmentRegion", expression=Fn.condition_equals(Aws.REGION, central_region)
         )
+        # The member region's heartbeat canary (not in the central account's own region, which has its own); its
+        # errors alarm goes home with the forwarder's alarms. The central watchdog notices a member gone quiet.
+        self.canary = None
+        extra_alarms = {}
+        if heartbeat_minutes:
+            self.canary = Canary(
+                self,
+                "Canary",
+                stack_name=central_stack_name,
+                interval_minutes=heartbeat_minutes,
+                alarm_name=forwarder_alarm_name(central_stack_name, Aws.REGION, "canary-errors"),
+                errors_alarm=alarms,
+            )
+            if self.canary.errors_alarm is not None:
+                extra_alarms["canary-errors"] = self.canary.errors_alarm
         self.forwarder = Forwarder(
             self,
             "Forwarder",
+            extra_alarms=extra_alarms,
             home_bus_arn=central_bus_arn,
             home_bus_name=central_bus_name,
             destination="the central account",
@@ -157,6 +177,7 @@ class MemberStack(Stack):
         )
         for construct, condition in (
             (self.forwarder, not_central_bus),
+            *([(self.canary, not_central_bus)] if self.canary else []),
             (self.enrichment_role, enrichment_region),
             (self.audit_role, enrichment_region),
         ):
@@ -194,7 +215,7 @@ def _allow(actions: list[str]) -> iam.PolicyDocument:
 
 def member_template(
     *, context: dict[str, Any], central_region: str, central_stack_name: str, central_bus_name: str, monitor: str,
-    enabled: bool, alarms: bool,
+    enabled: bool, alarms: bool, heartbeat_minutes: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """The template of MemberStack, synthesized in an app of its own with the central app's context (its feature
     flags) and checked by cdk-nag there: a StackSet takes a template, not a stack of the central app (which the CDK
@@ -218,6 +239,7 @@ def member_template(
             monitor=monitor,
             enabled=enabled,
             alarms=alarms,
+            heartbeat_minutes=heartbeat_minutes,
         )
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
         template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
@@ -225,8 +247,9 @@ def member_template(
 
 
 def forwarded_events(member_alarms: bool) -> dict[str, list[str]]:
-    """What the members' forwarders send: CloudTrail's security-group calls, and their alarms' state changes."""
-    sources, detail_types = [EVENTBRIDGE_SOURCE], [EVENTBRIDGE_DETAIL_TYPE]
+    """What the members' forwarders send: CloudTrail's security-group calls and the calls that can blind the monitor
+    (the guard rule's services), and their alarms' state changes."""
+    sources, detail_types = [EVENTBRIDGE_SOURCE, *guard_pattern()["source"]], [EVENTBRIDGE_DETAIL_TYPE]
     if member_alarms:
         sources.append(ALARM_EVENT_SOURCE)
         detail_types.append(ALARM_EVENT_DETAIL_TYPE)
@@ -240,7 +263,7 @@ class Organization(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, organization_id: str, organizational_units: list[str],
         regions: list[str], function_role: iam.IRole, monitor: str, enabled: bool, delegated_admin: bool,
-        member_alarms: bool, bus_name: str,
+        member_alarms: bool, bus_name: str, heartbeat_minutes: int = 0, operations: sns.ITopic | None = None,
     ) -> None:  # fmt: skip
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -292,6 +315,7 @@ class Organization(Construct):
             monitor=monitor,
             enabled=enabled,
             alarms=member_alarms,
+            heartbeat_minutes=heartbeat_minutes,
         )
         central = {
             CENTRAL_ACCOUNT: Aws.ACCOUNT_ID,
@@ -328,3 +352,13 @@ class Organization(Construct):
             template_body=json.dumps(template, separators=(",", ":")),  # a plain string: no token of this stack
         )
         self.stack_set.add_resource_dependency(self.bus_policy)  # members forward only once the bus admits them
+        self.watchdog = None
+        if heartbeat_minutes and operations is not None:
+            self.watchdog = Watchdog(
+                self,
+                "Watchdog",
+                stack_set_name=f"{stack.stack_name}-members",
+                call_as="DELEGATED_ADMIN" if delegated_admin else "SELF",
+                interval_minutes=heartbeat_minutes,
+                operations=operations,
+            )

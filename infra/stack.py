@@ -83,6 +83,8 @@ class SgwatchStack(Stack):
                 delegated_admin=config.delegated_admin,
                 member_alarms=config.member_alarms,
                 bus_name=config.forwarding_bus,
+                heartbeat_minutes=config.heartbeat_minutes,
+                operations=alerting.operations,
             )
             forwarded_to = self.organization.bus
             detection.listen_on(forwarded_to)
@@ -100,10 +102,12 @@ class SgwatchStack(Stack):
             # Canaries beat here and in each forwarder stack's region (the StackSet's members have none).
             heartbeat_regions=[self.region, *config.regional_forwarders],
             heartbeat_minutes=config.heartbeat_minutes,
+            member_heartbeats=bool(config.organization_id),
         )
         if config.heartbeat_minutes:
             canary = Canary(self, "Canary", stack_name=config.stack_name, interval_minutes=config.heartbeat_minutes)
-            canary.errors_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alerting.operations))
+            if canary.errors_alarm is not None:
+                canary.errors_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alerting.operations))
         # Forwarder stacks in this account, or the StackSet's forwarders (organization mode), may send alarms home.
         if config.regional_forwarders or (config.organization_id and config.member_alarms):
             ForwarderAlarms(

@@ -49,6 +49,7 @@ FUNCTION_FILES = [
     "sgwatch/runtime/pipeline.py",
     "sgwatch/runtime/ports.py",
     "sgwatch/runtime/settings.py",
+    "sgwatch/runtime/watchdog.py",
 ]
 
 

@@ -16,7 +16,8 @@ from infra.config import ConfigError
 from infra.forwarder import FORWARDER_ID
 from infra.heartbeat import CANARY_SOURCE
 from infra.stack import SgwatchStack
-from tests.infra.conftest import logical_id, resource, synth
+from tests.infra.conftest import dashboard_body, logical_id, resource, synth
+from tests.infra.test_organization import ORG, _member_template
 from tests.infra.test_regions import _stacks
 
 Built = tuple[SgwatchStack, Template]
@@ -100,3 +101,28 @@ def test_no_heartbeat_when_asked() -> None:
 def test_an_interval_cloudwatch_cannot_alarm_on_is_refused(minutes: int) -> None:
     with pytest.raises(ConfigError, match="heartbeatMinutes"):
         synth(heartbeatMinutes=minutes)
+
+
+def test_in_an_organization_each_member_region_has_a_canary_and_the_watchdog_counts_the_silent_ones() -> None:
+    stack, template = synth(**ORG)
+    member = _member_template(stack, template)["Resources"]
+    canaries = {logical: r for logical, r in member.items() if logical.startswith("Canary")}
+    assert {r["Condition"] for r in canaries.values()} == {"NotCentralBus"}  # the central region has its own
+    [role] = [r["Properties"] for r in canaries.values() if r["Type"] == "AWS::IAM::Role"]
+    assert role["RoleName"] == {"Fn::Join": ["", ["sgwatch-canary-", {"Ref": "AWS::Region"}]]}
+    [function] = [r["Properties"] for r in canaries.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert function["Code"]["ZipFile"] == CANARY_SOURCE.read_text(encoding="utf-8")  # members cannot fetch assets
+
+    watchdog = resource(template, stack, "Organization", "Watchdog", "Function")["Properties"]
+    assert watchdog["Handler"] == "sgwatch.runtime.watchdog.handler"
+    variables = watchdog["Environment"]["Variables"]
+    assert variables[names.ENV_WATCHDOG_STACK_SET] == "sgwatch-members"
+    assert variables[names.ENV_WATCHDOG_CALL_AS] == "DELEGATED_ADMIN"
+    assert variables[names.ENV_WATCHDOG_WINDOW_MINUTES] == "75"
+    alarm = resource(template, stack, "Organization", "Watchdog", "Missing")["Properties"]
+    assert alarm["MetricName"] == names.METRIC_HEARTBEATS_MISSING
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Maximum", 75 * 60, 1)
+    assert alarm["TreatMissingData"] == "breaching"  # a watchdog that stopped is a silence too
+    assert alarm["AlarmActions"] == [{"Ref": logical_id(stack, "Alerting", "Operations")}]
+    shown = json.dumps(dashboard_body(template))
+    assert all(metric in shown for metric in names.ORGANIZATION_METRICS)

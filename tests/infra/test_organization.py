@@ -12,6 +12,7 @@ import pytest
 from aws_cdk import CfnResource
 from aws_cdk.assertions import Template
 from sgwatch.core.events import event_pattern
+from sgwatch.core.tamper import guard_pattern
 
 from app import build_app, cdk_json_context
 from infra.config import ConfigError
@@ -21,6 +22,8 @@ from infra.stack import SgwatchStack
 from tests.infra.conftest import cfn_lint, deployed_member_template, logical_id, resource, synth
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+MEMBER_CANARY_ERRORS = "CanaryErrorsE9A731FD"  # the member's canary errors alarm (its construct path's logical id)
+
 ORG = {
     "organizationId": "o-abc123defg",
     "organizationUnits": "r-ab12",
@@ -106,7 +109,7 @@ def test_members_send_to_sgwatchs_own_bus_which_admits_only_their_forwarders(cen
     )
     # only what forwarders send: security-group calls and their alarms, every event of a call (ForAllValues)
     assert condition["ForAllValues:StringEquals"] == {
-        "events:source": ["aws.ec2", "aws.cloudwatch"],
+        "events:source": ["aws.ec2", *guard_pattern()["source"], "aws.cloudwatch"],  # changes, tamper calls, alarms
         "events:detail-type": ["AWS API Call via CloudTrail", "CloudWatch Alarm State Change"],
     }
     # the members are deployed once the bus admits them
@@ -116,11 +119,11 @@ def test_members_send_to_sgwatchs_own_bus_which_admits_only_their_forwarders(cen
     )
 
 
-def test_without_member_alarms_the_bus_admits_only_security_group_calls() -> None:
+def test_without_member_alarms_the_bus_admits_only_the_calls_sgwatch_watches() -> None:
     stack, template = synth(**ORG, memberAlarms="false")
     statement = resource(template, stack, "Organization", "BusPolicy")["Properties"]["Statement"]
     assert statement["Condition"]["ForAllValues:StringEquals"] == {
-        "events:source": ["aws.ec2"],
+        "events:source": ["aws.ec2", *guard_pattern()["source"]],
         "events:detail-type": ["AWS API Call via CloudTrail"],
     }
 
@@ -267,6 +270,11 @@ def test_member_forwarder_alarms_reach_the_central_operations_topic(central: Any
     member = _member_template(stack, template)
     resources = member["Resources"]
     alarms = {"AlarmUndelivered": "undelivered", "AlarmFailedInvocations": "failed-invocations"}  # the regional two
+    canary = resources.pop(MEMBER_CANARY_ERRORS)  # the member region's heartbeat canary, forwarded like the two
+    assert canary["Condition"] == "NotCentralBus"
+    assert _text(canary["Properties"]["AlarmName"]) == "sgwatch-forwarder-{AWS::Region}-canary-errors"
+    forwarded = resources["AlarmForwarder"]["Properties"]["EventPattern"]["resources"]
+    assert forwarded.pop() == {"Fn::GetAtt": [MEMBER_CANARY_ERRORS, "Arn"]}
     for logical, alarm in alarms.items():
         assert resources[logical]["Condition"] == "NotCentralBus"
         assert _text(resources[logical]["Properties"]["AlarmName"]) == f"sgwatch-forwarder-{{AWS::Region}}-{alarm}"
@@ -343,6 +351,8 @@ def test_the_member_stacks_keep_the_logical_ids_they_were_deployed_with(central:
         "AlarmForwarder",
         "EnrichmentRole",
         "AuditRole",
+        "CanaryRole9950A1F8",  # new with the heartbeat: named by region, as the function recognises it
+        MEMBER_CANARY_ERRORS,  # new with the heartbeat, sent home with the forwarder's alarms
     }
 
 

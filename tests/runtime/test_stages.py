@@ -189,3 +189,19 @@ def test_a_heartbeat_is_counted_for_its_region_and_never_alerted() -> None:
     assert counts.dimensioned[names.METRIC_HEARTBEATS, "eu-west-1"] == 1
     assert [sent.payload["results"][0]["eventID"] for sent in topic.sent] == ["event-1"]  # the change alone
     assert counts.totals[names.METRIC_CHANGES] == 1  # the heartbeat is not a security-group change
+
+
+def test_a_members_heartbeat_is_counted_by_account_and_region() -> None:
+    counts = Counts()
+    beat = load(CONSTRUCTED / "heartbeat_update_descriptions_egress_canary.json")  # account 111122223333
+    process_batch(
+        batch(beat),
+        enricher=Facts(),
+        publisher=Topic(),
+        metrics=counts,
+        logger=Log(),
+        settings=PipelineSettings(home_account="999999999999"),
+        clock=lambda: NOW,
+    )
+    assert counts.dimensioned[names.METRIC_MEMBER_HEARTBEATS, "111122223333/eu-west-1"] == 1
+    assert counts.totals[names.METRIC_HEARTBEATS] == 0  # the home account's regions only

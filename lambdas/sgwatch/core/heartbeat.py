@@ -62,3 +62,17 @@ def is_heartbeat(record: SecurityGroupRecord, stack_name: str) -> bool:
             for change in record.changes
         )
     )
+
+
+def heartbeat_sources(instances: list[tuple[str, str]], home_account: str, home_region: str) -> list[str]:
+    """What the watchdog expects a heartbeat from: each StackSet instance (account, region) as "account/region",
+    but the home account's home region (its own canary, watched by its own alarm)."""
+    expected = {
+        f"{account}/{region}" for account, region in instances if (account, region) != (home_account, home_region)
+    }
+    return sorted(expected)
+
+
+def missing_heartbeats(expected: list[str], counted: dict[str, float]) -> list[str]:
+    """The sources with no heartbeat counted in the window, in order."""
+    return [source for source in expected if counted.get(source, 0) < 1]

@@ -19,6 +19,10 @@ ENV_CLAIM_STALE_SECONDS: Final = "SGWATCH_CLAIM_STALE_SECONDS"
 #: sgwatch's own resources, as JSON: {"stack", "monitor", "detectionRules", "guardRules", "names"} (tamper detection)
 ENV_OWN_RESOURCES: Final = "SGWATCH_OWN_RESOURCES"
 ENV_CANARY_GROUP: Final = "SGWATCH_CANARY_GROUP"  # the heartbeat canary's group id
+# The heartbeat watchdog (organization mode): the StackSet to read, as whom, and the window a heartbeat must fall in.
+ENV_WATCHDOG_STACK_SET: Final = "SGWATCH_WATCHDOG_STACK_SET"
+ENV_WATCHDOG_CALL_AS: Final = "SGWATCH_WATCHDOG_CALL_AS"
+ENV_WATCHDOG_WINDOW_MINUTES: Final = "SGWATCH_WATCHDOG_WINDOW_MINUTES"
 
 # The policy as the stack ships it: a layer, unpacked under /opt.
 POLICY_LAYER_PATH: Final = "sgwatch/policy.toml"
@@ -41,9 +45,14 @@ METRIC_DUPLICATES_SUPPRESSED: Final = "DuplicatesSuppressed"  # a record already
 METRIC_DEDUP_FAILURES: Final = "DeduplicationFailures"  # the store could not be asked: alerted anyway
 METRIC_TAMPER_EVENTS: Final = "TamperEvents"  # calls that can blind the monitor; dimension SEVERITY_DIMENSION
 METRIC_HEARTBEATS: Final = "HeartbeatReceived"  # a canary's call arrived; dimension REGION_DIMENSION (its region)
+# Organization mode: a member account's canary, by SOURCE_DIMENSION "account/region"; and what the watchdog found
+# missing among the StackSet's instances.
+METRIC_MEMBER_HEARTBEATS: Final = "MemberHeartbeatReceived"
+METRIC_HEARTBEATS_MISSING: Final = "HeartbeatsMissing"
 SEVERITY_DIMENSION: Final = "Severity"
 EVENT_NAME_DIMENSION: Final = "EventName"
 REGION_DIMENSION: Final = "Region"
+SOURCE_DIMENSION: Final = "Source"  # "account/region" of a member's heartbeat
 SERVICE_DIMENSION: Final = "service"  # Powertools adds it to every metric
 
 ALL_METRICS: Final = (
@@ -62,6 +71,8 @@ ALL_METRICS: Final = (
     METRIC_TAMPER_EVENTS,
     METRIC_HEARTBEATS,
 )
+#: The metrics only organization mode has (its dashboard shows them, with the watchdog's alarm).
+ORGANIZATION_METRICS: Final = (METRIC_MEMBER_HEARTBEATS, METRIC_HEARTBEATS_MISSING)
 
 # SNS message attributes of an alert: subscribers filter on them.
 ATTRIBUTE_SEVERITY: Final = "severity"

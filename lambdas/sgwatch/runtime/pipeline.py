@@ -45,6 +45,7 @@ class PipelineSettings:
     console_domain: str = "console.aws.amazon.com"
     policy: Policy | None = None
     own: OwnResources = GUESSED_BY_NAME  # the stack's exact names in the function; a guess by name elsewhere
+    home_account: str = ""  # the function's account: a heartbeat from another is a member's
 
     @cached_property
     def classification(self) -> Settings:
@@ -201,8 +202,15 @@ class _Batch:
             return record
         if result.heartbeat:  # the canary's call made the whole path: counted per region, never alerted
             region = region_dimension(result.region)
-            self.metrics.add(names.METRIC_HEARTBEATS, 1, dimension=(names.REGION_DIMENSION, region))
-            self.logger.info(names.LOG_HEARTBEAT, extra={"region": region, "eventID": result.event_id})
+            home = self.settings.home_account
+            if home and result.account and result.account != home:  # a member's: by account and region
+                source = f"{result.account}/{region}" if result.account.isdigit() else f"unknown/{region}"
+                self.metrics.add(names.METRIC_MEMBER_HEARTBEATS, 1, dimension=(names.SOURCE_DIMENSION, source))
+            else:
+                self.metrics.add(names.METRIC_HEARTBEATS, 1, dimension=(names.REGION_DIMENSION, region))
+            self.logger.info(
+                names.LOG_HEARTBEAT, extra={"region": region, "account": result.account, "eventID": result.event_id}
+            )
             return None
         if not result.watched:
             self.logger.info("not a watched change", extra={"eventName": result.event_name, "eventID": result.event_id})

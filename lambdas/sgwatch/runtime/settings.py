@@ -58,7 +58,13 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
     own = own_resources_from_env(environ)
     return HandlerSettings(
         topic_arn,
-        PipelineSettings(publish_min_severity=minimum, console_domain=domain, policy=policy, own=own),
+        PipelineSettings(
+            publish_min_severity=minimum,
+            console_domain=domain,
+            policy=policy,
+            own=own,
+            home_account=topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else "",
+        ),
         dedup_table,
         int(stale) if dedup_table else 0,
         environ.get(names.ENV_ENRICHMENT_ROLE, ""),
