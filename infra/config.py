@@ -73,8 +73,9 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     ),
     "heartbeatMinutes": (
         30,
-        "the heartbeat canary's interval in the home region and each forwarder region (5-360; 0: no heartbeat); an"
-        " alarm per region fires when none arrives for two intervals and 15 minutes (about $0.50 per region a month)",
+        "the heartbeat canary's interval in the home region, each forwarder region and each member region (5-360;"
+        " 0: no heartbeat); an alarm per region (for members, the watchdog's) fires when none arrives for two"
+        " intervals and 15 minutes (about $0.50 per region a month)",
     ),
     "stackName": ("sgwatch", "name of the CloudFormation stack"),
 }

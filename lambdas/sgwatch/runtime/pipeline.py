@@ -45,7 +45,7 @@ class PipelineSettings:
     console_domain: str = "console.aws.amazon.com"
     policy: Policy | None = None
     own: OwnResources = GUESSED_BY_NAME  # the stack's exact names in the function; a guess by name elsewhere
-    home_account: str = ""  # the function's account: a heartbeat from another is a member's
+    home_account: str = ""  # organization mode: the central account; a heartbeat from another is a member's
 
     @cached_property
     def classification(self) -> Settings:

@@ -63,7 +63,10 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
             console_domain=domain,
             policy=policy,
             own=own,
-            home_account=topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else "",
+            # organization mode only (members forward there): a heartbeat from another account is a member's
+            home_account=(
+                topic_arn.split(":")[4] if topic_arn.count(":") >= 5 and environ.get(names.ENV_ENRICHMENT_ROLE) else ""
+            ),
         ),
         dedup_table,
         int(stale) if dedup_table else 0,
