@@ -177,6 +177,24 @@ class Forwarder(Construct):
         self.alarm_rule.add_target(targets.EventBus(home_bus, dead_letter_queue=self.undelivered, role=self.role))
 
 
+def region_canary(
+    scope: Construct, home_stack_name: str, region: str, minutes: int, errors_alarm: bool = True
+) -> tuple[Canary | None, dict[str, cloudwatch.Alarm]]:
+    """A forwarding region's heartbeat canary (none when minutes is 0), and its errors alarm named as the forwarder's
+    own, so that the forwarder's alarm rule sends it home with them."""
+    if not minutes:
+        return None, {}
+    canary = Canary(
+        scope,
+        "Canary",
+        stack_name=home_stack_name,
+        interval_minutes=minutes,
+        alarm_name=forwarder_alarm_name(home_stack_name, region, "canary-errors"),
+        errors_alarm=errors_alarm,
+    )
+    return canary, {"canary-errors": canary.errors_alarm} if canary.errors_alarm is not None else {}
+
+
 class ForwarderStack(Stack):
     """A forwarder for one region of the home account: the rule whose target is the home region's bus."""
 
@@ -188,22 +206,10 @@ class ForwarderStack(Stack):
         super().__init__(
             scope, construct_id, description=f"sgwatch: forwards security-group changes to {home_region}", **kwargs
         )
+        self.canary, extra_alarms = region_canary(self, home_stack_name, self.region, heartbeat_minutes)
         # "Default": a construct id that CDK leaves out of logical ids, so the forwarder's resources keep those they
         # had when this stack declared them itself. New ids would make CloudFormation create the named rules and
         # alarms again, then delete the old ones by the same names.
-        # The region's heartbeat canary; its errors alarm goes home with the forwarder's own alarms.
-        self.canary = None
-        extra_alarms = {}
-        if heartbeat_minutes:
-            self.canary = Canary(
-                self,
-                "Canary",
-                stack_name=home_stack_name,
-                interval_minutes=heartbeat_minutes,
-                alarm_name=forwarder_alarm_name(home_stack_name, self.region, "canary-errors"),
-            )
-            if self.canary.errors_alarm is not None:
-                extra_alarms["canary-errors"] = self.canary.errors_alarm
         self.forwarder = Forwarder(
             self,
             FORWARDER_ID,

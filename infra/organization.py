@@ -47,11 +47,11 @@ from infra.forwarder import (
     ALARM_EVENT_DETAIL_TYPE,
     ALARM_EVENT_SOURCE,
     Forwarder,
-    forwarder_alarm_name,
     forwarder_role_name,
     forwarder_role_pattern,
+    region_canary,
 )
-from infra.heartbeat import Canary, Watchdog
+from infra.heartbeat import Watchdog
 from infra.processor import TRAIL_READ_ACTIONS
 
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
@@ -132,19 +132,7 @@ class MemberStack(Stack):
         )
         # The member region's heartbeat canary (not in the central account's own region, which has its own); its
         # errors alarm goes home with the forwarder's alarms. The central watchdog notices a member gone quiet.
-        self.canary = None
-        extra_alarms = {}
-        if heartbeat_minutes:
-            self.canary = Canary(
-                self,
-                "Canary",
-                stack_name=central_stack_name,
-                interval_minutes=heartbeat_minutes,
-                alarm_name=forwarder_alarm_name(central_stack_name, Aws.REGION, "canary-errors"),
-                errors_alarm=alarms,
-            )
-            if self.canary.errors_alarm is not None:
-                extra_alarms["canary-errors"] = self.canary.errors_alarm
+        self.canary, extra_alarms = region_canary(self, central_stack_name, Aws.REGION, heartbeat_minutes, alarms)
         self.forwarder = Forwarder(
             self,
             "Forwarder",
