@@ -556,40 +556,43 @@ def _pattern_changed(written: str, expected: str | None) -> bool:
         return True
 
 
+#: The calls whose resource is one request parameter and whose effect the call alone decides.
+_SIMPLE: dict[str, tuple[str, Blinding]] = {
+    "StopLogging": ("name", Blinding.LOGGING_STOPPED),
+    "DeleteTrail": ("name", Blinding.TRAIL_DELETED),
+    "StartLogging": ("name", Blinding.RESTORED),
+    "CreateTrail": ("name", Blinding.RESTORED),
+    "StopConfigurationRecorder": ("configurationRecorderName", Blinding.RECORDER_STOPPED),
+    "DeleteConfigurationRecorder": ("configurationRecorderName", Blinding.RECORDER_DELETED),
+    "StartConfigurationRecorder": ("configurationRecorderName", Blinding.RESTORED),
+    "DeleteDeliveryChannel": ("deliveryChannelName", Blinding.CHANNEL_DELETED),
+    "DisableRule": ("name", Blinding.RULE_DISABLED),
+    "DeleteRule": ("name", Blinding.RULE_DELETED),
+    "EnableRule": ("name", Blinding.RESTORED),
+    "RemoveTargets": ("rule", Blinding.TARGETS_REMOVED),
+    "DeleteFunction": ("functionName", Blinding.FUNCTION_DELETED),
+    "UpdateFunctionCode": ("functionName", Blinding.CODE_CHANGED),
+    "UpdateFunctionConfiguration": ("functionName", Blinding.CONFIGURATION_CHANGED),
+    "DisableKey": ("keyId", Blinding.KEY_DISABLED),
+    "ScheduleKeyDeletion": ("keyId", Blinding.KEY_DELETION_SCHEDULED),
+    "DeleteTopic": ("topicArn", Blinding.TOPIC_DELETED),
+    "Unsubscribe": ("subscriptionArn", Blinding.UNSUBSCRIBED),
+    "SetSubscriptionAttributes": ("subscriptionArn", Blinding.FILTER_CHANGED),
+    "PurgeQueue": ("queueUrl", Blinding.QUEUE_PURGED),
+    "DeleteQueue": ("queueUrl", Blinding.QUEUE_DELETED),
+    "SetQueueAttributes": ("queueUrl", Blinding.QUEUE_CHANGED),
+    "DeleteStack": ("stackName", Blinding.STACK_DELETED),
+    "UpdateStack": ("stackName", Blinding.STACK_UPDATED),
+    "DeleteStackSet": ("stackSetName", Blinding.STACK_DELETED),
+    "UpdateStackSet": ("stackSetName", Blinding.STACK_UPDATED),
+}
+
+
 def _read(call: WatchedCall, params: Field, response: Field, own: OwnResources) -> tuple[str, Blinding | None, str]:
     """(the resource as named, what the call blinds, another name that makes it sgwatch's) for one call."""
     name = call.name
-    simple = {
-        "StopLogging": ("name", Blinding.LOGGING_STOPPED),
-        "DeleteTrail": ("name", Blinding.TRAIL_DELETED),
-        "StartLogging": ("name", Blinding.RESTORED),
-        "CreateTrail": ("name", Blinding.RESTORED),
-        "StopConfigurationRecorder": ("configurationRecorderName", Blinding.RECORDER_STOPPED),
-        "DeleteConfigurationRecorder": ("configurationRecorderName", Blinding.RECORDER_DELETED),
-        "StartConfigurationRecorder": ("configurationRecorderName", Blinding.RESTORED),
-        "DeleteDeliveryChannel": ("deliveryChannelName", Blinding.CHANNEL_DELETED),
-        "DisableRule": ("name", Blinding.RULE_DISABLED),
-        "DeleteRule": ("name", Blinding.RULE_DELETED),
-        "EnableRule": ("name", Blinding.RESTORED),
-        "RemoveTargets": ("rule", Blinding.TARGETS_REMOVED),
-        "DeleteFunction": ("functionName", Blinding.FUNCTION_DELETED),
-        "UpdateFunctionCode": ("functionName", Blinding.CODE_CHANGED),
-        "UpdateFunctionConfiguration": ("functionName", Blinding.CONFIGURATION_CHANGED),
-        "DisableKey": ("keyId", Blinding.KEY_DISABLED),
-        "ScheduleKeyDeletion": ("keyId", Blinding.KEY_DELETION_SCHEDULED),
-        "DeleteTopic": ("topicArn", Blinding.TOPIC_DELETED),
-        "Unsubscribe": ("subscriptionArn", Blinding.UNSUBSCRIBED),
-        "SetSubscriptionAttributes": ("subscriptionArn", Blinding.FILTER_CHANGED),
-        "PurgeQueue": ("queueUrl", Blinding.QUEUE_PURGED),
-        "DeleteQueue": ("queueUrl", Blinding.QUEUE_DELETED),
-        "SetQueueAttributes": ("queueUrl", Blinding.QUEUE_CHANGED),
-        "DeleteStack": ("stackName", Blinding.STACK_DELETED),
-        "UpdateStack": ("stackName", Blinding.STACK_UPDATED),
-        "DeleteStackSet": ("stackSetName", Blinding.STACK_DELETED),
-        "UpdateStackSet": ("stackSetName", Blinding.STACK_UPDATED),
-    }
-    if name in simple:
-        key, blinding = simple[name]
+    if name in _SIMPLE:
+        key, blinding = _SIMPLE[name]
         resource = params.get(key).text("")
         if name == "CreateTrail":
             resource = resource or response.get("name").text("")
