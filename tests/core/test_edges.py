@@ -43,6 +43,8 @@ CONSTRUCTED_EXPECTED = {
     "update_descriptions_ingress_ippermissions.json": (Severity.INFO, "description-updated"),
     "update_descriptions_egress_rule_ids.json": (Severity.INFO, "description-updated"),
     "revoke_ingress_rule_ids.json": (Severity.INFO, "rule-revoked"),
+    "authorize_ingress_split_world_ssh.json": (Severity.CRITICAL, "world-sensitive-port"),  # judged together
+    "authorize_ingress_public_all_traffic.json": (Severity.MEDIUM, "public-all-traffic"),
     "modify_instance_attribute_groupset.json": (Severity.LOW, "attachment-changed"),
     "eventbridge_authorize_ingress_rdp_world.json": (Severity.CRITICAL, "world-sensitive-port"),
     "sns_wrapped_eventbridge_authorize_ingress_rdp_world.json": (Severity.CRITICAL, "world-sensitive-port"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 from typing import Any
 
@@ -98,3 +99,37 @@ def test_any_bytes_read_as_input_give_items_not_exceptions(data: bytes) -> None:
             assert item.error.startswith("fuzz.bin")
         else:
             _assert_result(item.record)
+
+
+def _split(network: ipaddress.IPv4Network | ipaddress.IPv6Network, cuts: list[bool], depth: int) -> list[str]:
+    """The network cut in halves where `cuts` says, down to depth levels: a partition of it into CIDRs."""
+    if depth == 0 or not cuts or not cuts.pop():
+        return [str(network)]
+    low, high = network.subnets(prefixlen_diff=1)
+    return _split(low, cuts, depth - 1) + _split(high, cuts, depth - 1)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["0.0.0.0/0", "2000::/3"]),
+    st.lists(st.booleans(), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=12),
+    st.sampled_from([("tcp", 22), ("tcp", 3389), ("-1", -1)]),
+)
+def test_no_split_of_the_world_rates_lower_than_the_world(
+    world: str, cuts: list[bool], depth: int, service: tuple[str, int]
+) -> None:
+    """The internet opened in pieces, in one call, is the internet: splitting it into ranges never lowers the verdict
+    below what the whole range gets."""
+    record = copy.deepcopy(load(CONSTRUCTED / "authorize_ingress_split_world_ssh.json"))
+    item = record["requestParameters"]["ipPermissions"]["items"][0]
+    item["ipProtocol"], item["fromPort"], item["toPort"] = service[0], service[1], service[1]
+    ranges = _split(ipaddress.ip_network(world), list(cuts), depth)
+    key, peer = ("ipv6Ranges", "cidrIpv6") if ":" in world else ("ipRanges", "cidrIp")
+    item["ipRanges"], item["ipv6Ranges"] = {}, {}
+    item[key] = {"items": [{peer: cidr} for cidr in ranges]}
+    whole = copy.deepcopy(record)
+    whole["requestParameters"]["ipPermissions"]["items"][0][key] = {"items": [{peer: world}]}
+    split_result, whole_result = classify(record), classify(whole)
+    assert whole_result.severity is Severity.CRITICAL
+    assert split_result.severity >= whole_result.severity, (ranges, split_result.reasons)

@@ -32,6 +32,7 @@ REACHED_BY: dict[str, Path] = {
     "world-other-port": CONSTRUCTED / "authorize_ingress_ipv6_world_8080.json",
     "broad-public-sensitive-port": CONSTRUCTED / "authorize_ingress_broad_public_postgres.json",
     "broad-public-other-port": CONSTRUCTED / "authorize_ingress_broad_public_8443.json",
+    "public-all-traffic": CONSTRUCTED / "authorize_ingress_public_all_traffic.json",
     "ingress-added": REAL_RECORDS / "netebakari-cloudtrail-lambda/authorize_ingress_console_icmp_all_types_-1.json",
     "group-created": REAL_RECORDS / "panther-analysis/manualsgchange__create_security_group_terraform.json",
     "group-deleted": REAL_RECORDS
@@ -124,7 +125,7 @@ def test_the_registry_declares_each_familys_order() -> None:
         Family.CHANGE: ["rule-revoked", "description-updated", "egress-added"],
         Family.EXPOSURE: [
             "world-all-traffic", "world-sensitive-port", "world-icmp", "world-web-port", "world-other-port",
-            "broad-public-sensitive-port", "broad-public-other-port", "ingress-added",
+            "broad-public-sensitive-port", "broad-public-other-port", "public-all-traffic", "ingress-added",
         ],
         Family.RECORD: ["group-created", "group-deleted", "attachment-changed"],
         Family.HYGIENE: ["default-group-ingress", "open-group-attached"],

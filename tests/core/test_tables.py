@@ -6,6 +6,7 @@ import pytest
 from sgwatch.core import rules
 from sgwatch.core.addresses import PeerKind, classify_cidr
 from sgwatch.core.events import MONITORED_EVENTS, monitored_event_names
+from sgwatch.core.model import protocol_name
 from sgwatch.core.ports import SENSITIVE_PORTS, sensitive_ports_covered
 from sgwatch.core.severity import Severity
 
@@ -83,7 +84,13 @@ def test_severity_rules_are_named_once_and_follow_the_design() -> None:
         ("172.0.0.0/8", PeerKind.BROAD_PUBLIC, "172.0.0.0/8"),
         ("192.168.1.7/32", PeerKind.PRIVATE, "192.168.1.7/32"),
         ("2600::/16", PeerKind.BROAD_PUBLIC, "2600::/16"),
-        ("2600:1f18::/32", PeerKind.PUBLIC, "2600:1f18::/32"),
+        ("2600:1f18::/32", PeerKind.BROAD_PUBLIC, "2600:1f18::/32"),  # a whole provider: broader than a /48
+        ("2600:1f18:1234::/48", PeerKind.PUBLIC, "2600:1f18:1234::/48"),  # one site
+        ("0.0.0.0/1", PeerKind.WORLD, "0.0.0.0/1"),  # half the internet: no attacker worth naming is left out
+        ("128.0.0.0/2", PeerKind.BROAD_PUBLIC, "128.0.0.0/2"),
+        ("2000::/3", PeerKind.WORLD, "2000::/3"),  # all global unicast
+        ("2000::/4", PeerKind.WORLD, "2000::/4"),  # half of it
+        ("2000::/5", PeerKind.BROAD_PUBLIC, "2000::/5"),
         ("fd00::/8", PeerKind.PRIVATE, "fd00::/8"),
         ("203.0.113.9", PeerKind.PUBLIC, "203.0.113.9/32"),
     ],
@@ -106,3 +113,8 @@ def test_severity_parse_and_lowering() -> None:
     assert Severity.CRITICAL.lowered() is Severity.HIGH
     assert Severity.INFO.lowered() is Severity.INFO
     assert Severity.NONE.lowered() is Severity.NONE
+
+
+@pytest.mark.parametrize("spelling", ["6", "06", "tcp", "TCP", " Tcp "])
+def test_a_protocol_is_one_protocol_in_every_spelling_ec2_accepts(spelling: str) -> None:
+    assert protocol_name(spelling) == "tcp"

@@ -35,8 +35,15 @@ PRIVATE_RANGES: tuple[IPNetwork, ...] = tuple(
     )
 )
 
-#: Wider than this prefix (a shorter prefix length) and not wholly private is "broad public".
-BROAD_PREFIX = {4: 16, 6: 32}
+#: Wider than this prefix (a shorter prefix length) and not wholly private is "broad public": an IPv4 /16 is 65,536
+#: addresses; an IPv6 /48 is one site's allocation (a /32 is a whole provider, 2^96 addresses). Judged on the union of
+#: a change's ranges, so splitting a range does not make it narrower.
+BROAD_PREFIX = {4: 16, 6: 48}
+#: The internet by family: every IPv4 address, and IPv6's global unicast space (2000::/3), the rest of IPv6 being
+#: reserved, link-local, unique-local or multicast. Half of it or more, in one range or a union, is "the world": a
+#: /1 leaves out no attacker worth naming.
+INTERNET: dict[int, IPNetwork] = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("2000::/3")}
+WORLD_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Peer:
     kind: PeerKind
     address: str  # canonical network, prefix-list id, group id, or "" when unknown
     written: str = ""  # the address as the record wrote it, when it differs from the canonical one
+    together: str = ""  # the other ranges of the same change whose union made this one as open as it is
 
     @property
     def is_cidr(self) -> bool:
@@ -54,6 +62,10 @@ class Peer:
     def describe(self) -> str:
         """A phrase for a person, e.g. "the whole internet (0.0.0.0/0)"."""
         shown = self.address if not self.written else f"{self.written}, read as {self.address}"
+        if self.together:
+            shown += f", with {self.together} in the same change"
+        if self.kind is PeerKind.WORLD and (self.together or not self.address.endswith("/0")):
+            return f"half of the internet or more ({shown})"
         if self.kind is PeerKind.WORLD:
             return f"the whole internet ({shown})"
         if self.kind is PeerKind.BROAD_PUBLIC:
@@ -98,8 +110,30 @@ def classify_cidr(text: str, extra_private: tuple[IPNetwork, ...] = ()) -> Peer:
         kind = PeerKind.WORLD
     elif is_wholly_private(network, extra_private):
         kind = PeerKind.PRIVATE
-    elif network.prefixlen < BROAD_PREFIX[network.version]:
-        kind = PeerKind.BROAD_PUBLIC
     else:
-        kind = PeerKind.PUBLIC
+        kind = union_kind([network])
     return Peer(kind, canonical, written)
+
+
+def union_kind(networks: list[IPNetwork]) -> PeerKind:
+    """How open a set of ranges of one family is, by the address space they cover together: WORLD for half of the
+    internet or more, BROAD_PUBLIC for more than a /16 (IPv4) or a /48 (IPv6), PUBLIC otherwise."""
+    version = networks[0].version
+    internet = INTERNET[version]
+    merged = list(ipaddress.collapse_addresses(networks))  # type: ignore[type-var]
+    covered = sum(_overlap(network, internet) for network in merged)
+    if covered >= internet.num_addresses * WORLD_SHARE:
+        return PeerKind.WORLD
+    size = sum(network.num_addresses for network in merged)
+    if size > 2 ** (internet.max_prefixlen - BROAD_PREFIX[version]):
+        return PeerKind.BROAD_PUBLIC
+    return PeerKind.PUBLIC
+
+
+def _overlap(network: IPNetwork, internet: IPNetwork) -> int:
+    """How many of network's addresses are internet addresses."""
+    if network.subnet_of(internet):  # type: ignore[arg-type]
+        return network.num_addresses
+    if internet.subnet_of(network):  # type: ignore[arg-type]
+        return internet.num_addresses
+    return 0

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sgwatch.core.addresses import IPNetwork
+from sgwatch.core.addresses import IPNetwork, PeerKind, union_kind
 from sgwatch.core.fields import RecordError
 from sgwatch.core.findings import PolicyAction, Verdict, Wording, most_severe, render_reason
 from sgwatch.core.heartbeat import is_heartbeat
@@ -362,12 +363,36 @@ def _record_verdict(record: SecurityGroupRecord, rule: Rule) -> Verdict:
     return Verdict(rule, summary, rule.rationale, wording=Wording.SUMMARY_ONLY)
 
 
+_OPENNESS = {PeerKind.PUBLIC: 1, PeerKind.BROAD_PUBLIC: 2, PeerKind.WORLD: 3}
+
+
+def judged_together(changes: tuple[RuleChange, ...]) -> tuple[RuleChange, ...]:
+    """The changes, each public range judged by the union of the ranges added with it to the same group, direction,
+    protocol and ports: the four /2 ranges of IPv4 in one call are the world, not four broad ranges."""
+    alike: dict[tuple[object, ...], list[int]] = {}
+    for index, change in enumerate(changes):
+        if change.peer.kind in _OPENNESS and change.action in (Action.ADD, Action.MODIFY):
+            version = ipaddress.ip_network(change.peer.address).version
+            key = (change.group_id, change.direction, change.protocol, change.port_range, version)
+            alike.setdefault(key, []).append(index)
+    joined = list(changes)
+    for indexes in (indexes for indexes in alike.values() if len(indexes) > 1):
+        peers = [changes[index].peer for index in indexes]
+        kind = union_kind([ipaddress.ip_network(peer.address) for peer in peers])
+        for index in indexes:
+            peer = changes[index].peer
+            if _OPENNESS[kind] > _OPENNESS[peer.kind]:
+                others = ", ".join(other.address for other in peers if other is not peer)
+                joined[index] = replace(changes[index], peer=replace(peer, kind=kind, together=others))
+    return tuple(joined)
+
+
 def _verdicts(record: SecurityGroupRecord, settings: Settings) -> list[Verdict]:
     record_rule = first_rule(Family.RECORD, Context(record=record))
     if record_rule is not None:
         verdicts = [_record_verdict(record, record_rule)]
     else:
-        verdicts = [_change_verdict(record, change, settings) for change in record.changes]
+        verdicts = [_change_verdict(record, change, settings) for change in judged_together(record.changes)]
     outcome = first_rule(Family.OUTCOME, Context(record=record))
     if outcome is None:
         return verdicts

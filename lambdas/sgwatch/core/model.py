@@ -28,6 +28,8 @@ PROTOCOL_NAMES = {"-1": "all", "all": "all", "6": "tcp", "17": "udp", "1": "icmp
 def protocol_name(raw: str) -> str:
     """ "tcp", "udp", "icmp", "icmpv6", "all", or the IANA number for any other protocol."""
     text = raw.strip().lower()
+    if text.isdigit():  # EC2 accepts "06" for 6 (tcp)
+        text = str(int(text))
     return PROTOCOL_NAMES.get(text, text)
 
 

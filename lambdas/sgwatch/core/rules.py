@@ -195,6 +195,14 @@ BROAD_PUBLIC_OTHER_PORT = Rule(
     "Narrow the source to the addresses that need it.",
     _broad_public,
 )
+PUBLIC_ALL_TRAFFIC = Rule(
+    "public-all-traffic",
+    Family.EXPOSURE,
+    Severity.MEDIUM,
+    "every port is reachable from a public range: whoever holds those addresses reaches every service on the host",
+    "Open only the ports the source needs.",
+    lambda c: c.change is not None and c.change.peer.kind is PeerKind.PUBLIC and c.change.covers_all_ports,
+)
 INGRESS_ADDED = Rule(
     "ingress-added",
     Family.EXPOSURE,
@@ -346,6 +354,7 @@ RULES: tuple[Rule, ...] = (
     WORLD_OTHER_PORT,
     BROAD_PUBLIC_SENSITIVE_PORT,
     BROAD_PUBLIC_OTHER_PORT,
+    PUBLIC_ALL_TRAFFIC,
     INGRESS_ADDED,
     GROUP_CREATED,
     GROUP_DELETED,
