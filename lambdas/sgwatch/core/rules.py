@@ -183,7 +183,7 @@ BROAD_PUBLIC_SENSITIVE_PORT = Rule(
     "broad-public-sensitive-port",
     Family.EXPOSURE,
     Severity.HIGH,
-    "a sensitive service is reachable from a public range wider than a /16 (IPv4) or /32 (IPv6)",
+    "a sensitive service is reachable from a public range with more addresses than a /16 (IPv4) or a /48 (IPv6)",
     "Narrow the source to the addresses that need it, or reach the service privately.",
     lambda c: _broad_public(c) and (bool(c.services) or _protocol(c, "all")),
 )
@@ -191,7 +191,7 @@ BROAD_PUBLIC_OTHER_PORT = Rule(
     "broad-public-other-port",
     Family.EXPOSURE,
     Severity.MEDIUM,
-    "a port is reachable from a public range wider than a /16 (IPv4) or /32 (IPv6)",
+    "a port is reachable from a public range with more addresses than a /16 (IPv4) or a /48 (IPv6)",
     "Narrow the source to the addresses that need it.",
     _broad_public,
 )
