@@ -3,6 +3,7 @@ what came out: the inbox, the most severe alert as its email reads, the metrics 
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -11,12 +12,16 @@ from typing import Any, TextIO
 from sgwatch.core import names
 from sgwatch.core.heartbeat import alarm_period_minutes
 from sgwatch.core.severity import Severity
-from sgwatch.core.tamper import TAMPER_CALLS
 from sgwatch.emulation.account import EMAIL_MIN, DemoResult, run_pipeline
 from sgwatch.operator.sources import read_paths
 
 HEARTBEAT_MINUTES = 30  # the stack's default (heartbeatMinutes)
-_TAMPER_CALLS = tuple(f"{call.name} on " for call in TAMPER_CALLS)
+
+
+def _is_tamper(alert: dict[str, Any]) -> bool:
+    """Whether an alert is about a call that can blind the monitor: its JSON results carry a `resource`."""
+    payload = json.loads(alert["Message"].split("\n\n--- JSON ---\n", 1)[1])
+    return any("resource" in result for result in payload.get("results", []))
 
 
 def _rank(alert: dict[str, Any]) -> int:
@@ -80,7 +85,7 @@ def render(result: DemoResult, out: TextIO) -> None:
         human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
         write("\nThe most severe alert, as its email reads (the JSON result follows it in the message):\n")
         write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
-    tampering = [alert for alert in result.alerts if alert["Subject"].split(": ", 1)[-1].startswith(_TAMPER_CALLS)]
+    tampering = [alert for alert in result.alerts if _is_tamper(alert)]
     if tampering:
         worst = max(tampering, key=_rank)
         human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
