@@ -52,14 +52,12 @@ from infra.forwarder import (
     region_canary,
 )
 from infra.heartbeat import Watchdog
-from infra.processor import TRAIL_READ_ACTIONS
+from infra.processor import EC2_READ_ACTIONS, TRAIL_READ_ACTIONS
 
 ENRICHMENT_ROLE_NAME = "sgwatch-enrichment"
 AUDIT_ROLE_NAME = "sgwatch-audit"  # `sgwatch audit --accounts` assumes it from the central account
 ENRICHMENT_ACTIONS = [
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSecurityGroupRules",
-    "ec2:DescribeNetworkInterfaces",
+    *EC2_READ_ACTIONS,
     *TRAIL_READ_ACTIONS,  # whether another trail still records, when one is stopped
 ]
 

@@ -26,6 +26,16 @@ FUNCTION_PACKAGES = ("sgwatch", "sgwatch/core", "sgwatch/runtime")
 TIMEOUT = Duration.seconds(60)
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.13/latest"
 #: When a trail is stopped or narrowed, the function asks whether another trail still records (read-only).
+#: What the function reads of EC2: the groups a change touched, the interfaces behind them, and the prefix lists a
+#: change edited or named (entries, and the groups whose rules reference them). Read-only, in every account it watches.
+EC2_READ_ACTIONS = [
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeManagedPrefixLists",
+    "ec2:GetManagedPrefixListEntries",
+    "ec2:GetManagedPrefixListAssociations",
+]
 TRAIL_READ_ACTIONS = ["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"]
 
 
@@ -91,12 +101,8 @@ class Processor(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=[
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeSecurityGroupRules",
-                    "ec2:DescribeNetworkInterfaces",
-                ],
-                resources=["*"],  # these Describe calls support no resource-level permissions
+                actions=EC2_READ_ACTIONS,
+                resources=["*"],  # most support no resource-level permissions; all are read-only
             )
         )
         self.role.add_to_policy(

@@ -176,8 +176,9 @@ class SgwatchStack(Stack):
         Validations.of(self.processor.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="ec2:DescribeSecurityGroups, ec2:DescribeNetworkInterfaces and cloudtrail:DescribeTrails support"
-                " no resource-level permissions; the trail reads cover any trail of the account, read-only",
+                reason="ec2:DescribeSecurityGroups, ec2:DescribeNetworkInterfaces, ec2:DescribeManagedPrefixLists and"
+                " cloudtrail:DescribeTrails support no resource-level permissions; the prefix-list and trail reads"
+                " cover any list or trail of the account, read-only",
             ),
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",

@@ -12,6 +12,7 @@ from sgwatch.core.model import Action, Direction
 from sgwatch.core.severity import Severity
 
 from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
+from tests.core.test_prefix_lists import BY_ENTRIES as PREFIX_LIST_EXPECTED
 
 
 def classify_file(path: str) -> Classification:
@@ -26,6 +27,7 @@ def changes(result: Classification) -> list[dict[str, Any]]:
 
 
 CONSTRUCTED_EXPECTED = {
+    **{name: (severity, rule_id) for name, (rule_id, severity) in PREFIX_LIST_EXPECTED.items()},
     "authorize_ingress_prefix_list_https.json": (Severity.LOW, "ingress-added"),
     "authorize_ingress_group_reference_postgres.json": (Severity.LOW, "ingress-added"),
     "authorize_ingress_groupname_default_postgres_private.json": (Severity.HIGH, "default-group-ingress"),

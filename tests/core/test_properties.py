@@ -133,3 +133,21 @@ def test_no_split_of_the_world_rates_lower_than_the_world(
     split_result, whole_result = classify(record), classify(whole)
     assert whole_result.severity is Severity.CRITICAL
     assert split_result.severity >= whole_result.severity, (ranges, split_result.reasons)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["0.0.0.0/0", "2000::/3"]),
+    st.lists(st.booleans(), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=12),
+)
+def test_no_split_of_the_world_added_to_a_prefix_list_rates_lower_than_the_world(
+    world: str, cuts: list[bool], depth: int
+) -> None:
+    """The same for a prefix list: the internet added as many entries in one edit is the internet."""
+    record = copy.deepcopy(load(CONSTRUCTED / "modify_managed_prefix_list_add_world.json"))
+    request = record["requestParameters"]["ModifyManagedPrefixListRequest"]
+    ranges = _split(ipaddress.ip_network(world), list(cuts), depth)
+    request["AddEntry"] = [{"cidr": cidr, "tag": str(index + 1)} for index, cidr in enumerate(ranges)]
+    result = classify(record)
+    assert [verdict.rule.id for verdict in result.verdicts] == ["prefix-list-world-entry"], (ranges, result.reasons)

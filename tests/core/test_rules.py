@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sgwatch.core import rules
+from sgwatch.core.addresses import most_open
 from sgwatch.core.classify import Classification, classify
 from sgwatch.core.enrich import GroupFacts, apply_facts
 from sgwatch.core.envelopes import unwrap
@@ -42,6 +43,11 @@ REACHED_BY: dict[str, Path] = {
     "open-group-attached": CONSTRUCTED / "modify_instance_attribute_groupset.json",
     "denied-attempt": CONSTRUCTED / "authorize_ingress_client_unauthorizedoperation_rdp_world.json",
     "failed-call": CONSTRUCTED / "duplicate_rule_invalidpermission.json",
+    "prefix-list-world-entry": CONSTRUCTED / "modify_managed_prefix_list_add_world.json",
+    "prefix-list-broad-entry": CONSTRUCTED / "modify_managed_prefix_list_add_broad.json",
+    "prefix-list-restored": CONSTRUCTED / "restore_managed_prefix_list_version.json",
+    "prefix-list-entries-added": CONSTRUCTED / "create_managed_prefix_list_office.json",
+    "prefix-list-nothing-added": CONSTRUCTED / "modify_managed_prefix_list_remove_only.json",
 }
 OPEN_GROUP = "sg-0aaa1111bbbb2222c"  # the first group modify_instance_attribute_groupset.json attaches
 
@@ -70,6 +76,7 @@ def context_of(rule: Rule, record: SecurityGroupRecord) -> Context:
         services=services,
         group_is_default=record.group_name == "default",
         attached_exposure=Severity.CRITICAL if rule is rules.OPEN_GROUP_ATTACHED else Severity.NONE,
+        entries=most_open(record.prefix_list.added) if record.prefix_list is not None else None,
     )
 
 
@@ -128,6 +135,10 @@ def test_the_registry_declares_each_familys_order() -> None:
             "broad-public-sensitive-port", "broad-public-other-port", "public-all-traffic", "ingress-added",
         ],
         Family.RECORD: ["group-created", "group-deleted", "attachment-changed"],
+        Family.PREFIX_LIST: [
+            "prefix-list-world-entry", "prefix-list-broad-entry", "prefix-list-restored", "prefix-list-entries-added",
+            "prefix-list-nothing-added",
+        ],
         Family.HYGIENE: ["default-group-ingress", "open-group-attached"],
         Family.OUTCOME: ["unreadable-record", "denied-attempt", "failed-call"],
         Family.TAMPER: ["monitor-stopped", "monitor-weakened", "monitor-restored", "monitor-setting-changed"],

@@ -15,6 +15,8 @@ DESIGN_MONITORED = {
     "RevokeSecurityGroupEgress", "CreateSecurityGroup", "DeleteSecurityGroup", "ModifySecurityGroupRules",
     "UpdateSecurityGroupRuleDescriptionsIngress", "UpdateSecurityGroupRuleDescriptionsEgress",
     "ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute",
+    # a prefix list opens every rule that references it, through calls that name no group
+    "CreateManagedPrefixList", "ModifyManagedPrefixList", "RestoreManagedPrefixListVersion",
 }  # fmt: skip
 
 

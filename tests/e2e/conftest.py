@@ -16,8 +16,14 @@ import pytest
 from moto import mock_aws
 from sgwatch.core import names
 from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
-from sgwatch.emulation.account import CLAIM_STALE_SECONDS, create_alert_topic, create_dedup_table, drain
-from sgwatch.runtime.handler import Runtime, aws_clients, build_runtime, running_on
+from sgwatch.emulation.account import (
+    CLAIM_STALE_SECONDS,
+    create_alert_topic,
+    create_dedup_table,
+    drain,
+    moto_clients,
+)
+from sgwatch.runtime.handler import Runtime, build_runtime, running_on
 from sgwatch.runtime.settings import settings_from_env
 
 REGION = "eu-west-1"
@@ -37,7 +43,7 @@ class HomeClients:
     that a test can put a botocore Stubber on one."""
 
     def __init__(self) -> None:
-        self.make = aws_clients()
+        self.make = moto_clients()
         self.home: dict[str, Any] = {}
 
     def __call__(self, service: str, **options: Any) -> Any:

@@ -216,6 +216,9 @@ def test_the_member_role_is_read_only_and_trusts_only_the_central_function(centr
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSecurityGroupRules",
         "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeManagedPrefixLists",  # read-only: an edited list's entries and the rules that reference it
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:GetManagedPrefixListAssociations",
         "cloudtrail:DescribeTrails",  # read-only: whether another trail still records when one is stopped
         "cloudtrail:GetTrailStatus",
         "cloudtrail:GetEventSelectors",

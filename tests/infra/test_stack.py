@@ -178,7 +178,8 @@ def test_function_role_is_least_privilege(default_stack: Built) -> None:
             grants[action] = statement["Resource"]
     assert set(grants) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules",
-        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeNetworkInterfaces", "ec2:DescribeManagedPrefixLists", "ec2:GetManagedPrefixListEntries",
+        "ec2:GetManagedPrefixListAssociations",
         "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
         "sns:Publish", "kms:GenerateDataKey*", "kms:Decrypt",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",

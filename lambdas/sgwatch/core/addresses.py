@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -54,6 +55,7 @@ class Peer:
     address: str  # canonical network, prefix-list id, group id, or "" when unknown
     written: str = ""  # the address as the record wrote it, when it differs from the canonical one
     together: str = ""  # the other ranges of the same change whose union made this one as open as it is
+    via: str = ""  # how the range is reached when a rule names it indirectly: "the entries of prefix list pl-..."
 
     @property
     def is_cidr(self) -> bool:
@@ -63,7 +65,9 @@ class Peer:
         """A phrase for a person, e.g. "the whole internet (0.0.0.0/0)"."""
         shown = self.address if not self.written else f"{self.written}, read as {self.address}"
         if self.together:
-            shown += f", with {self.together} in the same change"
+            shown += f", with {self.together}" + ("" if self.via else " in the same change")
+        if self.via:
+            shown += f", {self.via}"
         if self.kind is PeerKind.WORLD and (self.together or not self.address.endswith("/0")):
             return f"half of the internet or more ({shown})"
         if self.kind is PeerKind.WORLD:
@@ -79,6 +83,31 @@ class Peer:
         if self.kind is PeerKind.SECURITY_GROUP:
             return f"members of security group {self.address}"
         return "a source the record does not state"
+
+
+#: How open each public kind is, to compare them.
+OPENNESS = {PeerKind.PUBLIC: 1, PeerKind.BROAD_PUBLIC: 2, PeerKind.WORLD: 3}
+
+
+def most_open(peers: Sequence[Peer], via: str = "") -> Peer | None:
+    """The most open of the public ranges among `peers`, judged together as one change's: its kind is the union's
+    (by address family), and `together` names the others when their union made it more open than it is alone.
+    None when no range is public."""
+    best: Peer | None = None
+    for version in (4, 6):
+        public = [
+            peer for peer in peers if peer.kind in OPENNESS and ipaddress.ip_network(peer.address).version == version
+        ]
+        if not public:
+            continue
+        widest = max(public, key=lambda peer: ipaddress.ip_network(peer.address).num_addresses)
+        kind = union_kind([ipaddress.ip_network(peer.address) for peer in public])
+        together = ", ".join(peer.address for peer in public if peer is not widest)
+        raised = OPENNESS[kind] > OPENNESS[widest.kind]
+        candidate = replace(widest, kind=kind, together=together if raised else "", via=via)
+        if best is None or OPENNESS[candidate.kind] > OPENNESS[best.kind]:
+            best = candidate
+    return best
 
 
 def address_count(cidr: str) -> str:

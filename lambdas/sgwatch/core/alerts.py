@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sgwatch.core import names
-from sgwatch.core.classify import Classification
+from sgwatch.core.classify import Classification, prefix_list_phrase
 from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.findings import Verdict, most_severe, render_reason
 from sgwatch.core.rules import UNREADABLE_RECORD
@@ -75,7 +75,19 @@ def group_key(result: Classification) -> tuple[str, ...]:
     if result.tamper is not None:  # one alert per resource blinded, apart from security-group changes
         return (result.account, result.region, result.actor, "tamper", result.tamper.label)
     group = result.group_ids[0] if result.group_ids else (result.record.group_name if result.record else "")
-    return (result.account, result.region, result.actor, group)
+    return (result.account, result.region, result.actor, group or _prefix_list_id(result))
+
+
+def _prefix_list_id(result: Classification) -> str:
+    edit = result.record.prefix_list if result.record is not None else None
+    return edit.list_id if edit is not None else ""
+
+
+def _prefix_list_where(result: Classification) -> str:
+    """Where a prefix-list edit happened: the list, for an alert that names no group (no rule references it, or
+    enrichment could not tell)."""
+    edit = result.record.prefix_list if result.record is not None else None
+    return prefix_list_phrase(edit.list_id, edit.name) if edit is not None else ""
 
 
 def _ascii(text: str, limit: int = 10_000) -> str:
@@ -93,7 +105,12 @@ def subject(alert: Alert) -> str:
         text = f"{alert.severity.name}: unreadable security-group record {first.event_name or ''}".rstrip()
         return _ascii(text)[:MAX_SUBJECT]
     top = alert.top
-    where = ", ".join(alert.group_ids) or (first.record.group_name if first.record else "") or "a security group"
+    where = (
+        ", ".join(alert.group_ids)
+        or (first.record.group_name if first.record else "")
+        or _prefix_list_where(first)
+        or "a security group"
+    )
     if first.tamper is not None:  # the call's name without Lambda's API version: the subject has 100 characters
         return _fit_subject(f"{alert.severity.name}: {first.tamper.call.name} on {first.tamper.label}")
     if top.change is not None:
@@ -101,6 +118,8 @@ def subject(alert: Alert) -> str:
         preposition = "to" if change.direction.value == "egress" else "from"
         peer = change.peer.address or "a peer not in the record"
         what = f"{change.action.value} {change.ports_label()} {preposition} {peer}"
+        if _prefix_list_id(first):  # a rule that references the edited list: the list is what changed
+            what = f"{_prefix_list_id(first)} opens {change.ports_label()} {preposition} {peer}"
     else:
         what = first.event_name
     count = sum(max(1, len(result.verdicts)) for result in alert.results)
@@ -184,7 +203,11 @@ def message(alert: Alert, *, published_at: datetime | None = None, domain: str =
         if record is not None and record.actor.source_ip:
             who += f" from {clean(record.actor.source_ip, 100)}"
         events = clean(", ".join(dict.fromkeys(result.event_name for result in alert.results)), 400)
-        groups = clean(", ".join(alert.group_ids[:_SHOWN_GROUPS]), 2000) or "group not named in the record"
+        groups = (
+            clean(", ".join(alert.group_ids[:_SHOWN_GROUPS]), 2000)
+            or clean(_prefix_list_where(first), 2000)
+            or "group not named in the record"
+        )
         if first.tamper is not None:
             groups = clean(first.tamper.label, 2000)
             if first.tamper.actor.source_ip:

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sgwatch.core.addresses import IPNetwork, PeerKind, union_kind
+from sgwatch.core.addresses import OPENNESS, IPNetwork, Peer, PeerKind, most_open, union_kind
 from sgwatch.core.fields import RecordError
 from sgwatch.core.findings import PolicyAction, Verdict, Wording, most_severe, render_reason
 from sgwatch.core.heartbeat import is_heartbeat
@@ -20,6 +20,8 @@ from sgwatch.core.rules import (
     GROUP_CREATED,
     GROUP_DELETED,
     INGRESS_ADDED,
+    PREFIX_LIST_NOTHING_ADDED,
+    PREFIX_LIST_RESTORED,
     RULE_REVOKED,
     TAMPER_DENIED,
     WORLD_ALL_TRAFFIC,
@@ -40,6 +42,7 @@ from sgwatch.core.tamper import (
 )
 
 _SHOWN_SERVICES = 3
+_SHOWN_ENTRIES = 5
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,11 @@ class Classification:
 
     @property
     def group_ids(self) -> list[str]:
-        return list(self.record.group_ids) if self.record else []
+        """The groups the record names, then those a verdict found (the rules that reference an edited prefix list)."""
+        if self.record is None:
+            return []
+        found = (verdict.change.group_id for verdict in self.verdicts if verdict.change is not None)
+        return list(dict.fromkeys(group for group in (*self.record.group_ids, *found) if group))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of DESIGN.md; an unreadable record has "error" and no severity."""
@@ -140,6 +147,8 @@ class Classification:
         result["findings"] = self._findings()
         if self.record is not None:
             result["via"] = self.via
+            if self.record.prefix_list is not None:
+                result["prefixList"] = self.record.prefix_list.to_dict()
             if self.record.error_code:
                 result["errorCode"] = self.record.error_code
         if self.tamper is not None:
@@ -305,7 +314,8 @@ def _opened_sentence(change: RuleChange, services: tuple[SensitivePort, ...], ru
     return f"{subject} opened to {change.peer.describe()}"
 
 
-def _change_verdict(record: SecurityGroupRecord, change: RuleChange, settings: Settings) -> Verdict:
+def change_verdict(record: SecurityGroupRecord, change: RuleChange, settings: Settings = DEFAULT_SETTINGS) -> Verdict:
+    """The verdict of one rule change of a record, with its sentence."""
     where = _group_phrase(record, change)
     by = _by(record)
     peer = change.peer.describe()
@@ -363,15 +373,12 @@ def _record_verdict(record: SecurityGroupRecord, rule: Rule) -> Verdict:
     return Verdict(rule, summary, rule.rationale, wording=Wording.SUMMARY_ONLY)
 
 
-_OPENNESS = {PeerKind.PUBLIC: 1, PeerKind.BROAD_PUBLIC: 2, PeerKind.WORLD: 3}
-
-
 def judged_together(changes: tuple[RuleChange, ...]) -> tuple[RuleChange, ...]:
     """The changes, each public range judged by the union of the ranges added with it to the same group, direction,
     protocol and ports: the four /2 ranges of IPv4 in one call are the world, not four broad ranges."""
     alike: dict[tuple[object, ...], list[int]] = {}
     for index, change in enumerate(changes):
-        if change.peer.kind in _OPENNESS and change.action in (Action.ADD, Action.MODIFY):
+        if change.peer.kind in OPENNESS and change.action in (Action.ADD, Action.MODIFY):
             version = ipaddress.ip_network(change.peer.address).version
             key = (change.group_id, change.direction, change.protocol, change.port_range, version)
             alike.setdefault(key, []).append(index)
@@ -381,18 +388,78 @@ def judged_together(changes: tuple[RuleChange, ...]) -> tuple[RuleChange, ...]:
         kind = union_kind([ipaddress.ip_network(peer.address) for peer in peers])
         for index in indexes:
             peer = changes[index].peer
-            if _OPENNESS[kind] > _OPENNESS[peer.kind]:
+            if OPENNESS[kind] > OPENNESS[peer.kind]:
                 others = ", ".join(other.address for other in peers if other is not peer)
                 joined[index] = replace(changes[index], peer=replace(peer, kind=kind, together=others))
     return tuple(joined)
 
 
+def _addresses(peers: tuple[Peer, ...]) -> str:
+    shown = ", ".join(peer.address for peer in peers[:_SHOWN_ENTRIES])
+    more = len(peers) - _SHOWN_ENTRIES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def prefix_list_phrase(list_id: str, name: str = "") -> str:
+    """ "prefix list pl-0abc (office)", or the words for a list whose id the record does not give."""
+    named = f" ({name})" if name else ""
+    return f"prefix list {list_id}{named}" if list_id else f"a prefix list{named} (its id is not in the record)"
+
+
+def _prefix_list_verdict(record: SecurityGroupRecord, settings: Settings) -> Verdict:
+    """A prefix-list edit judged by its entries alone: which rules reference the list, enrichment finds out."""
+    edit = record.prefix_list
+    assert edit is not None
+    entries = most_open(edit.added)
+    rule = first_rule(Family.PREFIX_LIST, Context(record=record, entries=entries))
+    assert rule is not None  # the last prefix-list rule applies to every prefix-list record
+    subject = prefix_list_phrase(edit.list_id, edit.name)
+    by = _by(record)
+    created = record.event.name == "CreateManagedPrefixList"
+    if rule is PREFIX_LIST_RESTORED:
+        summary = (
+            f"{subject[0].upper()}{subject[1:]} restored to version {edit.restored_version} {by}"
+            " (the record does not list the entries it brought back)"
+        )
+    elif rule is PREFIX_LIST_NOTHING_ADDED:
+        if edit.removed:
+            summary = f"{_addresses(edit.removed)} removed from {subject} {by}"
+        elif created:
+            summary = f"{subject[0].upper()}{subject[1:]} created with no entries {by}"
+        else:
+            summary = f"{subject[0].upper()}{subject[1:]} changed without new entries (its name or size) {by}"
+    else:
+        verb = "created with" if created else "gained"
+        gained = entries.describe() if entries is not None and entries.kind is not PeerKind.PUBLIC else ""
+        summary = f"{subject[0].upper()}{subject[1:]} {verb} {gained or _addresses(edit.added)} {by}"
+        if edit.removed:
+            summary += f"; {_addresses(edit.removed)} removed"
+    wording = Wording.STATED if rule.severity >= Severity.MEDIUM else Wording.SUMMARY_ONLY
+    return Verdict(rule, summary, rule.rationale, wording=wording)
+
+
+def referencing_verdict(
+    record: SecurityGroupRecord, change: RuleChange, settings: Settings = DEFAULT_SETTINGS
+) -> Verdict:
+    """A prefix-list edit rated on one rule that references the list, as if the rule had been added with the list's
+    new range as its source: "SSH (22/tcp) opened to the whole internet (...) on sg-1 through rule sgr-2"."""
+    rule, services = _exposure(change, settings)
+    through = f" through rule {change.rule_id}" if change.rule_id else ""
+    summary = f"{_opened_sentence(change, services, rule)} on {change.group_id}{through} {_by(record)}"
+    why = rule.rationale
+    if services and rule.severity >= Severity.HIGH:
+        why = f"{services[0].name} {services[0].reason}"
+    return Verdict(rule, summary, why, change)
+
+
 def _verdicts(record: SecurityGroupRecord, settings: Settings) -> list[Verdict]:
     record_rule = first_rule(Family.RECORD, Context(record=record))
-    if record_rule is not None:
+    if record.prefix_list is not None:
+        verdicts = [_prefix_list_verdict(record, settings)]
+    elif record_rule is not None:
         verdicts = [_record_verdict(record, record_rule)]
     else:
-        verdicts = [_change_verdict(record, change, settings) for change in judged_together(record.changes)]
+        verdicts = [change_verdict(record, change, settings) for change in judged_together(record.changes)]
     outcome = first_rule(Family.OUTCOME, Context(record=record))
     if outcome is None:
         return verdicts

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, ingress_verdict
+from sgwatch.core.addresses import Peer, PeerKind, classify_cidr, most_open
+from sgwatch.core.classify import (
+    DEFAULT_SETTINGS,
+    Classification,
+    Settings,
+    change_verdict,
+    ingress_verdict,
+    prefix_list_phrase,
+    referencing_verdict,
+)
 from sgwatch.core.events import EventKind
 from sgwatch.core.fields import Field, RecordError
 from sgwatch.core.findings import Verdict, Wording
-from sgwatch.core.model import Action, Direction
+from sgwatch.core.model import Action, Direction, RuleChange
 from sgwatch.core.parse import permission_changes
 from sgwatch.core.rules import DEFAULT_GROUP_INGRESS, MONITOR_STOPPED, MONITOR_WEAKENED, Context, Family, first_rule
 from sgwatch.core.severity import Severity
@@ -112,6 +121,124 @@ def apply_facts(
     if not extra and verdicts == list(result.verdicts):
         return result
     return replace(result, verdicts=(*verdicts, *extra))
+
+
+#: AWS-managed prefix lists whose addresses anyone can send from: said in the reason, not rated as the world.
+PUBLIC_BY_DESIGN = {
+    "com.amazonaws.global.cloudfront.origin-facing": "CloudFront's origin-facing servers: public by design, since"
+    " any CloudFront distribution, whoever owns it, sends its requests from them",
+}
+
+
+@dataclass(frozen=True)
+class ReferencingRule:
+    """A security-group rule whose source or destination is a prefix list."""
+
+    group_id: str
+    rule_id: str
+    egress: bool
+    protocol: str  # as protocol_name gives it
+    from_port: int | None
+    to_port: int | None
+
+
+@dataclass(frozen=True)
+class PrefixListFacts:
+    """A managed prefix list as EC2 describes it now: its entries, and the rules that reference it (None when they
+    could not be learned). `error` says what could not be learned, and why."""
+
+    list_id: str
+    name: str = ""
+    owner: str = ""  # "AWS" for the lists AWS manages
+    entries: tuple[str, ...] = ()
+    references: tuple[ReferencingRule, ...] | None = None
+    error: str = ""
+
+    @property
+    def aws_managed(self) -> bool:
+        return self.owner == "AWS" or self.name.startswith("com.amazonaws.")
+
+    def entry_peers(self, settings: Settings) -> tuple[Peer, ...]:
+        peers = []
+        for entry in self.entries:
+            try:
+                peers.append(classify_cidr(entry, settings.internal_ranges))
+            except ValueError:
+                continue  # EC2 holds only valid ranges; anything else is not an address and opens nothing
+        return tuple(peers)
+
+
+def prefix_list_ids(result: Classification) -> list[str]:
+    """The prefix lists whose facts would change the verdicts: an edited list, and the lists that added rules name."""
+    record = result.record
+    if record is None or record.failed:
+        return []
+    found = [record.prefix_list.list_id] if record.prefix_list is not None else []
+    found += [
+        verdict.change.peer.address
+        for verdict in result.verdicts
+        if verdict.change is not None
+        and verdict.change.peer.kind is PeerKind.PREFIX_LIST
+        and verdict.change.action in (Action.ADD, Action.MODIFY)
+    ]
+    return list(dict.fromkeys(list_id for list_id in found if list_id))
+
+
+def apply_prefix_list_facts(
+    result: Classification, lists: Mapping[str, PrefixListFacts], settings: Settings = DEFAULT_SETTINGS
+) -> Classification:
+    """An edited list rated on every inbound rule that references it, with the range it gained as the rule's source;
+    a rule whose source is a customer-managed list rated by the list's entries. Unchanged without the facts."""
+    record = result.record
+    if record is None or record.failed:
+        return result
+    edit = record.prefix_list
+    if edit is not None:
+        facts = lists.get(edit.list_id)
+        if facts is None or facts.error or facts.references is None:
+            return result
+        added = edit.added if edit.restored_version is None else facts.entry_peers(settings)
+        verb = "added to" if edit.restored_version is None else "restored into"
+        peer = most_open(added, via=f"{verb} {prefix_list_phrase(edit.list_id, facts.name or edit.name)}")
+        inbound = [rule for rule in facts.references if not rule.egress]
+        if peer is None:
+            return result
+        if not inbound:
+            said = "; no inbound security-group rule references the list now"
+            return replace(result, verdicts=tuple(replace(v, summary=v.summary + said) for v in result.verdicts))
+        referencing = tuple(
+            referencing_verdict(
+                record,
+                RuleChange(
+                    Action.ADD, Direction.INGRESS, rule.protocol, rule.from_port, rule.to_port, peer, rule.group_id,
+                    rule.rule_id,
+                ),
+                settings,
+            )
+            for rule in inbound
+        )  # fmt: skip
+        return replace(result, verdicts=referencing)
+    rated = list(result.verdicts)
+    for index, verdict in enumerate(rated):
+        change = verdict.change
+        if change is None or change.peer.kind is not PeerKind.PREFIX_LIST or change.action is Action.REVOKE:
+            continue
+        facts = lists.get(change.peer.address)
+        if facts is None or facts.error:
+            continue
+        phrase = prefix_list_phrase(facts.list_id, facts.name)
+        if facts.aws_managed:
+            known = PUBLIC_BY_DESIGN.get(facts.name, "addresses of an AWS service, not the internet")
+            said = f"; {phrase} is managed by AWS: {known}"
+            rated[index] = replace(verdict, summary=verdict.summary + said)
+            continue
+        peer = most_open(facts.entry_peers(settings), via=f"the entries of {phrase}")
+        if peer is None:
+            said = f"; the {len(facts.entries)} entries of {phrase} are all private or specific ranges"
+            rated[index] = replace(verdict, summary=verdict.summary + said)
+            continue
+        rated[index] = change_verdict(record, replace(change, peer=peer), settings)
+    return replace(result, verdicts=tuple(rated)) if rated != list(result.verdicts) else result
 
 
 def needs_trail_facts(result: Classification) -> bool:

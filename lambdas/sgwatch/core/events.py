@@ -19,6 +19,7 @@ class EventKind(Enum):
     GROUP_CREATED = "group-created"
     GROUP_DELETED = "group-deleted"
     ATTACHMENT_CHANGED = "attachment-changed"
+    PREFIX_LIST_CHANGED = "prefix-list-changed"  # a managed prefix list, which rules reference by id, was edited
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,25 @@ MONITORED_EVENTS: tuple[MonitoredEvent, ...] = (
         None,
         "with groupSet, replaces the groups of an instance: an open group attached is an exposure",
         requires_group_set=True,
+    ),
+    MonitoredEvent(
+        "CreateManagedPrefixList",
+        EventKind.PREFIX_LIST_CHANGED,
+        None,
+        "creates a prefix list with its first entries: a rule that references it later opens to those ranges",
+    ),
+    MonitoredEvent(
+        "ModifyManagedPrefixList",
+        EventKind.PREFIX_LIST_CHANGED,
+        None,
+        "adds or removes entries of a prefix list: every rule that references the list opens or closes with it,"
+        " through a call that names no security group",
+    ),
+    MonitoredEvent(
+        "RestoreManagedPrefixListVersion",
+        EventKind.PREFIX_LIST_CHANGED,
+        None,
+        "brings back the entries of an earlier version of a prefix list, which the record does not list",
     ),
 )
 

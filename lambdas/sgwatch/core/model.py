@@ -90,6 +90,8 @@ class RuleChange:
         }
         if self.peer.written:
             result["peerAsWritten"] = self.peer.written
+        if self.peer.via:
+            result["peerVia"] = self.peer.via
         if self.group_id:
             result["groupId"] = self.group_id
         if self.rule_id:
@@ -113,6 +115,29 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class PrefixListEdit:
+    """What a call did to a managed prefix list: the ranges it added and removed, or the version it restored."""
+
+    list_id: str  # "" when a failed create left none
+    name: str = ""
+    added: tuple[Peer, ...] = ()
+    removed: tuple[Peer, ...] = ()
+    restored_version: int | None = (
+        None  # RestoreManagedPrefixListVersion: the record gives the version, not its entries
+    )
+
+    def to_dict(self) -> dict[str, object]:
+        result: dict[str, object] = {"prefixListId": self.list_id}
+        if self.name:
+            result["name"] = self.name
+        result["added"] = [peer.address for peer in self.added]
+        result["removed"] = [peer.address for peer in self.removed]
+        if self.restored_version is not None:
+            result["restoredVersion"] = self.restored_version
+        return result
+
+
+@dataclass(frozen=True)
 class SecurityGroupRecord:
     """A CloudTrail record of a monitored call, normalised."""
 
@@ -129,6 +154,7 @@ class SecurityGroupRecord:
     vpc_id: str = ""
     target: str = ""  # the instance or network interface whose groups were replaced
     changes: tuple[RuleChange, ...] = field(default=())
+    prefix_list: PrefixListEdit | None = None  # a managed prefix list's edit: it reaches the groups that reference it
 
     @property
     def failed(self) -> bool:

@@ -10,7 +10,7 @@ from sgwatch.core.addresses import IPNetwork, Peer, PeerKind, classify_cidr
 from sgwatch.core.events import EVENT_SOURCE, MONITORED_BY_NAME, EventKind, MonitoredEvent
 from sgwatch.core.fields import Field, RecordError
 from sgwatch.core.identity import actor_from
-from sgwatch.core.model import Action, Direction, RuleChange, SecurityGroupRecord, protocol_name
+from sgwatch.core.model import Action, Direction, PrefixListEdit, RuleChange, SecurityGroupRecord, protocol_name
 
 _ACTIONS = {
     EventKind.RULES_ADDED: Action.ADD,
@@ -61,7 +61,10 @@ def normalise(
     vpc_id = params.get("vpcId").text("")
     target = ""
     changes: tuple[RuleChange, ...] = ()
-    if event.kind in _ACTIONS:
+    prefix_list: PrefixListEdit | None = None
+    if event.kind is EventKind.PREFIX_LIST_CHANGED:
+        prefix_list = reader.prefix_list_edit(event, params, response)
+    elif event.kind in _ACTIONS:
         changes = tuple(reader.changes(event, params, response, error_code))
         group_ids = [params.get("groupId").text("")] + [change.group_id for change in changes]
         # A call that named the group by groupName carries its id only in the response.
@@ -92,6 +95,7 @@ def normalise(
         vpc_id=vpc_id,
         target=target,
         changes=changes,
+        prefix_list=prefix_list,
     )
 
 
@@ -137,6 +141,31 @@ class _RuleReader:
             return classify_cidr(field.text(), self.internal_ranges)
         except ValueError as error:
             raise RecordError(field.path, str(error)) from None
+
+    def prefix_list_edit(self, event: MonitoredEvent, params: Field, response: Field) -> PrefixListEdit:
+        """The prefix-list calls keep the API's PascalCase inside a wrapper ("ModifyManagedPrefixListRequest"), with
+        entries as one object or a list ({"cidr": ..., "Description": ..., "tag": "1"})."""
+        wrapped = params.get(f"{event.name}Request")
+        request = wrapped if wrapped.value is not None else params
+        list_id = request.get("PrefixListId").text("")
+        if not list_id:  # a create: the new list's id is in the response
+            created = response.get(f"{event.name}Response")
+            created = created if created.value is not None else response
+            list_id = created.get("prefixList", "PrefixList").get("prefixListId", "PrefixListId").text("")
+        version = request.get("PreviousVersion").text("")
+        restored = int(version) if event.name == "RestoreManagedPrefixListVersion" and version.isdigit() else None
+        return PrefixListEdit(
+            list_id=list_id,
+            name=request.get("PrefixListName").text(""),
+            added=tuple(
+                self.cidr(entry.get("Cidr"))
+                for entry in request.get("Entry", "AddEntry", "Entries", "AddEntries").items()
+            ),
+            removed=tuple(
+                self.cidr(entry.get("Cidr")) for entry in request.get("RemoveEntry", "RemoveEntries").items()
+            ),
+            restored_version=restored,
+        )
 
     def changes(self, event: MonitoredEvent, params: Field, response: Field, error_code: str) -> list[RuleChange]:
         """The rules a call changed, from the first place in the record that states them."""

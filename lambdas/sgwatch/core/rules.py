@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sgwatch.core.addresses import PeerKind
+from sgwatch.core.addresses import Peer, PeerKind
 from sgwatch.core.events import EventKind
 from sgwatch.core.model import Action, Direction, RuleChange, SecurityGroupRecord
 from sgwatch.core.ports import WEB_PORTS, SensitivePort
@@ -24,6 +24,7 @@ class Family(Enum):
     EXPOSURE = "exposure"  # an inbound addition: how far it opens what
     HYGIENE = "hygiene"  # what the group itself makes worse: the VPC default, an open group attached
     RECORD = "record"  # a record about a group as a whole: created, deleted, attached
+    PREFIX_LIST = "prefix-list"  # a managed prefix list's entries, judged before the rules that reference it are known
     OUTCOME = "outcome"  # how the call itself went: unreadable, denied, failed
     TAMPER = "tamper"  # a call that blinds the monitor (a trail, AWS Config, sgwatch's own resources), or undoes that
     TAMPER_OUTCOME = "tamper-outcome"  # such a call that was denied or failed
@@ -57,6 +58,7 @@ class Context:
     attached_exposure: Severity = Severity.NONE  # the worst a newly attached group's inbound rules allow
     unreadable: bool = False
     tamper: TamperRecord | None = None
+    entries: Peer | None = None  # the most open range a prefix-list edit added, judged with the others it added
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,71 @@ ATTACHMENT_CHANGED = Rule(
     lambda c: _kind(c, EventKind.ATTACHMENT_CHANGED),
 )
 
+# --- prefix list: the rules that reference the list are rated once enrichment finds them -------------------------
+
+
+def _prefix_list(context: Context) -> bool:
+    return context.record is not None and context.record.prefix_list is not None
+
+
+def _restored(context: Context) -> bool:
+    edit = context.record.prefix_list if context.record is not None else None
+    return edit is not None and edit.restored_version is not None
+
+
+def _entries_added(context: Context) -> bool:
+    edit = context.record.prefix_list if context.record is not None else None
+    return edit is not None and bool(edit.added)
+
+
+def _entries(context: Context, kind: PeerKind) -> bool:
+    return _prefix_list(context) and context.entries is not None and context.entries.kind is kind
+
+
+PREFIX_LIST_WORLD_ENTRY = Rule(
+    "prefix-list-world-entry",
+    Family.PREFIX_LIST,
+    Severity.HIGH,
+    "every rule that references this prefix list now admits half of the internet or more; exposure depends on the"
+    " rules that reference this list",
+    "Remove the entry unless it was approved; list the rules that reference the prefix list"
+    " (aws ec2 get-managed-prefix-list-associations) to see what it opened.",
+    lambda c: _entries(c, PeerKind.WORLD),
+)
+PREFIX_LIST_BROAD_ENTRY = Rule(
+    "prefix-list-broad-entry",
+    Family.PREFIX_LIST,
+    Severity.MEDIUM,
+    "every rule that references this prefix list now admits a public range with more addresses than a /16 (IPv4) or"
+    " a /48 (IPv6); exposure depends on the rules that reference this list",
+    "Narrow the entry to the addresses that need it.",
+    lambda c: _entries(c, PeerKind.BROAD_PUBLIC),
+)
+PREFIX_LIST_RESTORED = Rule(
+    "prefix-list-restored",
+    Family.PREFIX_LIST,
+    Severity.LOW,
+    "an earlier version's entries are back in the prefix list, and the record does not say which they are",
+    "Check the restored entries: aws ec2 get-managed-prefix-list-entries --prefix-list-id <id>.",
+    _restored,
+)
+PREFIX_LIST_ENTRIES_ADDED = Rule(
+    "prefix-list-entries-added",
+    Family.PREFIX_LIST,
+    Severity.LOW,
+    "specific or private ranges were added to a prefix list: the rules that reference it admit them too",
+    "Nothing to do if the change was planned.",
+    _entries_added,
+)
+PREFIX_LIST_NOTHING_ADDED = Rule(
+    "prefix-list-nothing-added",
+    Family.PREFIX_LIST,
+    Severity.INFO,
+    "no range was added to the prefix list (entries removed, or its name or size changed): nothing new is admitted",
+    "Nothing to do unless something broke.",
+    _prefix_list,
+)
+
 # --- hygiene --------------------------------------------------------------------------------------------------
 
 DEFAULT_GROUP_INGRESS = Rule(
@@ -359,6 +426,11 @@ RULES: tuple[Rule, ...] = (
     GROUP_CREATED,
     GROUP_DELETED,
     ATTACHMENT_CHANGED,
+    PREFIX_LIST_WORLD_ENTRY,
+    PREFIX_LIST_BROAD_ENTRY,
+    PREFIX_LIST_RESTORED,
+    PREFIX_LIST_ENTRIES_ADDED,
+    PREFIX_LIST_NOTHING_ADDED,
     DEFAULT_GROUP_INGRESS,
     OPEN_GROUP_ATTACHED,
     UNREADABLE_RECORD,

@@ -194,6 +194,41 @@ def canary_heartbeat(ec2: Any, vpc: str, at: datetime) -> dict[str, Any]:
 DEMO_RULE, DEMO_GUARD_RULE = "sgwatch", "sgwatch-guard"
 
 
+def moto_clients() -> Callable[..., Any]:
+    """The function's boto3 clients, with what moto does not emulate answered from moto's own state."""
+    from sgwatch.runtime.handler import aws_clients  # noqa: PLC0415 - the function's own client settings
+
+    make = aws_clients()
+
+    def client(service: str, **options: Any) -> Any:
+        made = make(service, **options)
+        if service == "ec2":
+            answer_prefix_list_associations(made)
+        return made
+
+    return client
+
+
+def answer_prefix_list_associations(ec2: Any) -> None:
+    """GetManagedPrefixListAssociations, which moto lacks, answered on this client from the account's rules as AWS
+    documents it: the security groups whose rules reference the list, with their owner
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_GetManagedPrefixListAssociations.html)."""
+    from botocore.awsrequest import AWSResponse  # noqa: PLC0415 - the demo's own dependency
+
+    def associations(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        list_id = params.get("body", {}).get("PrefixListId", "")
+        groups = {
+            rule["GroupId"]
+            for page in ec2.get_paginator("describe_security_group_rules").paginate()
+            for rule in page.get("SecurityGroupRules", [])
+            if rule.get("PrefixListId") == list_id
+        }
+        found = [{"ResourceId": group, "ResourceOwner": "123456789012"} for group in sorted(groups)]
+        return AWSResponse(None, 200, {}, None), {"PrefixListAssociations": found}
+
+    ec2.meta.events.register("before-call.ec2.GetManagedPrefixListAssociations", associations)
+
+
 def eventbridge_source(record: dict[str, Any]) -> str:
     """The EventBridge source of a CloudTrail record's event: aws.ec2 for ec2.amazonaws.com, aws.cloudtrail for
     cloudtrail.amazonaws.com."""
@@ -277,7 +312,7 @@ def run_pipeline(
                 or {"stack": "sgwatch", "detectionRules": [DEMO_RULE], "guardRules": [DEMO_GUARD_RULE], "names": []}
             )
             # A new container of the function, configured by the environment the stack gives it, for this replay.
-            function = handler.build_runtime(settings_from_env(os.environ))
+            function = handler.build_runtime(settings_from_env(os.environ), clients=moto_clients())
             delivered_ids: set[str] = set()
 
             def invoke(event: dict[str, Any]) -> dict[str, Any]:

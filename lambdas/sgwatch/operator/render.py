@@ -19,7 +19,12 @@ _WIDTH = 8  # "CRITICAL"
 def headline(result: Classification) -> str:
     """One line: severity, event, groups, where, when."""
     where = "/".join(part for part in (result.account, result.region) if part)
-    groups = " ".join(result.group_ids) or (result.tamper.label if result.tamper else "")
+    edited = result.record.prefix_list if result.record is not None else None
+    groups = (
+        " ".join(result.group_ids)
+        or (result.tamper.label if result.tamper else "")
+        or (edited.list_id if edited is not None else "")
+    )
     parts = [
         result.severity.name.ljust(_WIDTH),
         result.event_name or "(no eventName)",

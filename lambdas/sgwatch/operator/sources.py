@@ -24,11 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from sgwatch.core.envelopes import Item, unwrap, unwrap_log_entry
+from sgwatch.core.events import MONITORED_EVENTS
 from sgwatch.core.tamper import TAMPER_CALLS, is_watched_name
 
-#: Every monitored eventName contains "SecurityGroup", except the two attachment calls, which count only with groupSet;
-#: the tamper calls are named one by one (a pipeline may have lower-cased the keys, so the case is ignored).
-_MARKERS = re.compile(b"(?i)SecurityGroup|groupSet|" + b"|".join(call.name.encode() for call in TAMPER_CALLS))
+#: Bytes one of which every monitored record holds: "SecurityGroup" in most event names, groupSet in the attachment
+#: calls, and the names of the other monitored and tamper calls (the prefix-list calls name no group). A pipeline may
+#: have lower-cased the keys, so the case is ignored.
+_MARKERS = re.compile(
+    b"(?i)SecurityGroup|groupSet|"
+    + b"|".join(
+        name.encode()
+        for name in (
+            *(
+                event.name
+                for event in MONITORED_EVENTS
+                if "SecurityGroup" not in event.name and not event.requires_group_set
+            ),
+            *(call.name for call in TAMPER_CALLS),
+        )
+    )
+)
 #: A JSON escape can spell any letter of a marker ("Authorize\u0053ecurityGroupIngress"): such bytes are decoded.
 _ESCAPE = b"\\u"
 

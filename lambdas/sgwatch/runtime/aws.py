@@ -6,15 +6,25 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sgwatch.core import names
-from sgwatch.core.enrich import GroupFacts
+from sgwatch.core.enrich import GroupFacts, PrefixListFacts, ReferencingRule
 from sgwatch.core.errors import error_code
+from sgwatch.core.model import protocol_name
 from sgwatch.core.tamper import TrailFacts, captures_management_writes
 from sgwatch.runtime.ports import Claim, MessageRefused
 
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8,17}$")
+#: The most prefix lists one prefix_lists() call describes; a batch of ten records names a handful.
+MAX_PREFIX_LISTS_DESCRIBED = 20
+#: The most entries read of one list (EC2's own limit on a list's size is 1,000) and the most groups asked about
+#: for the rules that reference it: beyond, the verdict rests on what was read, and says so in the facts.
+MAX_PREFIX_LIST_ENTRIES = 1000
+MAX_REFERENCING_GROUPS = 1000
+_FILTER_VALUES = 200  # EC2 takes at most 200 values in one filter
 _MAX_INTERFACES_COUNTED = 1000
 #: An account has at most five trails per region (CloudTrail's quota); more in an answer is not asked about.
 MAX_TRAILS_DESCRIBED = 20
@@ -63,6 +73,7 @@ class Ec2Enricher:
         self.clock = clock
         self._cache: dict[tuple[str, str, str], tuple[float, GroupFacts]] = {}
         self._clients: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._lists: dict[tuple[str, str, str], tuple[float, PrefixListFacts]] = {}
 
     def _client(self, region: str, account: str) -> Any:
         home_region = getattr(getattr(self.client, "meta", None), "region_name", "")
@@ -153,6 +164,91 @@ class Ec2Enricher:
             ingress_permissions=tuple(group.get("IpPermissions", [])),
             egress_rule_ids=frozenset(egress),
         )
+
+    def prefix_lists(self, list_ids: Sequence[str], region: str = "", account: str = "") -> dict[str, PrefixListFacts]:
+        """Managed prefix lists of one region and account: entries, owner, and the rules that reference them."""
+        now = self.clock()
+        try:
+            client = self._client(region, account)
+        except Exception as error:
+            return {list_id: PrefixListFacts(list_id, error=_error_text(error)) for list_id in list_ids}
+        found: dict[str, PrefixListFacts] = {}
+        missing: list[str] = []
+        for list_id in dict.fromkeys(list_ids):
+            cached = self._lists.get((region, account, list_id))
+            if cached and cached[0] > now:
+                found[list_id] = cached[1]
+            elif not _PREFIX_LIST_ID.match(list_id):
+                found[list_id] = PrefixListFacts(list_id, error="not a prefix list id that EC2 accepts")
+            elif len(missing) < MAX_PREFIX_LISTS_DESCRIBED:
+                missing.append(list_id)
+            else:
+                found[list_id] = PrefixListFacts(list_id, error="not described: too many prefix lists in one batch")
+        if not missing:
+            return found
+        try:
+            described = client.describe_managed_prefix_lists(PrefixListIds=missing).get("PrefixLists", [])
+        except Exception as error:
+            return found | {list_id: PrefixListFacts(list_id, error=_error_text(error)) for list_id in missing}
+        for prefix_list in described:
+            facts = self._prefix_list(client, prefix_list)
+            found[facts.list_id] = facts
+            if not facts.error:
+                self._lists[(region, account, facts.list_id)] = (now + self.ttl_seconds, facts)
+        for list_id in missing:
+            found.setdefault(list_id, PrefixListFacts(list_id, error="not returned by DescribeManagedPrefixLists"))
+        return found
+
+    def _prefix_list(self, client: Any, prefix_list: Mapping[str, Any]) -> PrefixListFacts:
+        list_id = prefix_list["PrefixListId"]
+        facts = PrefixListFacts(list_id, prefix_list.get("PrefixListName", ""), prefix_list.get("OwnerId", ""))
+        try:
+            pages = client.get_paginator("get_managed_prefix_list_entries").paginate(
+                PrefixListId=list_id, PaginationConfig={"MaxItems": MAX_PREFIX_LIST_ENTRIES}
+            )
+            entries = tuple(entry["Cidr"] for page in pages for entry in page.get("Entries", []) if "Cidr" in entry)
+        except Exception as error:
+            return replace(facts, error=f"entries not read: {_error_text(error)}")
+        facts = replace(facts, entries=entries)
+        if facts.aws_managed:  # AWS's lists are judged by what they are, not by the rules that use them
+            return facts
+        try:
+            return replace(facts, references=self._references(client, list_id))
+        except Exception:  # the entries still rate rules that name the list; an edit stays rated by its entries
+            return facts
+
+    def _references(self, client: Any, list_id: str) -> tuple[ReferencingRule, ...]:
+        """The rules that name the list, found through the list's associations (the groups that use it)."""
+        pages = client.get_paginator("get_managed_prefix_list_associations").paginate(
+            PrefixListId=list_id, PaginationConfig={"MaxItems": MAX_REFERENCING_GROUPS}
+        )
+        groups = list(
+            dict.fromkeys(
+                association["ResourceId"]
+                for page in pages
+                for association in page.get("PrefixListAssociations", [])
+                if str(association.get("ResourceId", "")).startswith("sg-")
+            )
+        )
+        found: list[ReferencingRule] = []
+        for start in range(0, len(groups), _FILTER_VALUES):
+            rules = client.get_paginator("describe_security_group_rules").paginate(
+                Filters=[{"Name": "group-id", "Values": groups[start : start + _FILTER_VALUES]}]
+            )
+            found += [
+                ReferencingRule(
+                    group_id=rule["GroupId"],
+                    rule_id=rule.get("SecurityGroupRuleId", ""),
+                    egress=bool(rule.get("IsEgress")),
+                    protocol=protocol_name(str(rule.get("IpProtocol", "-1"))),
+                    from_port=rule.get("FromPort"),
+                    to_port=rule.get("ToPort"),
+                )
+                for page in rules
+                for rule in page.get("SecurityGroupRules", [])
+                if rule.get("PrefixListId") == list_id
+            ]
+        return tuple(found)
 
 
 class SnsPublisher:

@@ -19,7 +19,7 @@ from sgwatch.core import names
 from sgwatch.core.text import json_line
 from sgwatch.runtime.aws import CloudTrailInspector, DynamoDeduplicator, Ec2Enricher, SnsPublisher, assumed_role_keys
 from sgwatch.runtime.pipeline import process_batch
-from sgwatch.runtime.ports import Deduplicator, Enricher, MetricsSink, Publisher, TrailInspector
+from sgwatch.runtime.ports import Deduplicator, Enricher, MetricsSink, PrefixListReader, Publisher, TrailInspector
 from sgwatch.runtime.settings import HandlerSettings, settings_from_env
 
 # Log lines go through the same JSON writer as the CLI: a lone surrogate or a line separator in a record cannot make
@@ -72,6 +72,7 @@ class Runtime:
     metrics: MetricsSink
     deduplicator: Deduplicator | None = None
     trail_inspector: TrailInspector | None = None
+    prefix_list_reader: PrefixListReader | None = None
 
 
 def build_runtime(
@@ -101,13 +102,15 @@ def build_runtime(
         if settings.dedup_table
         else None
     )
+    enricher = Ec2Enricher(client("ec2"), client_for=service_for("ec2"), home_account=settings.home_account)
     return Runtime(
         settings,
-        Ec2Enricher(client("ec2"), client_for=service_for("ec2"), home_account=settings.home_account),
+        enricher,
         SnsPublisher(client("sns"), settings.topic_arn),
         metrics if metrics is not None else PowertoolsMetrics(),
         deduplicator,
         CloudTrailInspector(service_for("cloudtrail")),
+        prefix_list_reader=enricher,  # the same EC2 clients and their cache
     )
 
 
@@ -144,6 +147,7 @@ def handle(runtime: Runtime, event: dict[str, Any]) -> dict[str, Any]:
         settings=runtime.settings.pipeline,
         deduplicator=runtime.deduplicator,
         trail_inspector=runtime.trail_inspector,
+        prefix_list_reader=runtime.prefix_list_reader,
     )
     logger.info(
         "batch done",

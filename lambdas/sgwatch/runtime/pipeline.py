@@ -20,7 +20,15 @@ from typing import Any
 from sgwatch.core import names
 from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
 from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify
-from sgwatch.core.enrich import GroupFacts, apply_facts, apply_trail_facts, needs_trail_facts
+from sgwatch.core.enrich import (
+    GroupFacts,
+    PrefixListFacts,
+    apply_facts,
+    apply_prefix_list_facts,
+    apply_trail_facts,
+    needs_trail_facts,
+    prefix_list_ids,
+)
 from sgwatch.core.envelopes import Item, unwrap
 from sgwatch.core.parse import parse_time
 from sgwatch.core.policy import Policy, apply_policy, lowered_by_policy
@@ -32,6 +40,7 @@ from sgwatch.runtime.ports import (
     Enricher,
     MessageRefused,
     MetricsSink,
+    PrefixListReader,
     Publisher,
     TrailInspector,
 )
@@ -162,12 +171,14 @@ class _Batch:
     clock: Callable[[], datetime]
     deduplicator: Deduplicator | None
     trail_inspector: TrailInspector | None = None
+    prefix_list_reader: PrefixListReader | None = None
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     failed: dict[str, None] = field(default_factory=dict)  # message ids, in order, without repeats
     claimed: set[str] = field(default_factory=set)
     facts: dict[str, GroupFacts] = field(default_factory=dict)  # the describe stage's, for the whole batch
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # of the groups described, for the policy
     trails: dict[tuple[str, str], Sequence[TrailFacts]] = field(default_factory=dict)  # by (region, account)
+    prefix_lists: dict[tuple[str, str, str], PrefixListFacts] = field(default_factory=dict)  # by region, account, id
 
     def fail(self, records: Sequence[BatchRecord]) -> None:
         self.failed.update(dict.fromkeys(record.message_id for record in records))
@@ -220,10 +231,16 @@ class _Batch:
     # enrich, batch part: what EC2 says of the groups, asked where each change happened (forwarders bring every
     # region and account); one place failing leaves its groups without facts, and the alerts say so
     def describe(self, records: Sequence[BatchRecord]) -> None:
+        self._describe_prefix_lists(records)  # first: the groups whose rules reference an edited list are described too
         by_place: dict[tuple[str, str], dict[str, None]] = {}
         for record in records:
             result = record.classified
-            by_place.setdefault((result.region, result.account), {}).update(dict.fromkeys(result.group_ids))
+            place = by_place.setdefault((result.region, result.account), {})
+            place.update(dict.fromkeys(result.group_ids))
+            edit = result.record.prefix_list if result.record is not None else None
+            facts = self.prefix_lists.get((result.region, result.account, edit.list_id)) if edit else None
+            if facts is not None and facts.references:
+                place.update(dict.fromkeys(rule.group_id for rule in facts.references if not rule.egress))
         for (region, account), place_groups in by_place.items():
             if not place_groups:
                 continue
@@ -241,6 +258,31 @@ class _Batch:
             self.logger.warning("enrichment failed", extra={"groupId": missing.group_id, "error": missing.error})
         self.tags = {group_id: group.tags for group_id, group in self.facts.items() if not group.error}
         self._describe_trails(records)
+
+    def _describe_prefix_lists(self, records: Sequence[BatchRecord]) -> None:
+        """The prefix lists edited or named as a source: their entries and the rules that reference them. Failing to
+        ask leaves the verdict as the record alone gives it."""
+        if self.prefix_list_reader is None:
+            return
+        by_place: dict[tuple[str, str], dict[str, None]] = {}
+        for record in records:
+            result = record.classified
+            found = prefix_list_ids(result)
+            if found:
+                by_place.setdefault((result.region, result.account), {}).update(dict.fromkeys(found))
+        for (region, account), list_ids in by_place.items():
+            try:
+                described = self.prefix_list_reader.prefix_lists(list(list_ids), region, account)
+            except Exception as error:  # a defect in the reader must not cost the alerts
+                described = {
+                    list_id: PrefixListFacts(list_id, error=f"the reader failed ({type(error).__name__})")
+                    for list_id in list_ids
+                }
+            for list_id, facts in described.items():
+                self.prefix_lists[region, account, list_id] = facts
+                if facts.error:
+                    self.metrics.add(names.METRIC_ENRICHMENT_FAILURES, 1)
+                    self.logger.warning("enrichment failed", extra={"prefixListId": list_id, "error": facts.error})
 
     def _describe_trails(self, records: Sequence[BatchRecord]) -> None:
         """The trails where a trail was stopped or narrowed: another one may still record the changes. Failing to
@@ -260,6 +302,12 @@ class _Batch:
         result = record.classified
         if result.error:
             return record
+        place = {
+            list_id: facts
+            for (region, account, list_id), facts in self.prefix_lists.items()
+            if (region, account) == (result.region, result.account)
+        }
+        result = apply_prefix_list_facts(result, place, self.settings.classification)
         result = apply_facts(result, self.facts, self.settings.classification)
         result = apply_trail_facts(result, self.trails.get((result.region, result.account), ()))
         return replace(record, result=result)
@@ -403,10 +451,13 @@ def process_batch(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     deduplicator: Deduplicator | None = None,
     trail_inspector: TrailInspector | None = None,
+    prefix_list_reader: PrefixListReader | None = None,
 ) -> BatchOutcome:
     """Read, classify, enrich, apply policy, deduplicate, group and publish one SQS batch. A failure fails only the
     messages it concerns."""
-    batch = _Batch(enricher, publisher, metrics, logger, settings, clock, deduplicator, trail_inspector)
+    batch = _Batch(
+        enricher, publisher, metrics, logger, settings, clock, deduplicator, trail_inspector, prefix_list_reader
+    )
     messages = event.get("Records", []) if isinstance(event, dict) else []
     findings = [
         kept

@@ -7,13 +7,22 @@ from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Protocol
 
-from sgwatch.core.enrich import GroupFacts
+from sgwatch.core.enrich import GroupFacts, PrefixListFacts
 from sgwatch.core.errors import SgwatchError
 from sgwatch.core.tamper import TrailFacts
 
 
 class Enricher(Protocol):
     def facts(self, group_ids: Sequence[str], region: str = "", account: str = "") -> dict[str, GroupFacts]: ...
+
+
+class PrefixListReader(Protocol):
+    """Managed prefix lists of a region of an account: their entries, and the security-group rules that reference
+    them."""
+
+    def prefix_lists(
+        self, list_ids: Sequence[str], region: str = "", account: str = ""
+    ) -> dict[str, PrefixListFacts]: ...
 
 
 class TrailInspector(Protocol):
