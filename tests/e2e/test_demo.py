@@ -15,7 +15,8 @@ def test_demo_replays_the_bundled_records_through_the_pipeline() -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["demo"], out, err) == EXIT_OK
     text = out.getvalue()
-    assert "rule:    29 of 35 records delivered to the buffer" in text  # 34 real records and the canary's call
+    # 34 real records, the canary's call and the prefix-list edit made on the emulated account
+    assert "rule:    30 of 36 records delivered to the buffer" in text
     # the home region's canary call arrives as a heartbeat; the silent region's alarm fires
     assert "           eu-west-1    1 arrived (counted, not alerted): OK" in text
     assert "us-east-1    none arrived: ALARM, 'no sgwatch heartbeat from us-east-1 for 75 minutes'" in text
@@ -27,8 +28,8 @@ def test_demo_replays_the_bundled_records_through_the_pipeline() -> None:
     assert " * CRITICAL: add 22/tcp from 0.0.0.0/0 on sg-" in text
     assert all(line.startswith(" *") for line in alert_lines if re.match(r"^ . (CRITICAL|HIGH|MEDIUM):", line))
     assert not any(line.startswith(" *") for line in alert_lines if re.match(r"^ . (LOW|INFO):", line))
-    assert "SecurityGroupChanges            CRITICAL 5, HIGH 1, MEDIUM 1, LOW 11, INFO 9" in text
-    assert "SecurityGroupChangesByRegion    eu-west-1 27" in text  # the demo account's groups are in eu-west-1
+    assert "SecurityGroupChanges            CRITICAL 6, HIGH 1, MEDIUM 1, LOW 11, INFO 9" in text
+    assert "SecurityGroupChangesByRegion    eu-west-1 28" in text  # the demo account's groups are in eu-west-1
     assert f"AlertsPublished                 {len(alert_lines)}" in text
     assert "The most severe alert, as its email reads" in text and "What to do: Revoke the rule now" in text
     assert '{"level"' not in text  # the function's logs are counted, not mixed into the report
@@ -36,6 +37,14 @@ def test_demo_replays_the_bundled_records_through_the_pipeline() -> None:
     assert " * CRITICAL: StopLogging on CloudTrail trail stratus-red-team-ct-stop-trail-buykxbqejv" in text
     assert "Someone blinds the monitor" in text and "Undo: aws cloudtrail start-logging --name" in text
     assert "TamperEvents                    1" in text
+    # A prefix list that a group's SSH rule references gains the world: the call names no group; the alert does.
+    edit = re.search(r" \* CRITICAL: (pl-[0-9a-f]+) opens 22/tcp from 0\.0\.0\.0/0 on (sg-[0-9a-f]+)\n", text)
+    assert edit is not None
+    assert "A prefix list opens a group" in text
+    assert (
+        f"SSH (22/tcp) opened to the whole internet (0.0.0.0/0, added to prefix list {edit.group(1)} (office)) on"
+        f" {edit.group(2)} through rule sgr-" in text
+    )
     assert dict(os.environ) == environment
 
 

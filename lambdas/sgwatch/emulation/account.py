@@ -51,6 +51,7 @@ class DemoResult:
     undelivered_changes: list[str] = field(default_factory=list)
     log_lines: int = 0
     heartbeat_regions: list[str] = field(default_factory=list)  # where a canary should beat
+    made: list[str] = field(default_factory=list)  # the calls made on the emulated account, replayed with the records
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,51 @@ def canary_heartbeat(ec2: Any, vpc: str, at: datetime) -> dict[str, Any]:
     }
 
 
+def prefix_list_opens_group(ec2: Any, group_id: str, at: datetime) -> dict[str, Any]:
+    """A customer-managed prefix list "office" (one office range) that an SSH rule of `group_id` references, then the
+    whole internet added to the list, and the CloudTrail record of that call in the shape the console's calls are
+    published in (moto has no CloudTrail): the change names no security group, and opens one."""
+    list_id = ec2.create_managed_prefix_list(
+        PrefixListName="office", MaxEntries=10, AddressFamily="IPv4", Entries=[{"Cidr": "198.51.100.0/24"}]
+    )["PrefixList"]["PrefixListId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": list_id}]}
+        ],
+    )
+    entry = {"Cidr": "0.0.0.0/0", "Description": "temporary: vendor access"}
+    # moto forgets a list's name when a modification does not repeat it; EC2 keeps it
+    ec2.modify_managed_prefix_list(PrefixListId=list_id, PrefixListName="office", CurrentVersion=1, AddEntries=[entry])
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": "arn:aws:iam::123456789012:user/contractor",
+            "accountId": "123456789012",
+            "userName": "contractor",
+        },
+        "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "ModifyManagedPrefixList",
+        "awsRegion": REGION,
+        "sourceIPAddress": "203.0.113.77",
+        "userAgent": "AWS Internal",
+        "requestParameters": {
+            "ModifyManagedPrefixListRequest": {
+                "PrefixListId": list_id,
+                "CurrentVersion": "1",
+                "AddEntry": {"cidr": entry["Cidr"], "Description": entry["Description"], "tag": "1"},
+            }
+        },
+        "responseElements": {"ModifyManagedPrefixListResponse": {"prefixList": {"prefixListId": list_id}}},
+        "eventID": str(uuid.uuid4()),
+        "eventType": "AwsApiCall",
+        "sessionCredentialFromConsole": "true",
+        "recipientAccountId": "123456789012",
+    }
+
+
 #: The emulated stack's rules: the detection rule and the guard rule beside it, into one buffer.
 DEMO_RULE, DEMO_GUARD_RULE = "sgwatch", "sgwatch-guard"
 
@@ -241,11 +287,14 @@ def run_pipeline(
     policy_file: str = "",
     own_resources: dict[str, Any] | None = None,
     heartbeat: bool = False,
+    prefix_list: bool = False,
 ) -> DemoResult:
     """Replay `records` (CloudTrail records) through the emulated pipeline and return what came out.
     `own_resources`: the function's SGWATCH_OWN_RESOURCES (what is sgwatch's), by default the emulated stack's.
     `heartbeat`: the home region's canary beats once (its real call on EC2, its record replayed with the others), and
-    a second watched region (SILENT_REGION) stays silent, as a region whose forwarder broke."""
+    a second watched region (SILENT_REGION) stays silent, as a region whose forwarder broke.
+    `prefix_list`: a prefix list that a group's SSH rule references gains the whole internet (prefix_list_opens_group).
+    """
     try:
         import boto3  # noqa: PLC0415 - the demo's own dependencies, loaded only when it runs
         from moto import mock_aws  # noqa: PLC0415
@@ -275,6 +324,10 @@ def run_pipeline(
             if heartbeat:  # the home region's canary beats; the other watched region's does not reach home
                 replayed.append(canary_heartbeat(ec2, vpcs[1], datetime.now(UTC)))
                 result.heartbeat_regions = [REGION, SILENT_REGION]
+                result.made.append("the heartbeat canary's call")
+            if prefix_list:
+                replayed.append(prefix_list_opens_group(ec2, groups("a group behind a prefix list"), datetime.now(UTC)))
+                result.made.append("a prefix-list edit")
             subnet = ec2.create_subnet(VpcId=vpcs[0], CidrBlock="10.10.1.0/24")["Subnet"]["SubnetId"]
             for group in list(groups.mapped.values())[:4]:
                 ec2.create_network_interface(SubnetId=subnet, Groups=[group])

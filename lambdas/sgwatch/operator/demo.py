@@ -24,6 +24,12 @@ def _is_tamper(alert: dict[str, Any]) -> bool:
     return any("resource" in result for result in payload.get("results", []))
 
 
+def _is_prefix_list_edit(alert: dict[str, Any]) -> bool:
+    """Whether an alert is about an edited prefix list: its JSON results carry a `prefixList`."""
+    payload = json.loads(alert["Message"].split("\n\n--- JSON ---\n", 1)[1])
+    return any("prefixList" in result for result in payload.get("results", []))
+
+
 def _rank(alert: dict[str, Any]) -> int:
     return int(alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY_RANK]["Value"])
 
@@ -45,10 +51,10 @@ def render(result: DemoResult, out: TextIO) -> None:
         " Lambda-shaped batches\n"
     )
     write(f"  -> SNS topic -> inbox; the email subscription's filter passes {EMAIL_MIN.name} and up\n")
-    real = result.replayed - (1 if result.heartbeat_regions else 0)
+    real = result.replayed - len(result.made)
     write(
         f"  replayed {real} real CloudTrail records (groups mapped onto the demo account's, times set to now)"
-        + (", and the heartbeat canary's call" if result.heartbeat_regions else "")
+        + "".join(f", and {call}" for call in result.made)
         + "\n\n"
     )
     write(f"rule:    {result.delivered} of {result.replayed} records delivered to the buffer\n")
@@ -85,6 +91,13 @@ def render(result: DemoResult, out: TextIO) -> None:
         human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
         write("\nThe most severe alert, as its email reads (the JSON result follows it in the message):\n")
         write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
+    edits = [alert for alert in result.alerts if _is_prefix_list_edit(alert)]
+    if edits:
+        worst = max(edits, key=_rank)
+        human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
+        write("\nA prefix list opens a group (the call names no security group; the function finds the rules that")
+        write(" reference the list):\n")
+        write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
     tampering = [alert for alert in result.alerts if _is_tamper(alert)]
     if tampering:
         worst = max(tampering, key=_rank)
@@ -118,7 +131,7 @@ def main(paths: list[str], out: TextIO, bundled: Path, policy_file: str = "") ->
         for item in read_paths(paths or [str(bundled)], keep_all=True)
         if not item.skipped and isinstance(item.record, dict)
     ]
-    result = run_pipeline(records, policy_file, heartbeat=True)
+    result = run_pipeline(records, policy_file, heartbeat=True, prefix_list=True)
     if policy_file:
         out.write(f"policy: {policy_file} (lowered changes name the entry that lowered them)\n")
     render(result, out)
