@@ -27,6 +27,12 @@ def changes(result: Classification) -> list[dict[str, Any]]:
 
 
 CONSTRUCTED_EXPECTED = {
+    "run_instances_launch_template_groups_in_response.json": (Severity.LOW, "attachment-changed"),
+    "run_instances_denied_groupset.json": (Severity.LOW, "failed-call"),  # a denied launch is about the launch
+    "create_network_interface_default_group.json": (Severity.LOW, "attachment-changed"),
+    "create_vpc_endpoint_security_group.json": (Severity.LOW, "attachment-changed"),
+    "modify_vpc_endpoint_add_security_groups.json": (Severity.LOW, "attachment-changed"),
+    "associate_security_group_vpc.json": (Severity.LOW, "attachment-changed"),
     **{name: (severity, rule_id) for name, (rule_id, severity) in PREFIX_LIST_EXPECTED.items()},
     "authorize_ingress_prefix_list_https.json": (Severity.LOW, "ingress-added"),
     "authorize_ingress_group_reference_postgres.json": (Severity.LOW, "ingress-added"),
@@ -59,6 +65,7 @@ def test_every_constructed_record_has_an_expectation() -> None:
     single = {path.name for path in CONSTRUCTED.glob("*.json")} - {
         "cloudtrail_log_file_mixed.json",
         "heartbeat_update_descriptions_egress_canary.json",
+        "modify_vpc_endpoint_policy_only.json",  # names no group: not watched (tests/core/test_attachments.py)
     }
     assert single == set(CONSTRUCTED_EXPECTED)
 

@@ -37,6 +37,10 @@ EXPECTED: dict[str, tuple[Severity, set[str]]] = {
         set(),
     ),
     "panther-analysis/startupscriptchange__modifyinstanceattribute_userdata.json": (Severity.NONE, set()),
+    "panther-analysis/vulnxzimage__runinstances_console_networkinterfaceset.json": (
+        Severity.LOW,
+        {"attachment-changed"},
+    ),
     "rubysoho07-cloudtrail-watcher/authorize_egress_terraform_v6_all_traffic_proto_-1.json": (
         Severity.LOW,
         {"egress-added"},

@@ -17,9 +17,14 @@ from tests.conftest import CONSTRUCTED, REAL_RECORDS, load
 from tests.infra.conftest import logical_id
 
 REGION = "eu-west-1"
-# moto 5.2.5 does not look inside lists of objects when it matches a pattern (AWS does): the groupSet branch of the
-# rule, whose leaf is groupSet.items[].groupId, cannot match under moto.
-MOTO_CANNOT_MATCH_INSIDE_LISTS = {"ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute"}
+# moto 5.2.5 does not look inside lists of objects when it matches a pattern; AWS does ("If the value in the event
+# is an array, then the event pattern matches if the intersection of the event pattern array and the event array is
+# non-empty", Amazon EventBridge User Guide, "Matching on arrays"). The branches whose leaf is inside a CloudTrail
+# list (groupSet.items[].groupId, instancesSet.items[].groupSet..., AddSecurityGroupId[].content) cannot match here.
+MOTO_CANNOT_MATCH_INSIDE_LISTS = {
+    "ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute", "RunInstances", "CreateNetworkInterface",
+    "ModifyVpcEndpoint",
+}  # fmt: skip
 
 
 def _records() -> list[tuple[str, dict[str, Any]]]:

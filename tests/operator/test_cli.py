@@ -51,11 +51,11 @@ def test_json_lines_have_the_documented_fields() -> None:
 def test_directory_is_read_recursively_in_order_and_others_are_counted(tmp_path: Path) -> None:
     status, lines, err = run("classify", str(REAL_RECORDS))
     assert status == EXIT_OK
-    assert len(lines) == 30  # 29 security-group changes and a stopped trail
+    assert len(lines) == 31  # 30 security-group changes and a stopped trail
     sources = [line["source"] for line in lines]
     assert sources == sorted(sources)
     assert "4 other records skipped" in err
-    assert "29 security-group records and 1 tamper records" in err
+    assert "30 security-group records and 1 tamper records" in err
 
 
 def test_all_prints_every_record_with_none_for_the_others() -> None:
@@ -176,7 +176,7 @@ def test_demo_reports_by_severity_and_shows_the_worst() -> None:
     assert main(["demo", "--classify-only"], out, err) == EXIT_OK
     report = out.getvalue()
     assert report.startswith(
-        "sgwatch report: 29 security-group changes, 1 call that can blind the monitor, 0 unreadable records"
+        "sgwatch report: 30 security-group changes, 1 call that can blind the monitor, 0 unreadable records"
     )
     assert "CRITICAL       6  AuthorizeSecurityGroupIngress x5, StopLogging" in report
     assert "The 3 most severe:" in report

@@ -358,6 +358,16 @@ def _exposure_verdict(
     return Verdict(rule, summary, why, change)
 
 
+#: What the calls that put groups in front of a new or moved resource did, for their sentence.
+_PLACED = {
+    "RunInstances": "Instances {target} launched behind {groups}",
+    "CreateNetworkInterface": "Network interface {target} created behind {groups}",
+    "CreateVpcEndpoint": "VPC endpoint {target} created behind {groups}",
+    "ModifyVpcEndpoint": "{groups} put in front of VPC endpoint {target}",
+    "AssociateSecurityGroupVpc": "{groups} associated with {target}, whose resources it can now guard",
+}
+
+
 def _record_verdict(record: SecurityGroupRecord, rule: Rule) -> Verdict:
     by = _by(record)
     if rule is GROUP_CREATED:
@@ -368,8 +378,16 @@ def _record_verdict(record: SecurityGroupRecord, rule: Rule) -> Verdict:
     elif rule is GROUP_DELETED:
         summary = f"Security group {_group_phrase(record)} deleted {by}"
     else:
-        target = record.target or "an instance or network interface"
-        summary = f"Security groups of {target} replaced with {', '.join(record.group_ids)} {by}"
+        groups = ", ".join(record.group_ids)
+        placed = _PLACED.get(record.event.name)
+        if placed is not None:
+            target = record.target or "(ids not in the record)"
+            summary = f"{placed.format(target=target, groups=groups)} {by}"
+            if summary.startswith("Instances ") and "," not in target:
+                summary = summary.replace("Instances ", "Instance ", 1)
+        else:
+            target = record.target or "an instance or network interface"
+            summary = f"Security groups of {target} replaced with {groups} {by}"
     return Verdict(rule, summary, rule.rationale, wording=Wording.SUMMARY_ONLY)
 
 

@@ -11,6 +11,9 @@ EVENTBRIDGE_SOURCE = "aws.ec2"
 EVENTBRIDGE_DETAIL_TYPE = "AWS API Call via CloudTrail"
 
 
+_GROUP_SET = "requestParameters.groupSet.items.groupId"
+
+
 class EventKind(Enum):
     RULES_ADDED = "rules-added"
     RULES_REVOKED = "rules-revoked"
@@ -30,7 +33,19 @@ class MonitoredEvent:
     kind: EventKind
     direction: str | None  # "ingress", "egress", or None when the record does not say
     rationale: str
-    requires_group_set: bool = False  # the call is a security-group change only when it carries groupSet
+    #: Where the record names the groups the call puts in front of a resource, as dotted paths ("items" steps into a
+    #: CloudTrail list): the call is a security-group change only when one of them holds a group. Empty: always.
+    groups_at: tuple[str, ...] = ()
+    #: Where the record names the resource put behind the groups (an instance, a network interface, an endpoint).
+    targets_at: tuple[str, ...] = ()
+    #: Whether a denied call is a signal of its own: a denied launch is about the launch (an instance type, a quota),
+    #: not about the groups it named; it is still recorded as a failed call.
+    denial_is_signal: bool = True
+
+    @property
+    def requires_group_set(self) -> bool:
+        """Whether the call counts only when the record names groups (the attachment and launch calls)."""
+        return bool(self.groups_at)
 
 
 MONITORED_EVENTS: tuple[MonitoredEvent, ...] = (
@@ -94,14 +109,66 @@ MONITORED_EVENTS: tuple[MonitoredEvent, ...] = (
         EventKind.ATTACHMENT_CHANGED,
         None,
         "with groupSet, replaces the groups of a network interface: an open group attached is an exposure",
-        requires_group_set=True,
+        groups_at=(_GROUP_SET,),
+        targets_at=("requestParameters.networkInterfaceId",),
     ),
     MonitoredEvent(
         "ModifyInstanceAttribute",
         EventKind.ATTACHMENT_CHANGED,
         None,
         "with groupSet, replaces the groups of an instance: an open group attached is an exposure",
-        requires_group_set=True,
+        groups_at=(_GROUP_SET,),
+        targets_at=("requestParameters.instanceId",),
+    ),
+    MonitoredEvent(
+        "RunInstances",
+        EventKind.ATTACHMENT_CHANGED,
+        None,
+        "launches instances behind groups (named in the request, or by a launch template, and always in the response):"
+        " a new host behind an open group is exposed from its first boot",
+        groups_at=(
+            _GROUP_SET,
+            "requestParameters.networkInterfaceSet.items.groupSet.items.groupId",
+            "responseElements.instancesSet.items.groupSet.items.groupId",
+        ),
+        targets_at=("responseElements.instancesSet.items.instanceId",),
+        denial_is_signal=False,
+    ),
+    MonitoredEvent(
+        "CreateNetworkInterface",
+        EventKind.ATTACHMENT_CHANGED,
+        None,
+        "creates a network interface behind groups (the VPC's default group when none is named): the interface can be"
+        " attached to any instance, or used by a service",
+        groups_at=(_GROUP_SET, "responseElements.networkInterface.groupSet.items.groupId"),
+        targets_at=("responseElements.networkInterface.networkInterfaceId",),
+        denial_is_signal=False,
+    ),
+    MonitoredEvent(
+        "CreateVpcEndpoint",
+        EventKind.ATTACHMENT_CHANGED,
+        None,
+        "creates an interface endpoint behind groups: the groups decide who reaches the service through it",
+        groups_at=("requestParameters.CreateVpcEndpointRequest.SecurityGroupId.content",),
+        targets_at=("responseElements.CreateVpcEndpointResponse.vpcEndpoint.vpcEndpointId",),
+        denial_is_signal=False,
+    ),
+    MonitoredEvent(
+        "ModifyVpcEndpoint",
+        EventKind.ATTACHMENT_CHANGED,
+        None,
+        "with AddSecurityGroupId, puts more groups in front of an interface endpoint",
+        groups_at=("requestParameters.ModifyVpcEndpointRequest.AddSecurityGroupId.content",),
+        targets_at=("requestParameters.ModifyVpcEndpointRequest.VpcEndpointId",),
+        denial_is_signal=False,
+    ),
+    MonitoredEvent(
+        "AssociateSecurityGroupVpc",
+        EventKind.ATTACHMENT_CHANGED,
+        None,
+        "lets a group be used in another VPC of the region: its rules can then guard that VPC's resources",
+        groups_at=("requestParameters.AssociateSecurityGroupVpcRequest.GroupId",),
+        targets_at=("requestParameters.AssociateSecurityGroupVpcRequest.VpcId",),
     ),
     MonitoredEvent(
         "CreateManagedPrefixList",
@@ -139,23 +206,26 @@ SCOPES: dict[str, tuple[MonitoredEvent, ...]] = {
 }
 
 
+def _exists_at(path: str) -> dict[str, Any]:
+    """The pattern that matches when the leaf at `path` exists; EventBridge matches a leaf inside lists of objects."""
+    pattern: Any = [{"exists": True}]
+    for step in reversed(path.split(".")):
+        pattern = {step: pattern}
+    return dict(pattern)
+
+
 def event_pattern(scope: str = "all") -> dict[str, Any]:
-    """The EventBridge pattern of the detection rule: the monitored events, the attachment calls only with groupSet."""
+    """The EventBridge pattern of the detection rule: the monitored events; the attachment and launch calls only
+    when the record names a group at one of their paths (calls with the same paths share one branch)."""
     events = SCOPES[scope]
-    always = [event.name for event in events if not event.requires_group_set]
-    with_group_set = [event.name for event in events if event.requires_group_set]
+    branches: list[dict[str, Any]] = [{"eventName": [event.name for event in events if not event.groups_at]}]
+    by_paths: dict[str, list[str]] = {}
+    for event in events:
+        for path in event.groups_at:
+            by_paths.setdefault(path, []).append(event.name)
+    branches += [{"eventName": names, **_exists_at(path)} for path, names in by_paths.items()]
     return {
         "source": [EVENTBRIDGE_SOURCE],
         "detail-type": [EVENTBRIDGE_DETAIL_TYPE],
-        "detail": {
-            "eventSource": [EVENT_SOURCE],
-            "$or": [
-                {"eventName": always},
-                {
-                    "eventName": with_group_set,
-                    # groupSet.items is a list of objects; EventBridge matches a leaf inside it.
-                    "requestParameters": {"groupSet": {"items": {"groupId": [{"exists": True}]}}},
-                },
-            ],
-        },
+        "detail": {"eventSource": [EVENT_SOURCE], "$or": branches},
     }

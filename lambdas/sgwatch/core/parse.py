@@ -12,6 +12,8 @@ from sgwatch.core.fields import Field, RecordError
 from sgwatch.core.identity import actor_from
 from sgwatch.core.model import Action, Direction, PrefixListEdit, RuleChange, SecurityGroupRecord, protocol_name
 
+_SHOWN_TARGETS = 5  # a launch names up to thousands of instances: the first few, and how many more
+
 _ACTIONS = {
     EventKind.RULES_ADDED: Action.ADD,
     EventKind.RULES_REVOKED: Action.REVOKE,
@@ -36,9 +38,30 @@ def monitored_event(record: Any) -> MonitoredEvent | None:
     source = root.get("eventSource").value
     if source is not None and source != EVENT_SOURCE:
         return None
-    if event.requires_group_set and not root.get("requestParameters").get("groupSet").present:
+    if event.groups_at and not any(_first(values_at(root, path)) for path in event.groups_at):
         return None
     return event
+
+
+def values_at(root: Field, path: str) -> Iterator[Field]:
+    """The values at a dotted path of the record ("requestParameters.groupSet.items.groupId"), stepping into every
+    element of a list (CloudTrail's {"items": [...]} or a bare list) along the way."""
+    fields = [root]
+    for step in path.split("."):
+        found: list[Field] = []
+        for field in fields:
+            if step == "items":
+                found += field.items()
+            elif isinstance(field.value, list):
+                found += [item.get(step) for item in field.items()]
+            elif isinstance(field.value, dict):
+                found.append(field.get(step))
+        fields = [field for field in found if field.value is not None]
+    yield from fields
+
+
+def _first(fields: Iterator[Field]) -> bool:
+    return next(fields, None) is not None
 
 
 def normalise(
@@ -78,9 +101,11 @@ def normalise(
         group_ids = [params.get("groupId").text("")]
         if not group_ids[0] and not group_name:
             raise RecordError(params.path, "names no group: neither groupId nor groupName")
-    else:
-        group_ids = [item.get("groupId").text() for item in params.get("groupSet").items()]
-        target = params.get("networkInterfaceId", "instanceId").text("")
+    else:  # groups put in front of a resource: every path of the event that names them, request and response
+        group_ids = [group.text() for path in event.groups_at for group in values_at(root, path)]
+        targets = list(dict.fromkeys(found.text() for path in event.targets_at for found in values_at(root, path)))
+        more = f" and {len(targets) - _SHOWN_TARGETS} more" if len(targets) > _SHOWN_TARGETS else ""
+        target = ", ".join(targets[:_SHOWN_TARGETS]) + more
     return SecurityGroupRecord(
         event=event,
         event_id=root.get("eventID").text(""),

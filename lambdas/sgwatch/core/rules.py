@@ -236,7 +236,7 @@ ATTACHMENT_CHANGED = Rule(
     "attachment-changed",
     Family.RECORD,
     Severity.LOW,
-    "the groups guarding an instance or network interface were replaced",
+    "the groups guarding an instance, network interface or endpoint were set: new or moved hosts are behind them",
     "Check the attached groups are the intended ones.",
     lambda c: _kind(c, EventKind.ATTACHMENT_CHANGED),
 )
@@ -320,7 +320,7 @@ OPEN_GROUP_ATTACHED = Rule(
     "open-group-attached",
     Family.HYGIENE,
     Severity.HIGH,
-    "a group that is open to the internet now guards one more instance or network interface",
+    "a group that is open to the internet now guards one more instance, network interface or endpoint",
     "Check that the resource is meant to be reachable from the internet; otherwise attach a narrower group.",
     lambda c: _kind(c, EventKind.ATTACHMENT_CHANGED) and c.attached_exposure > ATTACHMENT_CHANGED.severity,
 )
@@ -341,7 +341,12 @@ DENIED_ATTEMPT = Rule(
     Severity.MEDIUM,
     "someone tried to change a security group without permission: nothing changed, but it is a signal",
     "Check whether these credentials should be attempting this; a denied attempt can be an attacker probing.",
-    lambda c: _failed(c) and c.record is not None and c.record.error_code in DENIED_ERROR_CODES,
+    lambda c: (
+        _failed(c)
+        and c.record is not None
+        and c.record.error_code in DENIED_ERROR_CODES
+        and c.record.event.denial_is_signal
+    ),
 )
 FAILED_CALL = Rule(
     "failed-call",

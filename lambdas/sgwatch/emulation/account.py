@@ -23,7 +23,7 @@ from typing import Any
 
 from sgwatch.core import names
 from sgwatch.core.classify import classify
-from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, event_pattern
+from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE, MONITORED_BY_NAME, event_pattern
 from sgwatch.core.heartbeat import HEARTBEAT_CALL, canary_permission, canary_role_name
 from sgwatch.core.severity import Severity
 from sgwatch.core.tamper import guard_pattern
@@ -87,20 +87,31 @@ def _replayable(record: dict[str, Any], groups: _GroupMap, now: str) -> dict[str
     moved["eventTime"] = now  # replayed as if it happened now, so that detection latency means something
     moved["eventID"] = str(uuid.uuid4())
     moved["awsRegion"] = REGION  # where the demo account's groups are
-    parameters = moved.get("requestParameters")
     for path in _GROUP_PATHS:
         parent: Any = moved
         for step in path[:-1]:
             parent = parent.get(step) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and isinstance(parent.get(path[-1]), str):
             parent[path[-1]] = groups(parent[path[-1]])
-    if isinstance(parameters, dict) and isinstance(parameters.get("groupSet"), dict):
-        for item in parameters["groupSet"].get("items", []):
-            item["groupId"] = groups(item["groupId"])
+    event = MONITORED_BY_NAME.get(str(moved.get("eventName")))
+    for dotted in event.groups_at if event is not None else ():  # the attachment and launch calls' groups
+        _map_at(moved, dotted.split("."), groups)
     for key in ("securityGroupRuleSet", "revokedSecurityGroupRuleSet"):
         for item in (moved.get("responseElements") or {}).get(key, {}).get("items", []):
             item["groupId"] = groups(item.get("groupId", ""))
     return moved
+
+
+def _map_at(node: Any, steps: list[str], groups: _GroupMap) -> None:
+    """Map the group ids at a dotted path of the record, through every element of the lists on the way."""
+    if isinstance(node, list):
+        for element in node:
+            _map_at(element, steps, groups)
+    elif isinstance(node, dict) and steps:
+        if len(steps) == 1 and isinstance(node.get(steps[0]), str):
+            node[steps[0]] = groups(node[steps[0]])
+        elif steps[0] in node:
+            _map_at(node[steps[0]], steps[1:], groups)
 
 
 #: The stack's defaults: a visibility timeout of 360 s, less the 20 s batching window and the 60 s function timeout.

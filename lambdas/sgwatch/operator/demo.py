@@ -60,8 +60,8 @@ def render(result: DemoResult, out: TextIO) -> None:
     write(f"rule:    {result.delivered} of {result.replayed} records delivered to the buffer\n")
     if result.undelivered_changes:
         write(
-            f"         not delivered here: {', '.join(result.undelivered_changes)} (groupSet changes: moto cannot match"
-            " inside lists of objects; EventBridge in AWS does)\n"
+            f"         not delivered here: {', '.join(result.undelivered_changes)} (their groups sit inside lists of"
+            " objects, where moto cannot match; EventBridge in AWS does)\n"
         )
     write(
         f"handler: {result.batches} batches, {result.failed_messages} failed messages,"
