@@ -132,7 +132,7 @@ def test_record_security_groups_records_exactly_security_groups() -> None:
 def test_monitor_ingress_scales_the_rule_down() -> None:
     stack, template = synth(monitor="ingress")
     detail = resource(template, stack, "Detection", "Rule")["Properties"]["EventPattern"]["detail"]
-    names = [name for branch in detail["$or"] for name in branch["eventName"]]
+    names = {name for branch in detail["$or"] for name in branch["eventName"]}
     assert "AuthorizeSecurityGroupEgress" not in names and "RevokeSecurityGroupEgress" not in names
     assert "UpdateSecurityGroupRuleDescriptionsEgress" not in names
     assert "AuthorizeSecurityGroupIngress" in names and "ModifySecurityGroupRules" in names

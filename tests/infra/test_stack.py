@@ -43,10 +43,15 @@ def test_rule_pattern_is_exactly_the_monitored_list(default_stack: Built) -> Non
     assert pattern["source"] == [EVENTBRIDGE_SOURCE]
     assert pattern["detail-type"] == [EVENTBRIDGE_DETAIL_TYPE]
     assert pattern["detail"]["eventSource"] == [EVENT_SOURCE]
-    always, with_group_set = pattern["detail"]["$or"]
-    assert sorted(always["eventName"] + with_group_set["eventName"]) == sorted(monitored_event_names())
-    assert with_group_set["eventName"] == ["ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute"]
+    always, with_group_set, *other_paths = pattern["detail"]["$or"]
+    named = {name for branch in pattern["detail"]["$or"] for name in branch["eventName"]}
+    assert named == set(monitored_event_names())
+    assert with_group_set["eventName"] == [
+        "ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute", "RunInstances", "CreateNetworkInterface",
+    ]  # fmt: skip
     assert with_group_set["requestParameters"] == {"groupSet": {"items": {"groupId": [{"exists": True}]}}}
+    assert "RunInstances" not in always["eventName"]  # a launch counts only when its record names groups
+    assert len(other_paths) == 6  # one branch per other place a record names groups (tests/core/test_attachments.py)
     assert rule["State"] == "ENABLED"
     assert pattern == event_pattern()  # the one pattern the demo and the contract tests use too
 

@@ -205,3 +205,18 @@ def test_a_members_heartbeat_is_counted_by_account_and_region() -> None:
     )
     assert counts.dimensioned[names.METRIC_MEMBER_HEARTBEATS, "111122223333/eu-west-1"] == 1
     assert counts.totals[names.METRIC_HEARTBEATS] == 0  # the home account's regions only
+
+
+def test_ranges_split_across_the_messages_of_a_batch_are_judged_together() -> None:
+    topic = Topic()
+    quarters = ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"]
+    records = []
+    for index, cidr in enumerate(quarters):
+        record = change("sg-0aaaaaaaaaaaaaaa1", f"event-{index}")
+        record["requestParameters"]["ipPermissions"]["items"][0]["ipRanges"] = {"items": [{"cidrIp": cidr}]}
+        record["responseElements"]["securityGroupRuleSet"]["items"][0]["cidrIpv4"] = cidr
+        records.append(record)
+    assert run(batch(*records), topic=topic).failed_message_ids == []
+    [alert] = topic.sent  # one actor, one group: one alert
+    assert alert.attributes[names.ATTRIBUTE_SEVERITY]["StringValue"] == "CRITICAL"
+    assert [result["severity"] for result in alert.payload["results"]] == ["CRITICAL"] * 4

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sgwatch.core.addresses import OPENNESS, IPNetwork, Peer, PeerKind, most_open, union_kind
+from sgwatch.core.events import EventKind
 from sgwatch.core.fields import RecordError
 from sgwatch.core.findings import PolicyAction, Verdict, Wording, most_severe, render_reason
 from sgwatch.core.heartbeat import is_heartbeat
@@ -404,6 +406,8 @@ def judged_together(changes: tuple[RuleChange, ...]) -> tuple[RuleChange, ...]:
     for indexes in (indexes for indexes in alike.values() if len(indexes) > 1):
         peers = [changes[index].peer for index in indexes]
         kind = union_kind([ipaddress.ip_network(peer.address) for peer in peers])
+        if any(OPENNESS[peer.kind] >= OPENNESS[kind] for peer in peers):
+            continue  # one range is as open by itself: its own verdict says so, the others are what they are
         for index in indexes:
             peer = changes[index].peer
             if OPENNESS[kind] > OPENNESS[peer.kind]:
@@ -468,6 +472,53 @@ def referencing_verdict(
     if services and rule.severity >= Severity.HIGH:
         why = f"{services[0].name} {services[0].reason}"
     return Verdict(rule, summary, why, change)
+
+
+#: How a range judged with other calls' ranges says so.
+ACROSS_CALLS = "added to the same group by other calls of the same batch"
+
+
+def judged_across(results: Sequence[Classification], settings: Settings = DEFAULT_SETTINGS) -> list[Classification]:
+    """The results of one batch, each public range that a rule addition opens judged by the union of the ranges that
+    other records of the batch added to the same group, direction, protocol and ports: the internet opened in pieces,
+    one call per piece within seconds, is the internet. Within one record, classify has judged them already."""
+    alike: dict[tuple[object, ...], list[tuple[int, int]]] = {}
+    for index, result in enumerate(results):
+        record = result.record
+        if record is None or record.failed or result.heartbeat or record.event.kind not in _JOINABLE:
+            continue
+        for place, verdict in enumerate(result.verdicts):
+            change = verdict.change
+            if change is None or change.peer.kind not in OPENNESS or change.action not in (Action.ADD, Action.MODIFY):
+                continue
+            version = ipaddress.ip_network(change.peer.address).version
+            key = (result.account, result.region, change.group_id, change.direction, change.protocol,
+                   change.port_range, version)  # fmt: skip
+            alike.setdefault(key, []).append((index, place))
+    joined = [list(result.verdicts) for result in results]
+    for places in alike.values():
+        if len({index for index, _ in places}) < 2:
+            continue
+        changes = {place: results[place[0]].verdicts[place[1]].change for place in places}
+        kind = union_kind([ipaddress.ip_network(change.peer.address) for change in changes.values() if change])
+        if any(change and OPENNESS[change.peer.kind] >= OPENNESS[kind] for change in changes.values()):
+            continue  # one range is as open by itself: its own verdict says so, the others are what they are
+        for (index, place), change in changes.items():
+            record = results[index].record
+            if change is None or record is None or OPENNESS[kind] <= OPENNESS[change.peer.kind]:
+                continue
+            others = ", ".join(
+                dict.fromkeys(other.peer.address for at, other in changes.items() if other and at[0] != index)
+            )
+            peer = replace(change.peer, kind=kind, together=others, via=ACROSS_CALLS)
+            joined[index][place] = change_verdict(record, replace(change, peer=peer), settings)
+    return [
+        replace(result, verdicts=tuple(verdicts)) if verdicts != list(result.verdicts) else result
+        for result, verdicts in zip(results, joined, strict=True)
+    ]
+
+
+_JOINABLE = (EventKind.RULES_ADDED, EventKind.RULES_MODIFIED)
 
 
 def _verdicts(record: SecurityGroupRecord, settings: Settings) -> list[Verdict]:

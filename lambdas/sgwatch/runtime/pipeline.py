@@ -1,6 +1,6 @@
 """One Lambda batch, from SQS messages to published alerts, as small stages over one carrier per record:
 
-    read -> classify -> enrich -> apply policy -> deduplicate -> (count) -> group -> publish
+    read -> classify -> join -> enrich -> apply policy -> deduplicate -> (count) -> group -> publish
 
 Each stage has its own failure boundary, the smallest unit it works on: a message (read), a record (classify to
 deduplicate), a place (describing groups) or an alert (publish). A failure there fails only that unit's SQS messages
@@ -19,7 +19,7 @@ from typing import Any
 
 from sgwatch.core import names
 from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
-from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify
+from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify, judged_across
 from sgwatch.core.enrich import (
     GroupFacts,
     PrefixListFacts,
@@ -227,6 +227,18 @@ class _Batch:
             self.logger.info("not a watched change", extra={"eventName": result.event_name, "eventID": result.event_id})
             return None
         return record
+
+    # join: ranges that several records of the batch open on one group are judged by their union
+    def join(self, records: list[BatchRecord]) -> list[BatchRecord]:
+        try:
+            joined = judged_across([record.classified for record in records], self.settings.classification)
+        except Exception:  # a defect here must not cost the alerts: each record keeps its own verdicts
+            self.logger.exception("could not judge the batch's ranges together")
+            return records
+        return [
+            record if result is record.result else replace(record, result=result)
+            for record, result in zip(records, joined, strict=True)
+        ]
 
     # enrich, batch part: what EC2 says of the groups, asked where each change happened (forwarders bring every
     # region and account); one place failing leaves its groups without facts, and the alerts say so
@@ -464,6 +476,7 @@ def process_batch(
         for record in batch.read(messages if isinstance(messages, list) else [])
         if (kept := batch.classify(record)) is not None
     ]
+    findings = batch.join(findings)
     batch.describe(findings)
     judged = [kept for record in findings if (kept := batch.judge(record)) is not None]
     for records in group_records(judged):
