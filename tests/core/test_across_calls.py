@@ -17,7 +17,7 @@ QUARTERS = ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"]
 
 def one_range(cidr: str, group: str = "sg-0aaa1111bbbb2222c", port: int = 22, **top: Any) -> dict[str, Any]:
     """The split record, cut down to one range: one call per quarter."""
-    record = copy.deepcopy(SPLIT)
+    record: dict[str, Any] = copy.deepcopy(SPLIT)
     record["eventID"] = f"split-{cidr}-{group}-{port}"
     record["requestParameters"]["groupId"] = group
     permission = record["requestParameters"]["ipPermissions"]["items"][0]

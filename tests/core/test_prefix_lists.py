@@ -3,9 +3,17 @@ that references it; a rule whose source is a list is judged by the list's entrie
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sgwatch.core.classify import Classification, classify
-from sgwatch.core.enrich import PrefixListFacts, ReferencingRule, apply_prefix_list_facts, prefix_list_ids
+from sgwatch.core.enrich import (
+    MAX_REFERENCING_RATED,
+    PrefixListFacts,
+    ReferencingRule,
+    apply_prefix_list_facts,
+    prefix_list_ids,
+)
 from sgwatch.core.severity import Severity
 
 from tests.conftest import CONSTRUCTED, load
@@ -169,3 +177,11 @@ def test_aws_managed_lists_are_known_and_not_the_world(name: str, said: str) -> 
     [verdict] = apply_prefix_list_facts(classified(RULE_TO_LIST), facts).verdicts
     assert verdict.severity is Severity.LOW
     assert "is managed by AWS: " in verdict.summary and said in verdict.summary
+
+
+def test_a_list_referenced_by_hundreds_of_rules_is_rated_on_the_worst_and_counts_the_rest() -> None:
+    web = [replace(WEB_RULE, group_id=f"sg-{index:017x}", rule_id=f"sgr-{index:017x}") for index in range(300)]
+    rated = apply_prefix_list_facts(classified("modify_managed_prefix_list_add_world.json"), _facts(*web, SSH_RULE))
+    assert len(rated.verdicts) == MAX_REFERENCING_RATED
+    assert rated.verdicts[0].rule.id == "world-sensitive-port"  # the SSH rule, last of 301, is kept first
+    assert rated.verdicts[-1].summary.endswith("; 276 more rules reference the list (EC2 lists them all)")

@@ -130,6 +130,10 @@ PUBLIC_BY_DESIGN = {
 }
 
 
+#: The most referencing rules an edit is rated on, one verdict each: the most severe are kept.
+MAX_REFERENCING_RATED = 25
+
+
 @dataclass(frozen=True)
 class ReferencingRule:
     """A security-group rule whose source or destination is a prefix list."""
@@ -217,6 +221,10 @@ def apply_prefix_list_facts(
             )
             for rule in inbound
         )  # fmt: skip
+        if len(referencing) > MAX_REFERENCING_RATED:  # the most severe, and how many more: an alert stays readable
+            kept = sorted(referencing, key=lambda verdict: verdict.severity, reverse=True)[:MAX_REFERENCING_RATED]
+            more = f"; {len(referencing) - len(kept)} more rules reference the list (EC2 lists them all)"
+            referencing = (*kept[:-1], replace(kept[-1], summary=kept[-1].summary + more))
         return replace(result, verdicts=referencing)
     rated = list(result.verdicts)
     for index, verdict in enumerate(rated):
