@@ -82,7 +82,12 @@ def test_a_denied_launch_is_a_failed_call_but_a_denied_group_change_stays_a_sign
 
 
 @pytest.mark.parametrize(
-    "name", ["modify_vpc_endpoint_policy_only.json", "run_instances_launch_template_groups_in_response.json"]
+    "name",
+    [
+        "modify_vpc_endpoint_policy_only.json",
+        "run_instances_launch_template_groups_in_response.json",
+        "create_launch_template_version_no_groups.json",
+    ],
 )
 def test_the_calls_are_none_of_sgwatchs_business_without_groups(name: str) -> None:
     record = copy.deepcopy(load(CONSTRUCTED / name))
@@ -94,7 +99,7 @@ def test_the_calls_are_none_of_sgwatchs_business_without_groups(name: str) -> No
 def test_every_place_a_call_names_groups_is_a_branch_of_the_one_pattern() -> None:
     pattern = event_pattern()
     branches = pattern["detail"]["$or"]
-    for event in MONITORED_EVENTS:
+    for event in (event for event in MONITORED_EVENTS if event.pattern_checks_groups):
         for path in event.groups_at:
             leaf: Any = [{"exists": True}]
             for step in reversed(path.split(".")):
@@ -103,7 +108,17 @@ def test_every_place_a_call_names_groups_is_a_branch_of_the_one_pattern() -> Non
                 path
             )
     always = branches[0]["eventName"]
-    assert {event.name for event in MONITORED_EVENTS if not event.groups_at} == set(always)
+    by_name = {event.name for event in MONITORED_EVENTS if not event.groups_at or not event.pattern_checks_groups}
+    assert by_name == set(always)
+
+
+def test_a_launch_template_names_the_groups_its_instances_get() -> None:
+    created = classify(load(CONSTRUCTED / "create_launch_template_security_groups.json"))
+    assert created.group_ids == ["sg-0aaa1111bbbb2222c", "sg-0ddd4444eeee5555f"]
+    assert created.reasons[0].startswith("Launch template workers-staging created: instances launched from it will be")
+    version = classify(load(CONSTRUCTED / "create_launch_template_version_interface_groups.json"))
+    assert version.group_ids == ["sg-0aaa1111bbbb2222c"] and version.record is not None
+    assert version.record.target == "lt-0abc1234def567890"
 
 
 def test_the_patterns_fit_eventbridges_default_size() -> None:

@@ -33,6 +33,8 @@ CONSTRUCTED_EXPECTED = {
     "create_vpc_endpoint_security_group.json": (Severity.LOW, "attachment-changed"),
     "modify_vpc_endpoint_add_security_groups.json": (Severity.LOW, "attachment-changed"),
     "associate_security_group_vpc.json": (Severity.LOW, "attachment-changed"),
+    "create_launch_template_security_groups.json": (Severity.LOW, "attachment-changed"),
+    "create_launch_template_version_interface_groups.json": (Severity.LOW, "attachment-changed"),
     **{name: (severity, rule_id) for name, (rule_id, severity) in PREFIX_LIST_EXPECTED.items()},
     "authorize_ingress_prefix_list_https.json": (Severity.LOW, "ingress-added"),
     "authorize_ingress_group_reference_postgres.json": (Severity.LOW, "ingress-added"),
@@ -66,6 +68,7 @@ def test_every_constructed_record_has_an_expectation() -> None:
         "cloudtrail_log_file_mixed.json",
         "heartbeat_update_descriptions_egress_canary.json",
         "modify_vpc_endpoint_policy_only.json",  # names no group: not watched (tests/core/test_attachments.py)
+        "create_launch_template_version_no_groups.json",  # the same
     }
     assert single == set(CONSTRUCTED_EXPECTED)
 

@@ -19,6 +19,7 @@ DESIGN_MONITORED = {
     "CreateManagedPrefixList", "ModifyManagedPrefixList", "RestoreManagedPrefixListVersion",
     # new or moved hosts behind groups, when the record names them
     "RunInstances", "CreateNetworkInterface", "CreateVpcEndpoint", "ModifyVpcEndpoint", "AssociateSecurityGroupVpc",
+    "CreateLaunchTemplate", "CreateLaunchTemplateVersion",
 }  # fmt: skip
 
 
@@ -28,7 +29,8 @@ def test_monitored_events_are_exactly_the_designed_list() -> None:
     assert set(names) == DESIGN_MONITORED
     assert {event.name for event in MONITORED_EVENTS if event.requires_group_set} == {
         "ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute", "RunInstances", "CreateNetworkInterface",
-        "CreateVpcEndpoint", "ModifyVpcEndpoint", "AssociateSecurityGroupVpc",
+        "CreateVpcEndpoint", "ModifyVpcEndpoint", "AssociateSecurityGroupVpc", "CreateLaunchTemplate",
+        "CreateLaunchTemplateVersion",
     }  # fmt: skip
     assert all(len(event.rationale) > 20 for event in MONITORED_EVENTS)
 

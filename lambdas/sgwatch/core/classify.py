@@ -364,6 +364,9 @@ def _exposure_verdict(
 _PLACED = {
     "RunInstances": "Instances {target} launched behind {groups}",
     "CreateNetworkInterface": "Network interface {target} created behind {groups}",
+    "CreateLaunchTemplate": "Launch template {target} created: instances launched from it will be behind {groups}",
+    "CreateLaunchTemplateVersion": "New version of launch template {target}: instances launched from it will be"
+    " behind {groups}",
     "CreateVpcEndpoint": "VPC endpoint {target} created behind {groups}",
     "ModifyVpcEndpoint": "{groups} put in front of VPC endpoint {target}",
     "AssociateSecurityGroupVpc": "{groups} associated with {target}, whose resources it can now guard",

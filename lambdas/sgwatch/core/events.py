@@ -41,6 +41,9 @@ class MonitoredEvent:
     #: Whether a denied call is a signal of its own: a denied launch is about the launch (an instance type, a quota),
     #: not about the groups it named; it is still recorded as a failed call.
     denial_is_signal: bool = True
+    #: Whether the detection pattern itself asks for a group at `groups_at`. A rare call is matched by name alone and
+    #: the classifier decides, which keeps the pattern within EventBridge's default 2,048 characters.
+    pattern_checks_groups: bool = True
 
     @property
     def requires_group_set(self) -> bool:
@@ -135,6 +138,37 @@ MONITORED_EVENTS: tuple[MonitoredEvent, ...] = (
         denial_is_signal=False,
     ),
     MonitoredEvent(
+        "CreateLaunchTemplate",
+        EventKind.ATTACHMENT_CHANGED,
+        None,
+        "creates a launch template whose instances will be launched behind its groups: an open group in a template"
+        " reaches every instance an Auto Scaling group launches from it",
+        groups_at=(
+            "requestParameters.CreateLaunchTemplateRequest.LaunchTemplateData.SecurityGroupId.content",
+            "requestParameters.CreateLaunchTemplateRequest.LaunchTemplateData.NetworkInterface.SecurityGroupId.content",
+        ),
+        targets_at=("requestParameters.CreateLaunchTemplateRequest.LaunchTemplateName",),
+        denial_is_signal=False,
+        pattern_checks_groups=False,
+    ),
+    MonitoredEvent(
+        "CreateLaunchTemplateVersion",
+        EventKind.ATTACHMENT_CHANGED,
+        None,
+        "adds a version to a launch template, with the groups its instances will be launched behind",
+        groups_at=(
+            "requestParameters.CreateLaunchTemplateVersionRequest.LaunchTemplateData.SecurityGroupId.content",
+            "requestParameters.CreateLaunchTemplateVersionRequest.LaunchTemplateData.NetworkInterface"
+            ".SecurityGroupId.content",
+        ),
+        targets_at=(
+            "requestParameters.CreateLaunchTemplateVersionRequest.LaunchTemplateId",
+            "requestParameters.CreateLaunchTemplateVersionRequest.LaunchTemplateName",
+        ),
+        denial_is_signal=False,
+        pattern_checks_groups=False,
+    ),
+    MonitoredEvent(
         "CreateNetworkInterface",
         EventKind.ATTACHMENT_CHANGED,
         None,
@@ -218,10 +252,11 @@ def event_pattern(scope: str = "all") -> dict[str, Any]:
     """The EventBridge pattern of the detection rule: the monitored events; the attachment and launch calls only
     when the record names a group at one of their paths (calls with the same paths share one branch)."""
     events = SCOPES[scope]
-    branches: list[dict[str, Any]] = [{"eventName": [event.name for event in events if not event.groups_at]}]
+    by_name = [event.name for event in events if not event.groups_at or not event.pattern_checks_groups]
+    branches: list[dict[str, Any]] = [{"eventName": by_name}]
     by_paths: dict[str, list[str]] = {}
     for event in events:
-        for path in event.groups_at:
+        for path in event.groups_at if event.pattern_checks_groups else ():
             by_paths.setdefault(path, []).append(event.name)
     branches += [{"eventName": names, **_exists_at(path)} for path, names in by_paths.items()]
     return {
