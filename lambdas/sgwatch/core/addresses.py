@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import lru_cache
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -124,6 +125,7 @@ def is_wholly_private(network: IPNetwork, extra_private: tuple[IPNetwork, ...] =
     )
 
 
+@lru_cache(maxsize=4096)  # a log repeats the same few ranges; bounded, whatever a hostile input holds
 def classify_cidr(text: str, extra_private: tuple[IPNetwork, ...] = ()) -> Peer:
     """Read a CIDR by its network: "10.20.30.40/0" is the whole internet.
 

@@ -21,11 +21,12 @@ def _shown(value: Any) -> str:
 class Field:
     """A value inside a record and the path that leads to it."""
 
-    __slots__ = ("path", "value")
+    __slots__ = ("_lowered", "path", "value")
 
     def __init__(self, value: Any, path: str = "") -> None:
         self.value = value
         self.path = path
+        self._lowered: dict[str, str] | None = None  # this object's keys by their lower case, built at the first miss
 
     def _child(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -46,7 +47,9 @@ class Field:
         for name in names:
             if name in self.value:
                 return Field(self.value[name], self._child(name))
-        lowered = {key.lower(): key for key in self.value if isinstance(key, str)}
+        lowered = self._lowered
+        if lowered is None:  # most optional fields are absent: one map per object, not one per miss
+            lowered = self._lowered = {key.lower(): key for key in self.value if isinstance(key, str)}
         for name in names:
             key = lowered.get(name.lower())
             if key is not None:
