@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from sgwatch.runtime import aws
 from sgwatch.runtime.aws import MAX_GROUPS_DESCRIBED, Ec2Enricher
 
 REGION = "eu-west-1"
@@ -63,3 +64,36 @@ def test_one_deleted_group_does_not_hide_the_others(ec2: Any) -> None:
     facts = Ec2Enricher(ec2).facts([kept, deleted])
     assert not facts[kept].error
     assert facts[deleted].error
+
+
+def test_a_batchs_groups_cost_three_calls_whatever_their_number(ec2: Any) -> None:
+    """One DescribeSecurityGroups, one DescribeNetworkInterfaces and one DescribeSecurityGroupRules for all the groups
+    of a place (filters take several group ids), and each group's count is its own."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    groups = [ec2.create_security_group(GroupName=f"g{i}", Description="g", VpcId=vpc)["GroupId"] for i in range(8)]
+    for index, group in enumerate(groups):
+        for _ in range(index % 3):
+            ec2.create_network_interface(SubnetId=subnet, Groups=[group])
+    ec2.create_network_interface(SubnetId=subnet, Groups=groups[:2])  # one interface behind two groups
+    calls = counted(ec2)
+    facts = Ec2Enricher(ec2).facts(groups)
+    assert calls == Counter(
+        {"DescribeSecurityGroups": 1, "DescribeNetworkInterfaces": 1, "DescribeSecurityGroupRules": 1}
+    )
+    assert [facts[group].interface_count for group in groups] == [1, 2, 2, 0, 1, 2, 0, 1]
+    assert all(len(facts[group].egress_rule_ids) == 1 for group in groups)  # the default allow-all egress rule
+
+
+def test_a_group_with_many_interfaces_does_not_crowd_out_anothers_count(
+    ec2: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aws, "_MAX_INTERFACES_COUNTED", 2)  # each group's count stops at 2, as at 1,000 in AWS
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    crowded, quiet = (ec2.create_security_group(GroupName=n, Description=n, VpcId=vpc)["GroupId"] for n in "ab")
+    for _ in range(5):
+        ec2.create_network_interface(SubnetId=subnet, Groups=[crowded])
+    ec2.create_network_interface(SubnetId=subnet, Groups=[quiet])
+    facts = Ec2Enricher(ec2).facts([crowded, quiet])
+    assert (facts[crowded].interface_count, facts[quiet].interface_count) == (2, 1)

@@ -125,45 +125,77 @@ class Ec2Enricher:
             ):  # one deleted group must not hide the others
                 return {gid: facts for one in group_ids for gid, facts in self._describe(client, [one]).items()}
             return {group_id: GroupFacts(group_id, error=_error_text(error)) for group_id in group_ids}
-        described = {group["GroupId"]: self._facts(client, group) for group in groups}
+        counts = self._interface_counts(client, [group["GroupId"] for group in groups])
+        egress = self._egress_rule_ids(client, [group["GroupId"] for group in groups])
+        described = {
+            group["GroupId"]: GroupFacts(
+                group_id=group["GroupId"],
+                name=group.get("GroupName", ""),
+                vpc_id=group.get("VpcId", ""),
+                description=group.get("Description", ""),
+                tags={tag["Key"]: tag.get("Value", "") for tag in group.get("Tags", [])},
+                interface_count=counts.get(group["GroupId"]) if counts is not None else None,
+                ingress_permissions=tuple(group.get("IpPermissions", [])),
+                egress_rule_ids=frozenset(egress.get(group["GroupId"], ())),
+            )
+            for group in groups
+        }
         for group_id in group_ids:
             described.setdefault(group_id, GroupFacts(group_id, error="not returned by DescribeSecurityGroups"))
         return described
 
-    def _facts(self, client: Any, group: Mapping[str, Any]) -> GroupFacts:
-        count: int | None = 0
+    def _interface_counts(self, client: Any, group_ids: list[str]) -> dict[str, int] | None:
+        """How many network interfaces use each group (at most _MAX_INTERFACES_COUNTED each): one paged call for all
+        the groups; when one group's interfaces would crowd out the others' count, a call per group. None when EC2
+        cannot say: the blast radius is a nice-to-have, the rest of the facts still stand."""
+        if not group_ids:
+            return {}
+        counts = dict.fromkeys(group_ids, 0)
+        budget = _MAX_INTERFACES_COUNTED * len(group_ids)
         try:
             pages = client.get_paginator("describe_network_interfaces").paginate(
-                Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}],
-                PaginationConfig={"MaxItems": _MAX_INTERFACES_COUNTED},
+                Filters=[{"Name": "group-id", "Values": group_ids}], PaginationConfig={"MaxItems": budget}
             )
-            count = sum(len(page.get("NetworkInterfaces", [])) for page in pages)
-        except Exception:  # the blast radius is a nice-to-have: the rest of the facts still stand
-            count = None
-        egress: set[str] = set()
+            seen = 0
+            for page in pages:
+                for interface in page.get("NetworkInterfaces", []):
+                    seen += 1
+                    for group in interface.get("Groups", []):
+                        if group.get("GroupId") in counts:
+                            counts[group["GroupId"]] += 1
+            if seen >= budget and len(group_ids) > 1:  # cut short: count each group within its own share
+                return self._interface_counts_one_by_one(client, group_ids)
+        except Exception:
+            return None
+        return {group_id: min(count, _MAX_INTERFACES_COUNTED) for group_id, count in counts.items()}
+
+    def _interface_counts_one_by_one(self, client: Any, group_ids: list[str]) -> dict[str, int] | None:
+        counts = {}
+        for group_id in group_ids:
+            one = self._interface_counts(client, [group_id])
+            if one is None:
+                return None
+            counts.update(one)
+        return counts
+
+    def _egress_rule_ids(self, client: Any, group_ids: list[str]) -> dict[str, set[str]]:
+        """The outbound rules' ids of each group, to tell the direction of a rule a record names only by id: one paged
+        call for all the groups. Without it, such a rule stays rated as inbound, the worst case."""
+        egress: dict[str, set[str]] = {}
+        if not group_ids:
+            return egress
         try:
-            rules = client.get_paginator("describe_security_group_rules").paginate(
-                Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}],
-                PaginationConfig={"MaxItems": _MAX_INTERFACES_COUNTED},
+            pages = client.get_paginator("describe_security_group_rules").paginate(
+                Filters=[{"Name": "group-id", "Values": group_ids}],
+                PaginationConfig={"MaxItems": _MAX_INTERFACES_COUNTED * len(group_ids)},
             )
-            egress = {
-                r["SecurityGroupRuleId"]
-                for page in rules
-                for r in page.get("SecurityGroupRules", [])
-                if r.get("IsEgress")
-            }
-        except Exception:  # without it, a rule named only by id stays rated as inbound, the worst case
-            egress = set()
-        return GroupFacts(
-            group_id=group["GroupId"],
-            name=group.get("GroupName", ""),
-            vpc_id=group.get("VpcId", ""),
-            description=group.get("Description", ""),
-            tags={tag["Key"]: tag.get("Value", "") for tag in group.get("Tags", [])},
-            interface_count=count,
-            ingress_permissions=tuple(group.get("IpPermissions", [])),
-            egress_rule_ids=frozenset(egress),
-        )
+            for page in pages:
+                for rule in page.get("SecurityGroupRules", []):
+                    if rule.get("IsEgress"):
+                        egress.setdefault(rule.get("GroupId", ""), set()).add(rule["SecurityGroupRuleId"])
+        except Exception:
+            return {}
+        return egress
 
     def prefix_lists(self, list_ids: Sequence[str], region: str = "", account: str = "") -> dict[str, PrefixListFacts]:
         """Managed prefix lists of one region and account: entries, owner, and the rules that reference them."""
