@@ -36,6 +36,7 @@ demo: setup
 bench: setup
 	$(BIN)/python -m bench.handler_cold_start
 	$(BIN)/python -m bench.classify_throughput
+	$(BIN)/python -m bench.batch_round_trips
 
 synth: setup
 	$(CDK) synth --quiet
