@@ -60,3 +60,26 @@ def test_a_range_beside_one_already_as_open_by_itself_stays_what_it_is() -> None
     assert severities(results) == [Severity.CRITICAL, Severity.LOW]
     joined = judged_across(results)
     assert all(after is before for after, before in zip(joined, results, strict=True))
+
+
+def test_groups_known_only_by_name_are_not_joined() -> None:
+    by_name = []
+    for cidr, name in zip(QUARTERS, ["web", "db", "cache", "queue"], strict=True):
+        record = one_range(cidr)
+        del record["requestParameters"]["groupId"]
+        record["requestParameters"]["groupName"] = name
+        by_name.append(classify(record))
+    assert judged_across(by_name) == by_name
+
+
+def test_a_range_revoked_later_in_the_batch_is_not_part_of_the_union() -> None:
+    halves = [classify(one_range(cidr)) for cidr in QUARTERS[:2]]  # two quarters: half of the internet together
+    assert severities(judged_across(halves)) == [Severity.CRITICAL] * 2
+    revoke = classify(one_range(QUARTERS[1], eventName="RevokeSecurityGroupIngress"))
+    assert severities(judged_across([*halves, revoke])[:2]) == [Severity.HIGH] * 2
+
+
+def test_rewrites_are_not_pieces_of_a_union() -> None:
+    rewrite = load(CONSTRUCTED / "modify_security_group_rules_list_two_rules.json")
+    results = [classify(rewrite), classify(rewrite)]
+    assert judged_across(results) == results

@@ -3,6 +3,7 @@ that references it; a rule whose source is a list is judged by the list's entrie
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -185,3 +186,44 @@ def test_a_list_referenced_by_hundreds_of_rules_is_rated_on_the_worst_and_counts
     assert len(rated.verdicts) == MAX_REFERENCING_RATED
     assert rated.verdicts[0].rule.id == "world-sensitive-port"  # the SSH rule, last of 301, is kept first
     assert rated.verdicts[-1].summary.endswith("; 276 more rules reference the list (EC2 lists them all)")
+
+
+def test_a_restore_whose_version_is_not_a_number_is_still_a_restore() -> None:
+    for version in ("²", "-1", "", "x" * 5000):
+        record = load(CONSTRUCTED / "restore_managed_prefix_list_version.json")
+        record["requestParameters"]["RestoreManagedPrefixListVersionRequest"]["PreviousVersion"] = version
+        result = classify(record)
+        assert not result.error and [verdict.rule.id for verdict in result.verdicts] == ["prefix-list-restored"]
+
+
+def test_an_entry_that_completes_a_range_with_what_the_list_held_is_judged_with_it() -> None:
+    record = load(CONSTRUCTED / "modify_managed_prefix_list_add_world.json")
+    record["requestParameters"]["ModifyManagedPrefixListRequest"]["AddEntry"]["cidr"] = "64.0.0.0/2"
+    result = classify(record)
+    assert result.severity is Severity.MEDIUM  # a quarter of the internet: broad, by its entry alone
+    [verdict] = apply_prefix_list_facts(result, _facts(SSH_RULE, entries=("0.0.0.0/2", "64.0.0.0/2"))).verdicts
+    assert verdict.rule.id == "world-sensitive-port"
+    assert "(64.0.0.0/2, with 0.0.0.0/2, added to prefix list" in verdict.summary
+    assert verdict.summary.count("beside the entries it held") == 1
+
+
+def test_when_other_rules_may_reference_the_list_its_entries_verdict_stays() -> None:
+    result = classified("modify_managed_prefix_list_add_world.json")
+    shared = {LIST: PrefixListFacts(LIST, "partner", "999988887777", ("0.0.0.0/0",), (WEB_RULE,))}
+    rated = apply_prefix_list_facts(result, shared)
+    assert [verdict.rule.id for verdict in rated.verdicts] == ["prefix-list-world-entry", "world-web-port"]
+    assert rated.severity is Severity.HIGH
+    assert "owned by account 999988887777, whose rules this account cannot see" in rated.verdicts[0].summary
+    cut = {LIST: replace(_facts(WEB_RULE)[LIST], references_complete=False)}
+    assert apply_prefix_list_facts(result, cut).severity is Severity.HIGH
+
+
+def test_an_edit_of_thousands_of_entries_keeps_its_json_and_sentences_bounded() -> None:
+    record = load(CONSTRUCTED / "modify_managed_prefix_list_add_world.json")
+    record["requestParameters"]["ModifyManagedPrefixListRequest"]["AddEntry"] = [
+        {"cidr": f"10.{index // 256}.{index % 256}.0/24"} for index in range(20_000)
+    ] + [{"cidr": "0.0.0.0/2"}, {"cidr": "64.0.0.0/2"}]
+    result = classify(record)
+    document = result.to_dict()
+    assert len(document["prefixList"]["added"]) == 100 and document["prefixList"]["addedTotal"] == 20_002
+    assert result.severity is Severity.HIGH and len(json.dumps(document)) < 20_000

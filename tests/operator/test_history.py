@@ -246,3 +246,28 @@ def test_tamper_asks_for_the_calls_that_blind_the_monitor_as_cloudtrail_names_th
         ("PutFunctionConcurrency20171031", "CRITICAL"),
         ("StopLogging", "CRITICAL"),
     ]
+
+
+def test_every_region_has_its_own_worker() -> None:
+    """Seventeen regions look up at once: each region's first request waits until all seventeen have started one,
+    which only one worker per region allows (fewer workers would leave the barrier short and break it)."""
+    regions = [f"region-{index}" for index in range(17)]
+    barrier = threading.Barrier(len(regions), timeout=20)
+
+    class Client:
+        def __init__(self) -> None:
+            self.first = True
+
+        def lookup_events(self, **_: Any) -> dict[str, Any]:
+            if self.first:
+                self.first = False
+                barrier.wait()
+            return {"Events": []}
+
+    fake = FakeTime()
+    _, per_region = run_history(
+        regions, lambda _region: Client(), START, NOW,
+        limiter_for=lambda _region: RateLimiter(clock=fake.clock, sleep=lambda _seconds: None),
+    )  # fmt: skip
+    assert [result.error for result in per_region] == [""] * len(regions)
+    assert not barrier.broken

@@ -97,3 +97,24 @@ def test_a_group_with_many_interfaces_does_not_crowd_out_anothers_count(
     ec2.create_network_interface(SubnetId=subnet, Groups=[quiet])
     facts = Ec2Enricher(ec2).facts([crowded, quiet])
     assert (facts[crowded].interface_count, facts[quiet].interface_count) == (2, 1)
+
+
+def test_one_unknown_prefix_list_does_not_hide_the_others(ec2: Any) -> None:
+    """EC2 refuses a DescribeManagedPrefixLists that names an unknown id (moto leaves it out instead): the lists are
+    then asked for one by one."""
+    known = ec2.create_managed_prefix_list(
+        PrefixListName="office", MaxEntries=5, AddressFamily="IPv4", Entries=[{"Cidr": "198.51.100.0/24"}]
+    )["PrefixList"]["PrefixListId"]
+    unknown = "pl-0123456789abcdef0"
+
+    def refuse_several(params: dict[str, Any], **_: Any) -> None:
+        if "PrefixListId.2" in params.get("body", {}):
+            raise ClientError(
+                {"Error": {"Code": "InvalidPrefixListID.NotFound", "Message": "no such list"}},
+                "DescribeManagedPrefixLists",
+            )
+
+    ec2.meta.events.register("before-call.ec2.DescribeManagedPrefixLists", refuse_several)
+    facts = Ec2Enricher(ec2).prefix_lists([known, unknown])
+    assert facts[known].entries == ("198.51.100.0/24",) and not facts[known].error
+    assert facts[unknown].error

@@ -220,3 +220,29 @@ def test_ranges_split_across_the_messages_of_a_batch_are_judged_together() -> No
     [alert] = topic.sent  # one actor, one group: one alert
     assert alert.attributes[names.ATTRIBUTE_SEVERITY]["StringValue"] == "CRITICAL"
     assert [result["severity"] for result in alert.payload["results"]] == ["CRITICAL"] * 4
+
+
+def test_groups_behind_an_edited_prefix_list_are_described_after_the_records_own_groups() -> None:
+    """A list referenced by many groups must not crowd the batch's own groups out of the describe call."""
+    edit = load(CONSTRUCTED / "modify_managed_prefix_list_add_world.json")
+    list_id = edit["requestParameters"]["ModifyManagedPrefixListRequest"]["PrefixListId"]
+    rules = tuple(
+        enrich.ReferencingRule(f"sg-{index:017x}", f"sgr-{index:017x}", False, "tcp", 22, 22) for index in range(300)
+    )
+
+    class Lists:
+        def prefix_lists(self, list_ids: Any, region: str = "", account: str = "") -> dict[str, Any]:
+            return {list_id: enrich.PrefixListFacts(list_id, "office", "111122223333", ("0.0.0.0/0",), rules)}
+
+    facts, topic = Facts(), Topic()
+    own = change("sg-0aaaaaaaaaaaaaaa1", "own-change")
+    own.update(awsRegion=edit["awsRegion"], recipientAccountId=edit["recipientAccountId"])  # the same place
+    process_batch(
+        batch(edit, own), enricher=facts, publisher=topic, metrics=Counts(), logger=Log(),
+        settings=PipelineSettings(publish_min_severity=Severity.LOW), clock=lambda: NOW, prefix_list_reader=Lists(),
+    )  # fmt: skip
+    [(asked, _, _)] = facts.asked
+    assert asked[0] == "sg-0aaaaaaaaaaaaaaa1"
+    assert len([group for group in asked if group.startswith("sg-000")]) == enrich.MAX_REFERENCING_RATED
+    edited = next(sent for sent in topic.sent if sent.payload["results"][0]["eventName"] == "ModifyManagedPrefixList")
+    assert len(edited.payload["results"][0]["findings"]) == enrich.MAX_REFERENCING_RATED

@@ -86,6 +86,16 @@ class Peer:
         return "a source the record does not state"
 
 
+#: The most ranges a sentence names before "and N more": a record can hold thousands.
+SHOWN_RANGES = 5
+
+
+def listed(addresses: Sequence[str], limit: int = SHOWN_RANGES) -> str:
+    """ "a, b, c", or the first `limit` and how many more."""
+    shown = ", ".join(addresses[:limit])
+    return f"{shown} and {len(addresses) - limit} more" if len(addresses) > limit else shown
+
+
 #: How open each public kind is, to compare them.
 OPENNESS = {PeerKind.PUBLIC: 1, PeerKind.BROAD_PUBLIC: 2, PeerKind.WORLD: 3}
 
@@ -103,7 +113,7 @@ def most_open(peers: Sequence[Peer], via: str = "") -> Peer | None:
             continue
         widest = max(public, key=lambda peer: ipaddress.ip_network(peer.address).num_addresses)
         kind = union_kind([ipaddress.ip_network(peer.address) for peer in public])
-        together = ", ".join(peer.address for peer in public if peer is not widest)
+        together = listed([peer.address for peer in public if peer is not widest])
         raised = OPENNESS[kind] > OPENNESS[widest.kind]
         candidate = replace(widest, kind=kind, together=together if raised else "", via=via)
         if best is None or OPENNESS[candidate.kind] > OPENNESS[best.kind]:

@@ -118,8 +118,9 @@ def subject(alert: Alert) -> str:
         preposition = "to" if change.direction.value == "egress" else "from"
         peer = change.peer.address or "a peer not in the record"
         what = f"{change.action.value} {change.ports_label()} {preposition} {peer}"
-        if _prefix_list_id(first):  # a rule that references the edited list: the list is what changed
-            what = f"{_prefix_list_id(first)} opens {change.ports_label()} {preposition} {peer}"
+        holder = next((result for result in alert.results if top in result.verdicts), first)
+        if _prefix_list_id(holder):  # a rule that references the edited list: the list is what changed
+            what = f"{_prefix_list_id(holder)} opens {change.ports_label()} {preposition} {peer}"
     else:
         what = first.event_name
     count = sum(max(1, len(result.verdicts)) for result in alert.results)

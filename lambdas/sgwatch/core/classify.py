@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sgwatch.core.addresses import OPENNESS, IPNetwork, Peer, PeerKind, most_open, union_kind
+from sgwatch.core.addresses import OPENNESS, IPNetwork, Peer, PeerKind, listed, most_open, union_kind
 from sgwatch.core.events import EventKind
 from sgwatch.core.fields import RecordError
 from sgwatch.core.findings import PolicyAction, Verdict, Wording, most_severe, render_reason
@@ -44,7 +44,7 @@ from sgwatch.core.tamper import (
 )
 
 _SHOWN_SERVICES = 3
-_SHOWN_ENTRIES = 5
+_SHOWN_GROUPS = 16  # EC2 allows at most 16 groups on one interface: more come only from a made-up record
 
 
 @dataclass(frozen=True)
@@ -383,7 +383,7 @@ def _record_verdict(record: SecurityGroupRecord, rule: Rule) -> Verdict:
     elif rule is GROUP_DELETED:
         summary = f"Security group {_group_phrase(record)} deleted {by}"
     else:
-        groups = ", ".join(record.group_ids)
+        groups = listed(list(record.group_ids), limit=_SHOWN_GROUPS)
         placed = _PLACED.get(record.event.name)
         if placed is not None:
             target = record.target or "(ids not in the record)"
@@ -414,15 +414,13 @@ def judged_together(changes: tuple[RuleChange, ...]) -> tuple[RuleChange, ...]:
         for index in indexes:
             peer = changes[index].peer
             if OPENNESS[kind] > OPENNESS[peer.kind]:
-                others = ", ".join(other.address for other in peers if other is not peer)
+                others = listed([other.address for other in peers if other is not peer])
                 joined[index] = replace(changes[index], peer=replace(peer, kind=kind, together=others))
     return tuple(joined)
 
 
 def _addresses(peers: tuple[Peer, ...]) -> str:
-    shown = ", ".join(peer.address for peer in peers[:_SHOWN_ENTRIES])
-    more = len(peers) - _SHOWN_ENTRIES
-    return f"{shown} and {more} more" if more > 0 else shown
+    return listed([peer.address for peer in peers])
 
 
 def prefix_list_phrase(list_id: str, name: str = "") -> str:
@@ -443,7 +441,7 @@ def _prefix_list_verdict(record: SecurityGroupRecord, settings: Settings) -> Ver
     created = record.event.name == "CreateManagedPrefixList"
     if rule is PREFIX_LIST_RESTORED:
         summary = (
-            f"{subject[0].upper()}{subject[1:]} restored to version {edit.restored_version} {by}"
+            f"{subject[0].upper()}{subject[1:]} restored to version {edit.restored_version or '(not given)'} {by}"
             " (the record does not list the entries it brought back)"
         )
     elif rule is PREFIX_LIST_NOTHING_ADDED:
@@ -485,19 +483,25 @@ def judged_across(results: Sequence[Classification], settings: Settings = DEFAUL
     """The results of one batch, each public range that a rule addition opens judged by the union of the ranges that
     other records of the batch added to the same group, direction, protocol and ports: the internet opened in pieces,
     one call per piece within seconds, is the internet. Within one record, classify has judged them already."""
+    revoked: dict[tuple[object, ...], int] = {}  # a range revoked by a later record of the batch is not open
+    for index, result in enumerate(results):
+        if result.record is not None and not result.record.failed:
+            for gone in result.record.changes:
+                if gone.action is Action.REVOKE and gone.group_id:
+                    revoked[(*_place(result, gone), gone.peer.address)] = index
     alike: dict[tuple[object, ...], list[tuple[int, int]]] = {}
     for index, result in enumerate(results):
         record = result.record
-        if record is None or record.failed or result.heartbeat or record.event.kind not in _JOINABLE:
-            continue
+        if record is None or record.failed or result.heartbeat or record.event.kind is not EventKind.RULES_ADDED:
+            continue  # a rewrite (ModifySecurityGroupRules) replaces a range: it is not one more piece of a union
         for place, verdict in enumerate(result.verdicts):
             change = verdict.change
-            if change is None or change.peer.kind not in OPENNESS or change.action not in (Action.ADD, Action.MODIFY):
+            if change is None or change.peer.kind not in OPENNESS or change.action is not Action.ADD:
                 continue
+            if not change.group_id or revoked.get((*_place(result, change), change.peer.address), -1) > index:
+                continue  # a group known only by name could be any group of that name; a revoked range is closed
             version = ipaddress.ip_network(change.peer.address).version
-            key = (result.account, result.region, change.group_id, change.direction, change.protocol,
-                   change.port_range, version)  # fmt: skip
-            alike.setdefault(key, []).append((index, place))
+            alike.setdefault((*_place(result, change), version), []).append((index, place))
     joined = [list(result.verdicts) for result in results]
     for places in alike.values():
         if len({index for index, _ in places}) < 2:
@@ -510,8 +514,8 @@ def judged_across(results: Sequence[Classification], settings: Settings = DEFAUL
             record = results[index].record
             if change is None or record is None or OPENNESS[kind] <= OPENNESS[change.peer.kind]:
                 continue
-            others = ", ".join(
-                dict.fromkeys(other.peer.address for at, other in changes.items() if other and at[0] != index)
+            others = listed(
+                list(dict.fromkeys(other.peer.address for at, other in changes.items() if other and at[0] != index))
             )
             peer = replace(change.peer, kind=kind, together=others, via=ACROSS_CALLS)
             joined[index][place] = change_verdict(record, replace(change, peer=peer), settings)
@@ -521,7 +525,9 @@ def judged_across(results: Sequence[Classification], settings: Settings = DEFAUL
     ]
 
 
-_JOINABLE = (EventKind.RULES_ADDED, EventKind.RULES_MODIFIED)
+def _place(result: Classification, change: RuleChange) -> tuple[object, ...]:
+    """Where a range is opened: the account, region, group, direction, protocol and ports."""
+    return (result.account, result.region, change.group_id, change.direction, change.protocol, change.port_range)
 
 
 def _verdicts(record: SecurityGroupRecord, settings: Settings) -> list[Verdict]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sgwatch.core.addresses import Peer, PeerKind, classify_cidr, most_open
+from sgwatch.core.addresses import OPENNESS, Peer, PeerKind, classify_cidr, listed, most_open
 from sgwatch.core.classify import (
     DEFAULT_SETTINGS,
     Classification,
@@ -156,6 +156,7 @@ class PrefixListFacts:
     owner: str = ""  # "AWS" for the lists AWS manages
     entries: tuple[str, ...] = ()
     references: tuple[ReferencingRule, ...] | None = None
+    references_complete: bool = True  # False when EC2 listed more associations than were read
     error: str = ""
 
     @property
@@ -201,12 +202,20 @@ def apply_prefix_list_facts(
         facts = lists.get(edit.list_id)
         if facts is None or facts.error or facts.references is None:
             return result
-        added = edit.added if edit.restored_version is None else facts.entry_peers(settings)
-        verb = "added to" if edit.restored_version is None else "restored into"
-        peer = most_open(added, via=f"{verb} {prefix_list_phrase(edit.list_id, facts.name or edit.name)}")
-        inbound = [rule for rule in facts.references if not rule.egress]
+        held = facts.entry_peers(settings)
+        added = edit.added if not edit.restored else held
+        verb = "added to" if not edit.restored else "restored into"
+        via = f"{verb} {prefix_list_phrase(edit.list_id, facts.name or edit.name)}"
+        peer = most_open(added, via=via)
         if peer is None:
             return result
+        entries = tuple({entry.address: entry for entry in (*added, *held)}.values())
+        whole = most_open(entries)
+        alone = max((OPENNESS.get(entry.kind, 0) for entry in entries), default=0)
+        if whole is not None and OPENNESS[whole.kind] > max(OPENNESS[peer.kind], alone):  # completed across edits
+            beside = [entry.address for entry in held if entry.address not in {a.address for a in added}]
+            peer = replace(peer, kind=whole.kind, together=listed(beside), via=f"{via}, beside the entries it held")
+        inbound = [rule for rule in facts.references if not rule.egress]
         if not inbound:
             said = "; no inbound security-group rule references the list now"
             return replace(result, verdicts=tuple(replace(v, summary=v.summary + said) for v in result.verdicts))
@@ -225,6 +234,13 @@ def apply_prefix_list_facts(
             kept = sorted(referencing, key=lambda verdict: verdict.severity, reverse=True)[:MAX_REFERENCING_RATED]
             more = f"; {len(referencing) - len(kept)} more rules reference the list (EC2 lists them all)"
             referencing = (*kept[:-1], replace(kept[-1], summary=kept[-1].summary + more))
+        shared = bool(facts.owner and result.account and facts.owner != result.account)
+        if not facts.references_complete or shared:  # other rules may reference it: the entries' verdict stays
+            unseen = "; other rules may reference the list" + (
+                f" (it is owned by account {facts.owner}, whose rules this account cannot see)" if shared else ""
+            )
+            kept_too = tuple(replace(verdict, summary=verdict.summary + unseen) for verdict in result.verdicts)
+            return replace(result, verdicts=(*kept_too, *referencing))
         return replace(result, verdicts=referencing)
     rated = list(result.verdicts)
     for index, verdict in enumerate(rated):

@@ -114,6 +114,10 @@ class Actor:
     issuer_arn: str = ""  # the role behind an assumed-role session
 
 
+#: The most entries of one prefix-list edit its JSON lists (EC2 takes at most 100 per call; a record can say anything).
+SHOWN_ENTRIES = 100
+
+
 @dataclass(frozen=True)
 class PrefixListEdit:
     """What a call did to a managed prefix list: the ranges it added and removed, or the version it restored."""
@@ -122,17 +126,18 @@ class PrefixListEdit:
     name: str = ""
     added: tuple[Peer, ...] = ()
     removed: tuple[Peer, ...] = ()
-    restored_version: int | None = (
-        None  # RestoreManagedPrefixListVersion: the record gives the version, not its entries
-    )
+    restored: bool = False  # RestoreManagedPrefixListVersion: the record gives the version, not its entries
+    restored_version: int | None = None  # the version a restore names, when it is a number
 
     def to_dict(self) -> dict[str, object]:
         result: dict[str, object] = {"prefixListId": self.list_id}
         if self.name:
             result["name"] = self.name
-        result["added"] = [peer.address for peer in self.added]
-        result["removed"] = [peer.address for peer in self.removed]
-        if self.restored_version is not None:
+        for key, peers in (("added", self.added), ("removed", self.removed)):
+            result[key] = [peer.address for peer in peers[:SHOWN_ENTRIES]]
+            if len(peers) > SHOWN_ENTRIES:  # the JSON stays bounded whatever a record holds; the count says the rest
+                result[f"{key}Total"] = len(peers)
+        if self.restored:
             result["restoredVersion"] = self.restored_version
         return result
 

@@ -177,8 +177,8 @@ class _RuleReader:
             created = response.get(f"{event.name}Response")
             created = created if created.value is not None else response
             list_id = created.get("prefixList", "PrefixList").get("prefixListId", "PrefixListId").text("")
-        version = request.get("PreviousVersion").text("")
-        restored = int(version) if event.name == "RestoreManagedPrefixListVersion" and version.isdigit() else None
+        restored = event.name == "RestoreManagedPrefixListVersion"
+        version = request.get("PreviousVersion").text("") if restored else ""
         return PrefixListEdit(
             list_id=list_id,
             name=request.get("PrefixListName").text(""),
@@ -189,7 +189,8 @@ class _RuleReader:
             removed=tuple(
                 self.cidr(entry.get("Cidr")) for entry in request.get("RemoveEntry", "RemoveEntries").items()
             ),
-            restored_version=restored,
+            restored=restored,
+            restored_version=int(version) if version.isascii() and version.isdigit() else None,
         )
 
     def changes(self, event: MonitoredEvent, params: Field, response: Field, error_code: str) -> list[RuleChange]:

@@ -250,7 +250,7 @@ def _prefix_list(context: Context) -> bool:
 
 def _restored(context: Context) -> bool:
     edit = context.record.prefix_list if context.record is not None else None
-    return edit is not None and edit.restored_version is not None
+    return edit is not None and edit.restored
 
 
 def _entries_added(context: Context) -> bool:

@@ -23,6 +23,8 @@ from sgwatch.core.text import clean
 
 MAX_DAYS = 90  # what LookupEvents keeps
 REQUESTS_PER_SECOND = 2.0
+#: One worker per region (every commercial region at once): each waits on its own region's limit, not on the others.
+MAX_REGION_WORKERS = 40
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
 _SINCE = re.compile(r"^(\d+)([dhm])$")
 
@@ -140,7 +142,7 @@ def run_history(
     *,
     settings: Settings | None = None,
     limiter_for: Callable[[str], RateLimiter] = lambda _region: RateLimiter(),
-    workers: int = 8,
+    workers: int = MAX_REGION_WORKERS,
     progress: Callable[[str, int], None] | None = None,
     **lookup: Any,
 ) -> tuple[list[Classification], list[RegionResult]]:

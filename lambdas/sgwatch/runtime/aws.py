@@ -25,6 +25,14 @@ MAX_PREFIX_LISTS_DESCRIBED = 20
 MAX_PREFIX_LIST_ENTRIES = 1000
 MAX_REFERENCING_GROUPS = 1000
 _FILTER_VALUES = 200  # EC2 takes at most 200 values in one filter
+_ONE_LIST_ERRORS = frozenset(
+    {
+        "InvalidPrefixListID.NotFound",
+        "InvalidPrefixListId.NotFound",
+        "InvalidPrefixListID.Malformed",
+        "InvalidPrefixListId.Malformed",
+    }
+)
 _MAX_INTERFACES_COUNTED = 1000
 #: An account has at most five trails per region (CloudTrail's quota); more in an answer is not asked about.
 MAX_TRAILS_DESCRIBED = 20
@@ -221,6 +229,10 @@ class Ec2Enricher:
         try:
             described = client.describe_managed_prefix_lists(PrefixListIds=missing).get("PrefixLists", [])
         except Exception as error:
+            if len(missing) > 1 and error_code(error) in _ONE_LIST_ERRORS:  # one unknown id must not hide the others
+                for list_id in missing:
+                    found.update(self.prefix_lists([list_id], region, account))
+                return found
             return found | {list_id: PrefixListFacts(list_id, error=_error_text(error)) for list_id in missing}
         for prefix_list in described:
             facts = self._prefix_list(client, prefix_list)
@@ -245,11 +257,12 @@ class Ec2Enricher:
         if facts.aws_managed:  # AWS's lists are judged by what they are, not by the rules that use them
             return facts
         try:
-            return replace(facts, references=self._references(client, list_id))
+            references, complete = self._references(client, list_id)
+            return replace(facts, references=references, references_complete=complete)
         except Exception:  # the entries still rate rules that name the list; an edit stays rated by its entries
             return facts
 
-    def _references(self, client: Any, list_id: str) -> tuple[ReferencingRule, ...]:
+    def _references(self, client: Any, list_id: str) -> tuple[tuple[ReferencingRule, ...], bool]:
         """The rules that name the list, found through the list's associations (the groups that use it)."""
         pages = client.get_paginator("get_managed_prefix_list_associations").paginate(
             PrefixListId=list_id, PaginationConfig={"MaxItems": MAX_REFERENCING_GROUPS}
@@ -280,7 +293,7 @@ class Ec2Enricher:
                 for rule in page.get("SecurityGroupRules", [])
                 if rule.get("PrefixListId") == list_id
             ]
-        return tuple(found)
+        return tuple(found), len(groups) < MAX_REFERENCING_GROUPS
 
 
 class SnsPublisher:

@@ -21,6 +21,7 @@ from sgwatch.core import names
 from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
 from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify, judged_across
 from sgwatch.core.enrich import (
+    MAX_REFERENCING_RATED,
     GroupFacts,
     PrefixListFacts,
     apply_facts,
@@ -245,14 +246,17 @@ class _Batch:
     def describe(self, records: Sequence[BatchRecord]) -> None:
         self._describe_prefix_lists(records)  # first: the groups whose rules reference an edited list are described too
         by_place: dict[tuple[str, str], dict[str, None]] = {}
+        referencing: dict[tuple[str, str], dict[str, None]] = {}
         for record in records:
             result = record.classified
-            place = by_place.setdefault((result.region, result.account), {})
-            place.update(dict.fromkeys(result.group_ids))
+            by_place.setdefault((result.region, result.account), {}).update(dict.fromkeys(result.group_ids))
             edit = result.record.prefix_list if result.record is not None else None
             facts = self.prefix_lists.get((result.region, result.account, edit.list_id)) if edit else None
             if facts is not None and facts.references:
-                place.update(dict.fromkeys(rule.group_id for rule in facts.references if not rule.egress))
+                inbound = [rule.group_id for rule in facts.references if not rule.egress][:MAX_REFERENCING_RATED]
+                referencing.setdefault((result.region, result.account), {}).update(dict.fromkeys(inbound))
+        for place, groups in referencing.items():  # after the records' own groups, which they must not crowd out
+            by_place.setdefault(place, {}).update(groups)
         for (region, account), place_groups in by_place.items():
             if not place_groups:
                 continue
