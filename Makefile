@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python -m bench.handler_cold_start
 	$(BIN)/python -m bench.classify_throughput
 	$(BIN)/python -m bench.batch_round_trips
+	$(BIN)/python -m bench.history_requests
 
 synth: setup
 	$(CDK) synth --quiet
