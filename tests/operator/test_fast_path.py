@@ -53,10 +53,31 @@ def test_fast_path_is_taken_and_agrees_with_the_general_path() -> None:
 
 
 def test_records_with_rewritten_key_case_make_the_fast_path_step_aside() -> None:
+    """From the first record whose keys a pipeline rewrote, records are read key by key, as the general path reads
+    them; what comes out is what the general path gives."""
     data = _log_file(ENTRIES)
     assert len(ENTRIES) > len(CANONICAL)
-    assert _fast_log_file(data, "log.json", msgspec) is None
     assert _outputs(data, keep_all=False)[0] == _outputs(data, keep_all=True)[0]
+    halfway = (
+        CANONICAL[: len(CANONICAL) // 2] + [e for e in ENTRIES if e not in CANONICAL] + CANONICAL[len(CANONICAL) // 2 :]
+    )
+    mixed = json.dumps({"Records": halfway}).encode()
+    assert _outputs(mixed, keep_all=False)[0] == _outputs(mixed, keep_all=True)[0]
+
+
+def test_an_element_that_is_not_a_record_is_said_and_the_rest_still_read() -> None:
+    data = json.dumps({"Records": [CANONICAL[0], "not a record", 7, CANONICAL[1]]}).encode()
+    fast, _ = _outputs(data, keep_all=False)
+    assert fast == _outputs(data, keep_all=True)[0]
+    assert [result.get("error", "")[:30] for result in fast if "error" in result]
+
+
+def test_a_big_log_file_is_read_record_by_record() -> None:
+    """The records come out while the file is being read: the first before the last is decoded."""
+    items = _fast_log_file(_log_file(CANONICAL * 50), "log.json", msgspec)
+    assert items is not None and not isinstance(items, list)
+    first = next(item for item in items if not item.skipped)
+    assert first.location == "log.json:Records[0]" or first.location.startswith("log.json:Records[")
 
 
 def test_prefilter_never_rejects_a_security_group_record() -> None:

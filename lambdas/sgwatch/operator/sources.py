@@ -110,14 +110,19 @@ def _msgspec() -> Any:
 
 
 @cache
-def _log_file_type(msgspec: Any) -> Any:
+def _log_file_entry_type(msgspec: Any) -> Any:
     # eventName is decoded to decide; every other field stays raw bytes. An absent field is an empty Raw.
     fields = [
         (name, str | None, None) if name == "eventName" else (name, msgspec.Raw, msgspec.Raw())
         for name in CLASSIFIED_FIELDS + _WRAPPER_FIELDS
     ]
-    entry = msgspec.defstruct("Entry", fields)
-    return msgspec.defstruct("LogFile", [("Records", list[entry])])  # type: ignore[valid-type]
+    return msgspec.defstruct("Entry", fields)
+
+
+@cache
+def _raw_log_file_type(msgspec: Any) -> Any:
+    # each record's bytes, as a view of the input: what is decoded further is decoded one record at a time
+    return msgspec.defstruct("LogFile", [("Records", list[msgspec.Raw])])
 
 
 def _json_decode(data: Data) -> Any:
@@ -295,41 +300,72 @@ def _first_byte(data: Data) -> bytes:
     return b""
 
 
-def _fast_log_file(data: Data, name: str, msgspec: Any) -> list[Item] | None:
-    """A CloudTrail log file read by the typed decoder, or None when the input is not one in CloudTrail's own form."""
+def _fast_log_file(data: Data, name: str, msgspec: Any) -> Iterator[Item] | None:
+    """A CloudTrail log file read by the typed decoder, record by record, or None when the input is not one in
+    CloudTrail's own form. The file is split into its records' raw bytes (views of the input, no copy) first; each
+    record is decoded as it is read, so the records of a big file are never all held at once."""
     if _first_byte(data) != b"{" or b'"Records"' not in data[:4096]:
         return None
     try:
-        entries = msgspec.json.decode(data, type=_log_file_type(msgspec)).Records
+        raws = msgspec.json.decode(data, type=_raw_log_file_type(msgspec)).Records
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None  # the general path reads it and names what is wrong
-    items: list[Item] = []
+    return _fast_entries(raws, name, msgspec)
+
+
+def _fast_entries(raws: list[Any], name: str, msgspec: Any) -> Iterator[Item]:
+    entry_decoder = msgspec.json.Decoder(_log_file_entry_type(msgspec))
+    general = _decoder(msgspec)
     skipped = 0
-    for index, entry in enumerate(entries):
-        event_name = entry.eventName
-        wrapped = bool(entry.Sns) or bool(entry.body)
-        if event_name is None and not wrapped:
-            return None  # not CloudTrail's casing (a pipeline rewrote the keys): the general path reads every key
-        if not wrapped and not is_watched_name(event_name):
+    # A record not in CloudTrail's own form (keys a pipeline rewrote, an element that is not an object): from there
+    # on, records are read key by key, as the general path reads a log file.
+    rewritten = False
+    for index, raw in enumerate(raws):
+        location = f"{name}:Records[{index}]"
+        entry = None
+        if not rewritten:
+            try:
+                entry = entry_decoder.decode(raw)
+            except RecursionError:
+                entry = None
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                rewritten = True
+            else:
+                rewritten = entry.eventName is None and not (entry.Sns or entry.body)
+        wrapped = entry is not None and bool(entry.Sns or entry.body)
+        if entry is not None and not rewritten and not wrapped and not is_watched_name(entry.eventName):
             skipped += 1
             continue
         if skipped:
-            items.append(Item("", skipped=skipped))
+            yield Item("", skipped=skipped)
             skipped = 0
-        location = f"{name}:Records[{index}]"
+        if rewritten:
+            yield from _general_entry(raw, location, general)
+            continue
         try:
+            if entry is None:
+                raise RecursionError
             record = {
                 field: value if field == "eventName" else msgspec.json.decode(value)
                 for field in CLASSIFIED_FIELDS + _WRAPPER_FIELDS
                 if (value := getattr(entry, field)) is not None and (field == "eventName" or len(value))
             }
         except RecursionError:
-            items.append(Item(location, error=f"{location}: nested too deeply to read"))
+            yield Item(location, error=f"{location}: nested too deeply to read")
             continue
-        items.extend(unwrap_log_entry(record, location))
+        yield from unwrap_log_entry(record, location)
     if skipped:
-        items.append(Item("", skipped=skipped))
-    return items
+        yield Item("", skipped=skipped)
+
+
+def _general_entry(raw: Any, location: str, decode: Decoder) -> Iterator[Item]:
+    """One record read as the general path reads a log file's records: every key, in any casing."""
+    try:
+        element = decode(bytes(raw))
+    except NotReadable as problem:
+        yield Item(location, error=f"{location}: {problem}")
+        return
+    yield from unwrap_log_entry(element, location)
 
 
 # Files, directories and stdin ---------------------------------------------------------------------------------------
