@@ -450,11 +450,21 @@ def _walk(root: Path, seen: set[tuple[int, int]]) -> Iterator[str | Item]:
 
 
 def _read_file_items(path: str, keep_all: bool, max_size: int) -> Iterator[Item]:
-    data = _read_file(path, max_size)
+    data = _inflated(_read_file(path, max_size), path, max_size)
     if isinstance(data, Item):
         yield data
     else:
         yield from read_bytes(data, path, keep_all, max_size)
+
+
+def _inflated(data: Data | Item, name: str, max_size: int) -> Data | Item:
+    """A gzip file inflated before its records are read, so that no frame holds the compressed bytes meanwhile."""
+    if isinstance(data, Item) or data[:2] != _GZIP_MAGIC:
+        return data
+    try:
+        return gunzip(data, max_size)
+    except NotReadable as problem:
+        return Item(name, error=f"{name}: {problem}")
 
 
 def read_paths(
@@ -472,7 +482,12 @@ def read_paths(
             if len(data) > max_size:
                 yield Item("<stdin>", error=f"<stdin>: {_over_limit(max_size)}")
                 continue
-            yield from read_bytes(data, "<stdin>", keep_all, max_size)
+            inflated = _inflated(data, "<stdin>", max_size)
+            del data  # the compressed input: not held while the records are read
+            if isinstance(inflated, Item):
+                yield inflated
+            else:
+                yield from read_bytes(inflated, "<stdin>", keep_all, max_size)
             continue
         try:
             info = os.stat(text)
