@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import random
 from typing import Any
 
 import msgspec
+import pytest
 from sgwatch.core.classify import classify
 from sgwatch.core.envelopes import unwrap
 from sgwatch.operator.sources import _fast_log_file, may_be_security_group, read_bytes
@@ -85,3 +87,21 @@ def test_prefilter_never_rejects_a_security_group_record() -> None:
         for item in unwrap(sample, ""):
             if classify(item.record).record is not None:
                 assert may_be_security_group(json.dumps(item.record).encode())
+
+
+def test_without_msgspec_classify_says_it_reads_slowly_and_gives_the_same_results(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from sgwatch.operator import sources
+    from sgwatch.operator.cli import main
+
+    log = tmp_path / "log.json.gz"
+    log.write_bytes(gzip.compress(_log_file(CANONICAL)))
+    fast_out, fast_err = io.StringIO(), io.StringIO()
+    main(["classify", str(log)], fast_out, fast_err)
+    assert "msgspec is not installed" not in fast_err.getvalue()
+    monkeypatch.setattr(sources, "_msgspec", lambda: None)
+    slow_out, slow_err = io.StringIO(), io.StringIO()
+    main(["classify", str(log)], slow_out, slow_err)
+    assert slow_err.getvalue().startswith(f"sgwatch classify: {sources.SLOW_READER_NOTICE}\n")
+    assert slow_out.getvalue() == fast_out.getvalue()

@@ -101,6 +101,17 @@ def may_be_security_group(raw: Data) -> bool:
     return _ESCAPE in raw or _MARKERS.search(raw) is not None
 
 
+#: Said once per run when msgspec is missing (measured on the 200,000-record bench file: 8x the time, 5x the memory).
+SLOW_READER_NOTICE = (
+    "msgspec is not installed, so CloudTrail log files are read by the standard library: about 8 times slower, and"
+    " a whole file is held decoded in memory; install it with `pip install msgspec` (a dependency of sgwatch)"
+)
+
+
+def fast_reader_installed() -> bool:
+    return _msgspec() is not None
+
+
 def _msgspec() -> Any:
     try:
         import msgspec  # noqa: PLC0415 - optional, and kept off the import path of everything else

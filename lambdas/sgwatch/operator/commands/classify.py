@@ -24,7 +24,13 @@ from sgwatch.operator.commands.common import (
     summary,
 )
 from sgwatch.operator.render import render_text
-from sgwatch.operator.sources import DEFAULT_MAX_SIZE, LIMIT_OPTION, read_paths
+from sgwatch.operator.sources import (
+    DEFAULT_MAX_SIZE,
+    LIMIT_OPTION,
+    SLOW_READER_NOTICE,
+    fast_reader_installed,
+    read_paths,
+)
 
 _SIZE = re.compile(r"\s*(\d+)\s*([a-z]*)\s*", re.IGNORECASE)
 _SIZE_UNITS = {
@@ -78,6 +84,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except PolicyError as error:
         err.write(f"sgwatch classify: {error}\n")
         return EXIT_USAGE
+    if not fast_reader_installed():
+        err.write(f"sgwatch classify: {SLOW_READER_NOTICE}\n")
     items = read_paths(args.paths, keep_all=args.all, max_size=args.max_decompressed_size)
     for result in classified(items, counts, policy, notes=notes_to(err, "classify"), own=own_resources(args)):
         if not result.watched and not result.error and not args.all:
