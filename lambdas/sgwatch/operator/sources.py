@@ -168,7 +168,12 @@ def _decoder(msgspec: Any) -> Decoder:
 def gunzip(data: Data, limit: int) -> bytearray:
     """Every member of a gzip file, decompressed a chunk at a time. TooLarge past `limit` bytes, NotReadable when the
     data is not gzip, is cut short or has something after its last member (zeros excepted, as gzip allows)."""
-    out = bytearray()
+    # The last member's trailer gives its size (mod 2^32): the output is made that size at once and filled in place,
+    # rather than grown and copied. Only a hint: trimmed or grown to what the data inflates to, within `limit`; and
+    # no more than deflate's best ratio (1,032 to 1) allows, whatever a hostile trailer says.
+    hint = int.from_bytes(data[-4:], "little") if len(data) >= 18 else 0
+    out = bytearray(hint if hint <= min(limit, len(data) * 1032) else 0)
+    filled = 0
     view = memoryview(data)
     position = 0
     try:
@@ -183,9 +188,10 @@ def gunzip(data: Data, limit: int) -> bytearray:
                 if not stream.unconsumed_tail:
                     position += len(feed)
                 chunk = stream.decompress(feed, _CHUNK)
-                if len(out) + len(chunk) > limit:
+                if filled + len(chunk) > limit:
                     raise TooLarge(_over_limit(limit, "decompresses to more than"))
-                out += chunk
+                out[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
                 if not chunk and not feed:
                     raise NotReadable("not a readable gzip file (it ends in the middle of a member)")
             position -= len(stream.unused_data)
@@ -193,6 +199,7 @@ def gunzip(data: Data, limit: int) -> bytearray:
         raise NotReadable(f"not a readable gzip file ({error})") from None
     finally:
         view.release()
+    del out[filled:]
     return out
 
 
@@ -331,22 +338,25 @@ def _fast_entries(raws: list[Any], name: str, msgspec: Any) -> Iterator[Item]:
     # A record not in CloudTrail's own form (keys a pipeline rewrote, an element that is not an object): from there
     # on, records are read key by key, as the general path reads a log file.
     rewritten = False
+    decode_entry, errors = entry_decoder.decode, (msgspec.DecodeError, msgspec.ValidationError)
     for index, raw in enumerate(raws):
-        location = f"{name}:Records[{index}]"
         entry = None
         if not rewritten:
             try:
-                entry = entry_decoder.decode(raw)
+                entry = decode_entry(raw)
             except RecursionError:
                 entry = None
-            except (msgspec.DecodeError, msgspec.ValidationError):
+            except errors:
                 rewritten = True
             else:
-                rewritten = entry.eventName is None and not (entry.Sns or entry.body)
-        wrapped = entry is not None and bool(entry.Sns or entry.body)
-        if entry is not None and not rewritten and not wrapped and not is_watched_name(entry.eventName):
-            skipped += 1
-            continue
+                # the common case first, and cheaply: a record of a call sgwatch does not watch
+                if entry.eventName is not None and not entry.Sns and not entry.body:
+                    if not is_watched_name(entry.eventName):
+                        skipped += 1
+                        continue
+                else:
+                    rewritten = entry.eventName is None and not (entry.Sns or entry.body)
+        location = f"{name}:Records[{index}]"
         if skipped:
             yield Item("", skipped=skipped)
             skipped = 0
