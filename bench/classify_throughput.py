@@ -39,15 +39,16 @@ def shell(command: str) -> Callable[[], object]:
 
 
 def cli_peak(path: Path) -> float:
-    """The CLI's own peak RSS in MB: read by a small parent that runs only it (this process holds the file)."""
-    probe = (
-        "import resource, subprocess, sys;"
-        f"subprocess.run([{SGWATCH!r}, 'classify', {str(path)!r}], stdout=subprocess.DEVNULL,"
-        " stderr=subprocess.DEVNULL, check=True);"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    """The CLI's own peak RSS in MiB: its VmHWM, read by the CLI's process itself at the end of the run (ru_maxrss
+    of a child would carry over the parent's, and this process holds the file)."""
+    program = (
+        "import io, re, sys\n"
+        "from sgwatch.operator.cli import main\n"
+        "main(['classify', sys.argv[1]], io.StringIO(), io.StringIO())\n"
+        "print(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))\n"
     )
-    output = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
-    return int(output.strip()) / 1024
+    output = subprocess.run([sys.executable, "-c", program, str(path)], check=True, capture_output=True, text=True)
+    return int(output.stdout.strip()) / 1024
 
 
 def in_process(path: Path) -> Callable[[], object]:

@@ -390,3 +390,27 @@ def test_json_lines_with_a_broken_first_line_still_read_the_rest(tmp_path: Path,
     assert status == EXIT_UNREADABLE
     assert [line.get("severity", "error") for line in lines] == ["error", "CRITICAL"]
     assert lines[0]["error"].startswith(f"{path}:line 1: not valid JSON")
+
+
+def test_a_gzip_trailer_that_lies_about_the_size_costs_no_memory(tmp_path: Path) -> None:
+    """The trailer's size only sizes the output when deflate could reach it from the file's bytes: a small file that
+    claims to inflate to 1 GiB is read in a fresh interpreter well under that, and reported as unreadable."""
+    honest = gzip.compress(SSH_WORLD.read_bytes())
+    liar = tmp_path / "liar.json.gz"
+    liar.write_bytes(honest[:-4] + (1 << 30).to_bytes(4, "little"))
+    program = (
+        "import io, re, sys\n"
+        "from sgwatch.operator.cli import main\n"
+        "err = io.StringIO()\n"
+        "status = main(['classify', sys.argv[1]], io.StringIO(), err)\n"
+        "peak = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
+        "print(status, peak)\n"
+        "print(err.getvalue())\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", program, str(liar)], capture_output=True, text=True, timeout=120, check=True
+    )
+    first, *rest = completed.stdout.splitlines()
+    status, peak_kib = map(int, first.split())
+    assert status == EXIT_UNREADABLE and "1 unreadable" in "\n".join(rest)
+    assert peak_kib < 100 << 10, f"peak RSS {peak_kib} KiB"
