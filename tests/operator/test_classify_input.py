@@ -254,24 +254,32 @@ def test_truncated_gzip_member_is_an_error_line(tmp_path: Path) -> None:
     assert error.startswith(f"{tmp_path / 'cut.json.gz'}: not a readable gzip file")
 
 
-def test_gzip_bomb_peak_memory_stays_bounded(tmp_path: Path) -> None:
-    """1 GiB of decompressed input against a 16 MiB limit, in a fresh interpreter that reports its own peak RSS.
-
-    The peak is VmHWM, the high-water mark of the interpreter's own memory: ru_maxrss would carry over the RSS of
-    the pytest process that forked it (Linux keeps it across exec)."""
-    bomb = tmp_path / "bomb.json.gz"
-    bomb.write_bytes(gzip_bomb(1 << 30))
+def classify_in_a_fresh_interpreter(*args: str) -> tuple[int, int, str]:
+    """`sgwatch classify ARGS` in a new interpreter: its exit status, its peak RSS in KiB and what it wrote. The peak
+    is VmHWM, the high-water mark of the interpreter's own memory: ru_maxrss would carry over the RSS of the pytest
+    process that forked it (Linux keeps it across exec)."""
     program = (
         "import io, re, sys\n"
         "from sgwatch.operator.cli import main\n"
-        "status = main(['classify', '--max-decompressed-size', '16MiB', sys.argv[1]], io.StringIO(), io.StringIO())\n"
+        "out = io.StringIO()\n"
+        "status = main(['classify', *sys.argv[1:]], out, out)\n"
         "peak = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
         "print(status, peak)\n"
+        "print(out.getvalue())\n"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", program, str(bomb)], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=120, check=True
     )
-    status, peak_kib = map(int, completed.stdout.split())
+    first, rest = completed.stdout.split("\n", 1)
+    status, peak_kib = map(int, first.split())
+    return status, peak_kib, rest
+
+
+def test_gzip_bomb_peak_memory_stays_bounded(tmp_path: Path) -> None:
+    """1 GiB of decompressed input against a 16 MiB limit."""
+    bomb = tmp_path / "bomb.json.gz"
+    bomb.write_bytes(gzip_bomb(1 << 30))
+    status, peak_kib, _ = classify_in_a_fresh_interpreter("--max-decompressed-size", "16MiB", str(bomb))
     assert status == EXIT_UNREADABLE
     assert bomb.stat().st_size < 2 << 20
     assert peak_kib < 100 << 10, f"peak RSS {peak_kib} KiB"
@@ -394,23 +402,10 @@ def test_json_lines_with_a_broken_first_line_still_read_the_rest(tmp_path: Path,
 
 def test_a_gzip_trailer_that_lies_about_the_size_costs_no_memory(tmp_path: Path) -> None:
     """The trailer's size only sizes the output when deflate could reach it from the file's bytes: a small file that
-    claims to inflate to 1 GiB is read in a fresh interpreter well under that, and reported as unreadable."""
+    claims to inflate to 1 GiB is read well under that, and reported as unreadable."""
     honest = gzip.compress(SSH_WORLD.read_bytes())
     liar = tmp_path / "liar.json.gz"
     liar.write_bytes(honest[:-4] + (1 << 30).to_bytes(4, "little"))
-    program = (
-        "import io, re, sys\n"
-        "from sgwatch.operator.cli import main\n"
-        "err = io.StringIO()\n"
-        "status = main(['classify', sys.argv[1]], io.StringIO(), err)\n"
-        "peak = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
-        "print(status, peak)\n"
-        "print(err.getvalue())\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", program, str(liar)], capture_output=True, text=True, timeout=120, check=True
-    )
-    first, *rest = completed.stdout.splitlines()
-    status, peak_kib = map(int, first.split())
-    assert status == EXIT_UNREADABLE and "1 unreadable" in "\n".join(rest)
+    status, peak_kib, written = classify_in_a_fresh_interpreter(str(liar))
+    assert status == EXIT_UNREADABLE and "not a readable gzip file" in written
     assert peak_kib < 100 << 10, f"peak RSS {peak_kib} KiB"

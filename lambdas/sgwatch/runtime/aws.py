@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sgwatch.core import names
 from sgwatch.core.enrich import GroupFacts, PrefixListFacts, ReferencingRule
@@ -64,6 +64,30 @@ def _error_text(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+_Facts = TypeVar("_Facts", GroupFacts, PrefixListFacts)
+
+
+def _cached_or_missing(
+    ids: Sequence[str], cache: Mapping[tuple[str, str, str], tuple[float, _Facts]], place: tuple[str, str], *,
+    now: float, valid: re.Pattern[str], limit: int, unknown: Callable[..., _Facts], kind: tuple[str, str],
+) -> tuple[dict[str, _Facts], list[str]]:  # fmt: skip
+    """The facts still fresh in the cache, an error for an id EC2 would refuse or one past `limit`, and the ids left to
+    ask EC2 about, each once, in order."""
+    found: dict[str, _Facts] = {}
+    missing: list[str] = []
+    for item_id in dict.fromkeys(ids):
+        cached = cache.get((*place, item_id))
+        if cached and cached[0] > now:
+            found[item_id] = cached[1]
+        elif not valid.match(item_id):
+            found[item_id] = unknown(item_id, error=f"not a {kind[0]} id that EC2 accepts")
+        elif len(missing) < limit:
+            missing.append(item_id)
+        else:
+            found[item_id] = unknown(item_id, error=f"not described: one batch named more than {limit} {kind[1]}")
+    return found, missing
+
+
 class Ec2Enricher:
     """Describes security groups and counts the interfaces that use them, caching answers for ttl seconds.
 
@@ -102,20 +126,10 @@ class Ec2Enricher:
         except Exception as error:  # a region the SDK cannot reach ("..." in a redacted record): no facts, say why
             where = f"account {account}, region {region!r}" if account else f"region {region!r}"
             return {gid: GroupFacts(gid, error=f"{where}: {_error_text(error)}") for gid in group_ids}
-        found: dict[str, GroupFacts] = {}
-        missing: list[str] = []
-        for group_id in dict.fromkeys(group_ids):
-            cached = self._cache.get((region, account, group_id))
-            if cached and cached[0] > now:
-                found[group_id] = cached[1]
-            elif not _GROUP_ID.match(group_id):
-                found[group_id] = GroupFacts(group_id, error="not a security group id that EC2 accepts")
-            elif len(missing) < MAX_GROUPS_DESCRIBED:
-                missing.append(group_id)
-            else:
-                found[group_id] = GroupFacts(
-                    group_id, error=f"not described: one batch named more than {MAX_GROUPS_DESCRIBED} groups"
-                )
+        found, missing = _cached_or_missing(
+            group_ids, self._cache, (region, account), now=now, valid=_GROUP_ID, limit=MAX_GROUPS_DESCRIBED,
+            unknown=GroupFacts, kind=("security group", "groups"),
+        )  # fmt: skip
         for group_id, facts in self._describe(client, missing).items():
             found[group_id] = facts
             if not facts.error:
@@ -212,18 +226,10 @@ class Ec2Enricher:
             client = self._client(region, account)
         except Exception as error:
             return {list_id: PrefixListFacts(list_id, error=_error_text(error)) for list_id in list_ids}
-        found: dict[str, PrefixListFacts] = {}
-        missing: list[str] = []
-        for list_id in dict.fromkeys(list_ids):
-            cached = self._lists.get((region, account, list_id))
-            if cached and cached[0] > now:
-                found[list_id] = cached[1]
-            elif not _PREFIX_LIST_ID.match(list_id):
-                found[list_id] = PrefixListFacts(list_id, error="not a prefix list id that EC2 accepts")
-            elif len(missing) < MAX_PREFIX_LISTS_DESCRIBED:
-                missing.append(list_id)
-            else:
-                found[list_id] = PrefixListFacts(list_id, error="not described: too many prefix lists in one batch")
+        found, missing = _cached_or_missing(
+            list_ids, self._lists, (region, account), now=now, valid=_PREFIX_LIST_ID,
+            limit=MAX_PREFIX_LISTS_DESCRIBED, unknown=PrefixListFacts, kind=("prefix list", "prefix lists"),
+        )  # fmt: skip
         if not missing:
             return found
         try:
