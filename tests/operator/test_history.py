@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,6 +51,13 @@ def event(record: dict[str, Any], event_id: str) -> dict[str, Any]:
         "EventName": record["eventName"],
         "CloudTrailEvent": json.dumps({**record, "eventID": event_id}),
     }
+
+
+@pytest.fixture(autouse=True)
+def names_one_after_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's Stubber answers in the order it was given: these tests read a region's names one after another
+    (the side-by-side reading has its own test, with a client that answers in any order)."""
+    monkeypatch.setattr(history, "NAME_WORKERS", 1)
 
 
 def stubbed(
@@ -271,3 +279,48 @@ def test_every_region_has_its_own_worker() -> None:
     )  # fmt: skip
     assert [result.error for result in per_region] == [""] * len(regions)
     assert not barrier.broken
+
+
+class AnyOrder:
+    """LookupEvents answering each name's pages in any order, from several threads, after `latency` seconds (the
+    wait the limiter must not waste)."""
+
+    def __init__(self, pages: dict[str, int], latency: float) -> None:
+        self.pages, self.latency = pages, latency
+        self.in_flight = self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def lookup_events(self, **request: Any) -> dict[str, Any]:
+        name = request["LookupAttributes"][0]["AttributeValue"]
+        index = int(request.get("NextToken", f"{name}:0").rsplit(":", 1)[1])
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(self.latency)
+        with self._lock:
+            self.in_flight -= 1  # real time: the other chains' requests go out meanwhile
+        page: dict[str, Any] = {"Events": [event(SSH_WORLD, f"{name}-{index}")]}
+        if index + 1 < self.pages.get(name, 1):
+            page["NextToken"] = f"{name}:{index + 1}"
+        return page
+
+
+def test_a_regions_names_are_read_side_by_side_behind_its_one_limit() -> None:
+    """With slow answers, four names' chains keep several requests in flight, each in its slot of the region's one
+    limiter, and the records come out in the names' order."""
+    names = ["AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "CreateSecurityGroup", "RunInstances"]
+    client = AnyOrder(dict.fromkeys(names, 3), latency=0.05)
+    sent: list[float] = []
+    limiter = RateLimiter(rate=50.0)
+    original = limiter.wait
+
+    def wait() -> None:
+        original()
+        sent.append(time.monotonic())
+
+    limiter.wait = wait  # type: ignore[method-assign]
+    result = lookup_region(client, "eu-west-1", START, NOW, limiter, names=names, name_workers=4)
+    assert result.error == "" and result.requests == 12
+    assert [record["eventID"] for record in result.records] == [f"{name}-{i}" for name in names for i in range(3)]
+    assert client.most_in_flight >= 2  # one after another, there is never more than one
+    assert len(sent) == 12  # every request took its slot from the region's one limiter (its spacing: fake-clock test)

@@ -25,6 +25,8 @@ MAX_DAYS = 90  # what LookupEvents keeps
 REQUESTS_PER_SECOND = 2.0
 #: One worker per region (every commercial region at once): each waits on its own region's limit, not on the others.
 MAX_REGION_WORKERS = 40
+#: A region's event names read side by side behind its one limiter: a slow answer does not leave the limit unused.
+NAME_WORKERS = 4
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
 _SINCE = re.compile(r"^(\d+)([dhm])$")
 
@@ -78,6 +80,32 @@ class RegionResult:
     error: str = ""
 
 
+class _Progress:
+    """The records a region has found so far, told to `progress` after each page, from whichever chain read it."""
+
+    def __init__(self, region: str, progress: Callable[[str, int], None] | None) -> None:
+        self.region, self.progress = region, progress
+        self.total = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, count: int) -> None:
+        with self._lock:
+            self.total += count
+            total = self.total
+        if self.progress:
+            self.progress(self.region, total)
+
+
+@dataclass
+class _Chain:
+    """One event name's pages in one region."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    throttled: int = 0
+    error: str = ""
+
+
 def lookup_region(
     client: Any,
     region: str,
@@ -86,52 +114,90 @@ def lookup_region(
     limiter: RateLimiter,
     *,
     names: Sequence[str] | None = None,
+    name_workers: int = 1,
     max_attempts: int = 8,
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[str, int], None] | None = None,
 ) -> RegionResult:
-    """Every record LookupEvents pages out for the monitored names in one region."""
+    """Every record LookupEvents pages out for the monitored names in one region. With `name_workers` > 1, the names'
+    page chains run side by side behind the region's one limiter, so a slow answer does not leave the limit unused;
+    the records come out in the names' order either way."""
     result = RegionResult(region)
-    for name in names or monitored_event_names():
+    found = _Progress(region, progress)
+
+    chain = _Lookup(client, region, start, end, limiter, max_attempts, backoff, sleep, found).chain
+
+    ordered = list(names or monitored_event_names())
+    if name_workers > 1:
+        with ThreadPoolExecutor(max_workers=min(name_workers, len(ordered)) or 1) as pool:
+            chains = list(pool.map(chain, ordered))
+    else:
+        chains = []
+        for name in ordered:
+            chains.append(chain(name))
+            if chains[-1].error:  # one after another: a name that failed ends the region's lookup
+                break
+    for done in chains:
+        result.records += done.records
+        result.requests += done.requests
+        result.throttled += done.throttled
+        result.error = result.error or done.error
+    return result
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """What every page chain of one region shares: the client, the window, the region's one limiter, the retries."""
+
+    client: Any
+    region: str
+    start: datetime
+    end: datetime
+    limiter: RateLimiter
+    max_attempts: int
+    backoff: float
+    sleep: Callable[[float], None]
+    found: _Progress
+
+    def chain(self, name: str) -> _Chain:
+        """Every page of one event name, each request in its slot of the region's limit; throttling is retried."""
+        chain = _Chain()
         token: str | None = None
         while True:
             request: dict[str, Any] = {
                 "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}],
-                "StartTime": start,
-                "EndTime": end,
+                "StartTime": self.start,
+                "EndTime": self.end,
                 "MaxResults": 50,
             }
             if token:
                 request["NextToken"] = token
-            for attempt in range(max_attempts):
-                limiter.wait()
-                result.requests += 1
+            for attempt in range(self.max_attempts):
+                self.limiter.wait()
+                chain.requests += 1
                 try:
-                    page = client.lookup_events(**request)
+                    page = self.client.lookup_events(**request)
                     break
                 except Exception as error:
                     code = error_code(error)
-                    if code not in THROTTLING_CODES or attempt == max_attempts - 1:
-                        result.error = (
-                            f"{region}: LookupEvents for {name} failed: {code or type(error).__name__}: {error}"
+                    if code not in THROTTLING_CODES or attempt == self.max_attempts - 1:
+                        chain.error = (
+                            f"{self.region}: LookupEvents for {name} failed: {code or type(error).__name__}: {error}"
                         )
-                        return result
-                    result.throttled += 1
-                    sleep(min(backoff * 2**attempt, 20.0))
-            for event in page.get("Events", []):
+                        return chain
+                    chain.throttled += 1
+                    self.sleep(min(self.backoff * 2**attempt, 20.0))
+            events = page.get("Events", [])
+            for event in events:
                 try:
-                    result.records.append(json.loads(event["CloudTrailEvent"]))
+                    chain.records.append(json.loads(event["CloudTrailEvent"]))
                 except (KeyError, TypeError, ValueError, RecursionError):  # kept, and classified as unreadable
-                    result.records.append(
-                        {"eventName": name, "eventID": event.get("EventId", ""), "_unreadable": event}
-                    )
-            if progress:
-                progress(region, len(result.records))
+                    chain.records.append({"eventName": name, "eventID": event.get("EventId", ""), "_unreadable": event})
+            self.found(len(events))
             token = page.get("NextToken")
             if not token:
-                break
-    return result
+                return chain
 
 
 def run_history(
@@ -143,13 +209,19 @@ def run_history(
     settings: Settings | None = None,
     limiter_for: Callable[[str], RateLimiter] = lambda _region: RateLimiter(),
     workers: int = MAX_REGION_WORKERS,
+    name_workers: int | None = None,
     progress: Callable[[str, int], None] | None = None,
     **lookup: Any,
 ) -> tuple[list[Classification], list[RegionResult]]:
-    """All regions in parallel; every record classified, most severe first, then newest first."""
+    """All regions in parallel, each region's names side by side (NAME_WORKERS unless given); every record
+    classified, most severe first, then newest first."""
+    side_by_side = NAME_WORKERS if name_workers is None else name_workers
 
     def one(region: str) -> RegionResult:
-        return lookup_region(client_for(region), region, start, end, limiter_for(region), progress=progress, **lookup)
+        return lookup_region(
+            client_for(region), region, start, end, limiter_for(region), progress=progress,
+            name_workers=side_by_side, **lookup,
+        )  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(regions)))) as pool:
         region_results = list(pool.map(one, regions))
