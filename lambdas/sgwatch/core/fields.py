@@ -21,15 +21,33 @@ def _shown(value: Any) -> str:
 class Field:
     """A value inside a record and the path that leads to it."""
 
-    __slots__ = ("_lowered", "path", "value")
+    __slots__ = ("_lowered", "_name", "_parent", "_path", "value")
 
     def __init__(self, value: Any, path: str = "") -> None:
         self.value = value
-        self.path = path
+        self._path: str | None = path
+        self._parent: Field | None = None
+        self._name: str | int = ""
         self._lowered: dict[str, str] | None = None  # this object's keys by their lower case, built at the first miss
 
-    def _child(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
+    @property
+    def path(self) -> str:
+        """Where the value is in the record ("requestParameters.ipPermissions.items[0]"): spelled out only when asked
+        for (an error names it), as most reads never need it."""
+        if self._path is None:
+            parent = self._parent.path if self._parent is not None else ""
+            name = self._name
+            if isinstance(name, int):  # an element of a list
+                self._path = f"{parent}[{name}]"
+            else:
+                self._path = f"{parent}.{name}" if parent else name
+        return self._path
+
+    def _at(self, value: Any, name: str | int) -> Field:
+        """A value found under `name`, whose path is this one's and `name`."""
+        child = Field.__new__(Field)
+        child.value, child._path, child._parent, child._name, child._lowered = value, None, self, name, None
+        return child
 
     @property
     def present(self) -> bool:
@@ -40,21 +58,22 @@ class Field:
 
         Case-insensitive matching reads records that a pipeline lower-cased (seen in published test data).
         """
-        if not isinstance(self.value, dict):
-            if self.value is None:
-                return Field(None, self._child(names[0]))
-            raise RecordError(self.path, f"expected an object, got {_shown(self.value)}")
+        value = self.value
+        if not isinstance(value, dict):
+            if value is None:
+                return self._at(None, names[0])
+            raise RecordError(self.path, f"expected an object, got {_shown(value)}")
         for name in names:
-            if name in self.value:
-                return Field(self.value[name], self._child(name))
+            if name in value:
+                return self._at(value[name], name)
         lowered = self._lowered
         if lowered is None:  # most optional fields are absent: one map per object, not one per miss
-            lowered = self._lowered = {key.lower(): key for key in self.value if isinstance(key, str)}
+            lowered = self._lowered = {key.lower(): key for key in value if isinstance(key, str)}
         for name in names:
             key = lowered.get(name.lower())
             if key is not None:
-                return Field(self.value[key], self._child(key))
-        return Field(None, self._child(names[0]))
+                return self._at(value[key], key)
+        return self._at(None, names[0])
 
     def text(self, default: str | None = None) -> str:
         """A string value; numbers are accepted and written as text (ids published as integers).
@@ -96,17 +115,17 @@ class Field:
             return
         if isinstance(value, dict) and "items" in value:
             listed = value["items"]
-            path = self._child("items")
+            holder = self._at(listed, "items")
             if listed is None:
                 return
             if not isinstance(listed, list):
-                raise RecordError(path, f"expected a list, got {_shown(listed)}")
+                raise RecordError(holder.path, f"expected a list, got {_shown(listed)}")
         elif isinstance(value, list):
-            listed, path = value, self.path
+            listed, holder = value, self
         elif isinstance(value, dict):
             yield self
             return
         else:
             raise RecordError(self.path, f"expected a list or an object, got {_shown(value)}")
         for index, element in enumerate(listed):
-            yield Field(element, f"{path}[{index}]")
+            yield holder._at(element, index)
