@@ -7,6 +7,7 @@ import copy
 import uuid
 from typing import Any
 
+import pytest
 from sgwatch.core import names
 from sgwatch.runtime import handler
 
@@ -48,3 +49,39 @@ def test_a_launch_behind_a_private_group_stays_low(world: World) -> None:
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "LOW"
     assert world.received(world.email_url) == []
+
+
+#: Each call that puts groups in front of a resource, and where its record names the group, to put the account's
+#: world-open group there.
+PLACED = {
+    "create_network_interface_default_group.json": ("responseElements", "networkInterface", "groupSet", "items"),
+    "create_vpc_endpoint_security_group.json": ("requestParameters", "CreateVpcEndpointRequest", "SecurityGroupId"),
+    "modify_vpc_endpoint_add_security_groups.json": ("requestParameters", "ModifyVpcEndpointRequest",
+                                                      "AddSecurityGroupId"),
+    "associate_security_group_vpc.json": ("requestParameters", "AssociateSecurityGroupVpcRequest", "GroupId"),
+    "create_launch_template_security_groups.json": ("requestParameters", "CreateLaunchTemplateRequest",
+                                                     "LaunchTemplateData", "SecurityGroupId"),
+    "create_launch_template_version_interface_groups.json": ("requestParameters",
+                                                              "CreateLaunchTemplateVersionRequest",
+                                                              "LaunchTemplateData", "NetworkInterface",
+                                                              "SecurityGroupId"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PLACED))
+def test_each_call_that_puts_a_world_open_group_in_front_of_a_resource_is_high(world: World, name: str) -> None:
+    record: dict[str, Any] = copy.deepcopy(load(CONSTRUCTED / name))
+    *path, last = PLACED[name]
+    parent = record
+    for step in path:
+        parent = parent[step]
+    written = {"items": [{"groupId": world.open_group}], "GroupId": world.open_group}  # as each call writes a group
+    parent[last] = written.get(last, {"content": world.open_group, "tag": 1})
+    record.update(eventID=str(uuid.uuid4()), recipientAccountId=ACCOUNT, awsRegion=REGION)
+    assert handler.lambda_handler(sqs_event(eventbridge(record)), LambdaContext()) == {"batchItemFailures": []}
+    [alert] = world.received(world.inbox_url)
+    assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH", alert["Message"][:400]
+    assert (
+        f"{world.open_group}, which has SSH (22/tcp) opened to the whole internet (0.0.0.0/0), now guards"
+        in (alert["Message"])
+    )
