@@ -34,6 +34,7 @@ demo: setup
 	$(BIN)/sgwatch demo
 
 bench: setup
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python -m bench.handler_cold_start
 	$(BIN)/python -m bench.classify_throughput
 	$(BIN)/python -m bench.batch_round_trips
