@@ -81,9 +81,9 @@ def cli_peak(paths: list[Path]) -> float:
     """The CLI's own peak RSS in MiB: its VmHWM, read by the CLI's process itself at the end of the run (ru_maxrss
     of a child would carry over the parent's)."""
     program = (
-        "import io, re, sys\n"
+        "import io, os, re, sys\n"
         "from sgwatch.operator.cli import main\n"
-        "main(['classify', *sys.argv[1:]], io.StringIO(), io.StringIO())\n"
+        "main(['classify', *sys.argv[1:]], open(os.devnull, 'w'), io.StringIO())\n"
         "print(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))\n"
     )
     output = subprocess.run(
@@ -133,7 +133,14 @@ def main() -> None:
                 print(f"; {peer.split(' ')[0]} / sgwatch: {measured[peer] / cli:.2f}x", end="")
         peak = cli_peak(given)
         largest = max(len(gzip.decompress(path.read_bytes())) for path in files)
-        print(f"\n  sgwatch peak memory: {peak:.0f} MiB ({peak * 2**20 / largest:.2f}x the largest decompressed file)")
+        print(
+            f"\n  sgwatch peak memory: {peak:.0f} MiB; largest decompressed file {largest / 2**20:.1f} MiB"
+            + (
+                f" ({peak * 2**20 / largest:.2f}x)"
+                if largest >= 50 * 2**20
+                else " (the interpreter's own size dominates)"
+            )
+        )
 
 
 if __name__ == "__main__":
