@@ -131,6 +131,18 @@ def _log_file_entry_type(msgspec: Any) -> Any:
 
 
 @cache
+def _skim_log_file_type(msgspec: Any) -> Any:
+    # only what decides whether a record may be watched: its event name, and whether it wraps one (SNS, SQS)
+    fields = [
+        ("eventName", str | None, None),
+        ("Sns", msgspec.Raw, msgspec.Raw()),
+        ("body", msgspec.Raw, msgspec.Raw()),
+    ]
+    skim = msgspec.defstruct("Skim", fields)
+    return msgspec.defstruct("SkimLog", [("Records", list[skim])])  # type: ignore[valid-type]
+
+
+@cache
 def _raw_log_file_type(msgspec: Any) -> Any:
     # each record's bytes, as a view of the input: what is decoded further is decoded one record at a time
     return msgspec.defstruct("LogFile", [("Records", list[msgspec.Raw])])
@@ -324,14 +336,29 @@ def _fast_log_file(data: Data, name: str, msgspec: Any) -> Iterator[Item] | None
     record is decoded as it is read, so the records of a big file are never all held at once."""
     if _first_byte(data) != b"{" or b'"Records"' not in data[:4096]:
         return None
+    wanted = _wanted(data, msgspec)
     try:
         raws = msgspec.json.decode(data, type=_raw_log_file_type(msgspec)).Records
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None  # the general path reads it and names what is wrong
-    return _fast_entries(raws, name, msgspec)
+    return _fast_entries(raws, name, msgspec, wanted if wanted is not None and len(wanted) == len(raws) else None)
 
 
-def _fast_entries(raws: list[Any], name: str, msgspec: Any) -> Iterator[Item]:
+def _wanted(data: Data, msgspec: Any) -> bytearray | None:
+    """Which records may be watched (1) and which are certainly not (0), from one pass of the whole file that reads
+    only each record's event name: the others are counted without being decoded one by one. None when the file does
+    not read that way (an element that is not an object, an event name that is not a string): then every record is
+    decoded on its own, and what is wrong is said record by record."""
+    try:
+        skims = msgspec.json.decode(data, type=_skim_log_file_type(msgspec)).Records
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    return bytearray(
+        skim.eventName is None or bool(skim.Sns) or bool(skim.body) or is_watched_name(skim.eventName) for skim in skims
+    )
+
+
+def _fast_entries(raws: list[Any], name: str, msgspec: Any, wanted: bytearray | None = None) -> Iterator[Item]:
     entry_decoder = msgspec.json.Decoder(_log_file_entry_type(msgspec))
     general = _decoder(msgspec)
     skipped = 0
@@ -340,6 +367,11 @@ def _fast_entries(raws: list[Any], name: str, msgspec: Any) -> Iterator[Item]:
     rewritten = False
     decode_entry, errors = entry_decoder.decode, (msgspec.DecodeError, msgspec.ValidationError)
     for index, raw in enumerate(raws):
+        if (
+            wanted is not None and not rewritten and not wanted[index]
+        ):  # an unwatched call's record, in CloudTrail's form
+            skipped += 1
+            continue
         entry = None
         if not rewritten:
             try:
