@@ -87,6 +87,7 @@ def test_a_denied_launch_is_a_failed_call_but_a_denied_group_change_stays_a_sign
         "modify_vpc_endpoint_policy_only.json",
         "run_instances_launch_template_groups_in_response.json",
         "create_launch_template_version_no_groups.json",
+        "create_vpc_endpoint_gateway_no_groups.json",
     ],
 )
 def test_the_calls_are_none_of_sgwatchs_business_without_groups(name: str) -> None:

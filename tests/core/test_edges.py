@@ -31,6 +31,7 @@ CONSTRUCTED_EXPECTED = {
     "run_instances_denied_groupset.json": (Severity.LOW, "failed-call"),  # a denied launch is about the launch
     "create_network_interface_default_group.json": (Severity.LOW, "attachment-changed"),
     "create_vpc_endpoint_security_group.json": (Severity.LOW, "attachment-changed"),
+    "create_vpc_endpoint_default_group.json": (Severity.LOW, "attachment-changed"),
     "modify_vpc_endpoint_add_security_groups.json": (Severity.LOW, "attachment-changed"),
     "associate_security_group_vpc.json": (Severity.LOW, "attachment-changed"),
     "create_launch_template_security_groups.json": (Severity.LOW, "attachment-changed"),
@@ -69,6 +70,7 @@ def test_every_constructed_record_has_an_expectation() -> None:
         "heartbeat_update_descriptions_egress_canary.json",
         "modify_vpc_endpoint_policy_only.json",  # names no group: not watched (tests/core/test_attachments.py)
         "create_launch_template_version_no_groups.json",  # the same
+        "create_vpc_endpoint_gateway_no_groups.json",  # the same
     }
     assert single == set(CONSTRUCTED_EXPECTED)
 

@@ -56,6 +56,8 @@ def test_a_launch_behind_a_private_group_stays_low(world: World) -> None:
 PLACED = {
     "create_network_interface_default_group.json": ("responseElements", "networkInterface", "groupSet", "items"),
     "create_vpc_endpoint_security_group.json": ("requestParameters", "CreateVpcEndpointRequest", "SecurityGroupId"),
+    "create_vpc_endpoint_default_group.json": ("responseElements", "CreateVpcEndpointResponse", "vpcEndpoint",
+                                               "groupSet", "item"),
     "modify_vpc_endpoint_add_security_groups.json": ("requestParameters", "ModifyVpcEndpointRequest",
                                                       "AddSecurityGroupId"),
     "associate_security_group_vpc.json": ("requestParameters", "AssociateSecurityGroupVpcRequest", "GroupId"),
@@ -75,7 +77,11 @@ def test_each_call_that_puts_a_world_open_group_in_front_of_a_resource_is_high(w
     parent = record
     for step in path:
         parent = parent[step]
-    written = {"items": [{"groupId": world.open_group}], "GroupId": world.open_group}  # as each call writes a group
+    written = {  # as each call writes a group
+        "items": [{"groupId": world.open_group}],
+        "item": {"groupId": world.open_group},
+        "GroupId": world.open_group,
+    }
     parent[last] = written.get(last, {"content": world.open_group, "tag": 1})
     record.update(eventID=str(uuid.uuid4()), recipientAccountId=ACCOUNT, awsRegion=REGION)
     assert handler.lambda_handler(sqs_event(eventbridge(record)), LambdaContext()) == {"batchItemFailures": []}

@@ -51,7 +51,7 @@ def test_rule_pattern_is_exactly_the_monitored_list(default_stack: Built) -> Non
     ]  # fmt: skip
     assert with_group_set["requestParameters"] == {"groupSet": {"items": {"groupId": [{"exists": True}]}}}
     assert "RunInstances" not in always["eventName"]  # a launch counts only when its record names groups
-    assert len(other_paths) == 6  # one branch per other place a record names groups (tests/core/test_attachments.py)
+    assert len(other_paths) == 5  # one branch per other place a record names groups (tests/core/test_attachments.py)
     assert rule["State"] == "ENABLED"
     assert pattern == event_pattern()  # the one pattern the demo and the contract tests use too
 

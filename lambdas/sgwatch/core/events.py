@@ -183,9 +183,14 @@ MONITORED_EVENTS: tuple[MonitoredEvent, ...] = (
         EventKind.ATTACHMENT_CHANGED,
         None,
         "creates an interface endpoint behind groups: the groups decide who reaches the service through it",
-        groups_at=("requestParameters.CreateVpcEndpointRequest.SecurityGroupId.content",),
+        groups_at=(
+            "requestParameters.CreateVpcEndpointRequest.SecurityGroupId.content",
+            # an interface endpoint created without groups gets the VPC's default group: the response names it
+            "responseElements.CreateVpcEndpointResponse.vpcEndpoint.groupSet.item.groupId",
+        ),
         targets_at=("responseElements.CreateVpcEndpointResponse.vpcEndpoint.vpcEndpointId",),
         denial_is_signal=False,
+        pattern_checks_groups=False,
     ),
     MonitoredEvent(
         "ModifyVpcEndpoint",
