@@ -18,16 +18,17 @@ from sgwatch.operator.sources import read_paths
 HEARTBEAT_MINUTES = 30  # the stack's default (heartbeatMinutes)
 
 
-def _is_tamper(alert: dict[str, Any]) -> bool:
-    """Whether an alert is about a call that can blind the monitor: its JSON results carry a `resource`."""
+def _results_carry(alert: dict[str, Any], key: str) -> bool:
+    """Whether one of an alert's JSON results has `key`: `resource` for a call that can blind the monitor,
+    `prefixList` for an edited prefix list."""
     payload = json.loads(alert["Message"].split("\n\n--- JSON ---\n", 1)[1])
-    return any("resource" in result for result in payload.get("results", []))
+    return any(key in result for result in payload.get("results", []))
 
 
-def _is_prefix_list_edit(alert: dict[str, Any]) -> bool:
-    """Whether an alert is about an edited prefix list: its JSON results carry a `prefixList`."""
-    payload = json.loads(alert["Message"].split("\n\n--- JSON ---\n", 1)[1])
-    return any("prefixList" in result for result in payload.get("results", []))
+def _email(alert: dict[str, Any]) -> str:
+    """An alert's text as its email reads, between rules."""
+    human: str = alert["Message"].split("\n\n--- JSON ---", 1)[0]
+    return "-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n"
 
 
 def _rank(alert: dict[str, Any]) -> int:
@@ -88,22 +89,17 @@ def render(result: DemoResult, out: TextIO) -> None:
     if result.alerts:
         # The most severe; among equals, the one that groups the most records shows the most.
         worst = max(result.alerts, key=lambda alert: (_rank(alert), alert["Message"].count('"eventID"')))
-        human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
         write("\nThe most severe alert, as its email reads (the JSON result follows it in the message):\n")
-        write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
-    edits = [alert for alert in result.alerts if _is_prefix_list_edit(alert)]
-    if edits:
-        worst = max(edits, key=_rank)
-        human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
-        write("\nA prefix list opens a group (the call names no security group; the function finds the rules that")
-        write(" reference the list):\n")
-        write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
-    tampering = [alert for alert in result.alerts if _is_tamper(alert)]
-    if tampering:
-        worst = max(tampering, key=_rank)
-        human = worst["Message"].split("\n\n--- JSON ---", 1)[0]
-        write("\nSomeone blinds the monitor (a call that can blind it is alerted like a change):\n")
-        write("-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n")
+        write(_email(worst))
+    for key, heading in (
+        ("prefixList", "A prefix list opens a group (the call names no security group; the function finds the rules"
+                       " that reference the list):"),
+        ("resource", "Someone blinds the monitor (a call that can blind it is alerted like a change):"),
+    ):  # fmt: skip
+        carrying = [alert for alert in result.alerts if _results_carry(alert, key)]
+        if carrying:
+            write(f"\n{heading}\n")
+            write(_email(max(carrying, key=_rank)))
     write("\nMetrics (namespace sgwatch), as the dashboard will show them:\n")
     counts = _by_dimension(result, names.METRIC_CHANGES, names.SEVERITY_DIMENSION)
     shown = ", ".join(
