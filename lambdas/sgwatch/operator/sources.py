@@ -367,9 +367,8 @@ def _fast_entries(raws: list[Any], name: str, msgspec: Any, wanted: bytearray | 
     rewritten = False
     decode_entry, errors = entry_decoder.decode, (msgspec.DecodeError, msgspec.ValidationError)
     for index, raw in enumerate(raws):
-        if (
-            wanted is not None and not rewritten and not wanted[index]
-        ):  # an unwatched call's record, in CloudTrail's form
+        # an unwatched call's record in CloudTrail's form, as the one pass over the names found it
+        if wanted is not None and not rewritten and not wanted[index]:
             skipped += 1
             continue
         entry = None
