@@ -354,10 +354,14 @@ def _exposure_verdict(
     if hygiene is DEFAULT_GROUP_INGRESS and hygiene.severity > rule.severity:
         rule = hygiene
         summary += "; the group is the VPC's default group"
-    why = rule.rationale
-    if services and rule.severity >= Severity.HIGH:  # the service's own reason says more than the rule's
-        why = f"{services[0].name} {services[0].reason}"
-    return Verdict(rule, summary, why, change)
+    return Verdict(rule, summary, _exposure_why(rule, services), change)
+
+
+def _exposure_why(rule: Rule, services: tuple[SensitivePort, ...]) -> str:
+    """Why an exposure matters: the service's own reason says more than the rule's, once the exposure is serious."""
+    if services and rule.severity >= Severity.HIGH:
+        return f"{services[0].name} {services[0].reason}"
+    return rule.rationale
 
 
 #: What the calls that put groups in front of a new or moved resource did, for their sentence.
@@ -411,11 +415,9 @@ def judged_together(changes: tuple[RuleChange, ...]) -> tuple[RuleChange, ...]:
         kind = union_kind([ipaddress.ip_network(peer.address) for peer in peers])
         if any(OPENNESS[peer.kind] >= OPENNESS[kind] for peer in peers):
             continue  # one range is as open by itself: its own verdict says so, the others are what they are
-        for index in indexes:
-            peer = changes[index].peer
-            if OPENNESS[kind] > OPENNESS[peer.kind]:
-                others = listed([other.address for other in peers if other is not peer])
-                joined[index] = replace(changes[index], peer=replace(peer, kind=kind, together=others))
+        for index, peer in zip(indexes, peers, strict=True):  # each less open than the union: raised to it
+            others = listed([other.address for other in peers if other is not peer])
+            joined[index] = replace(changes[index], peer=replace(peer, kind=kind, together=others))
     return tuple(joined)
 
 
@@ -429,32 +431,33 @@ def prefix_list_phrase(list_id: str, name: str = "") -> str:
     return f"prefix list {list_id}{named}" if list_id else f"a prefix list{named} (its id is not in the record)"
 
 
-def _prefix_list_verdict(record: SecurityGroupRecord, settings: Settings) -> Verdict:
+def _prefix_list_verdict(record: SecurityGroupRecord) -> Verdict:
     """A prefix-list edit judged by its entries alone: which rules reference the list, enrichment finds out."""
     edit = record.prefix_list
     assert edit is not None
     entries = most_open(edit.added)
     rule = first_rule(Family.PREFIX_LIST, Context(record=record, entries=entries))
     assert rule is not None  # the last prefix-list rule applies to every prefix-list record
-    subject = prefix_list_phrase(edit.list_id, edit.name)
+    phrase = prefix_list_phrase(edit.list_id, edit.name)
+    subject = phrase[0].upper() + phrase[1:]
     by = _by(record)
     created = record.event.name == "CreateManagedPrefixList"
     if rule is PREFIX_LIST_RESTORED:
         summary = (
-            f"{subject[0].upper()}{subject[1:]} restored to version {edit.restored_version or '(not given)'} {by}"
+            f"{subject} restored to version {edit.restored_version or '(not given)'} {by}"
             " (the record does not list the entries it brought back)"
         )
     elif rule is PREFIX_LIST_NOTHING_ADDED:
         if edit.removed:
-            summary = f"{_addresses(edit.removed)} removed from {subject} {by}"
+            summary = f"{_addresses(edit.removed)} removed from {phrase} {by}"
         elif created:
-            summary = f"{subject[0].upper()}{subject[1:]} created with no entries {by}"
+            summary = f"{subject} created with no entries {by}"
         else:
-            summary = f"{subject[0].upper()}{subject[1:]} changed without new entries (its name or size) {by}"
+            summary = f"{subject} changed without new entries (its name or size) {by}"
     else:
         verb = "created with" if created else "gained"
         gained = entries.describe() if entries is not None and entries.kind is not PeerKind.PUBLIC else ""
-        summary = f"{subject[0].upper()}{subject[1:]} {verb} {gained or _addresses(edit.added)} {by}"
+        summary = f"{subject} {verb} {gained or _addresses(edit.added)} {by}"
         if edit.removed:
             summary += f"; {_addresses(edit.removed)} removed"
     wording = Wording.STATED if rule.severity >= Severity.MEDIUM else Wording.SUMMARY_ONLY
@@ -469,10 +472,7 @@ def referencing_verdict(
     rule, services = _exposure(change, settings)
     through = f" through rule {change.rule_id}" if change.rule_id else ""
     summary = f"{_opened_sentence(change, services, rule)} on {change.group_id}{through} {_by(record)}"
-    why = rule.rationale
-    if services and rule.severity >= Severity.HIGH:
-        why = f"{services[0].name} {services[0].reason}"
-    return Verdict(rule, summary, why, change)
+    return Verdict(rule, summary, _exposure_why(rule, services), change)
 
 
 #: How a range judged with other calls' ranges says so.
@@ -489,7 +489,7 @@ def judged_across(results: Sequence[Classification], settings: Settings = DEFAUL
             for gone in result.record.changes:
                 if gone.action is Action.REVOKE and gone.group_id:
                     revoked[(*_place(result, gone), gone.peer.address)] = index
-    alike: dict[tuple[object, ...], list[tuple[int, int]]] = {}
+    alike: dict[tuple[object, ...], list[tuple[int, int, RuleChange]]] = {}
     for index, result in enumerate(results):
         record = result.record
         if record is None or record.failed or result.heartbeat or record.event.kind is not EventKind.RULES_ADDED:
@@ -501,22 +501,18 @@ def judged_across(results: Sequence[Classification], settings: Settings = DEFAUL
             if not change.group_id or revoked.get((*_place(result, change), change.peer.address), -1) > index:
                 continue  # a group known only by name could be any group of that name; a revoked range is closed
             version = ipaddress.ip_network(change.peer.address).version
-            alike.setdefault((*_place(result, change), version), []).append((index, place))
+            alike.setdefault((*_place(result, change), version), []).append((index, place, change))
     joined = [list(result.verdicts) for result in results]
-    for places in alike.values():
-        if len({index for index, _ in places}) < 2:
+    for pieces in alike.values():
+        if len({index for index, _, _ in pieces}) < 2:
             continue
-        changes = {place: results[place[0]].verdicts[place[1]].change for place in places}
-        kind = union_kind([ipaddress.ip_network(change.peer.address) for change in changes.values() if change])
-        if any(change and OPENNESS[change.peer.kind] >= OPENNESS[kind] for change in changes.values()):
+        kind = union_kind([ipaddress.ip_network(change.peer.address) for _, _, change in pieces])
+        if any(OPENNESS[change.peer.kind] >= OPENNESS[kind] for _, _, change in pieces):
             continue  # one range is as open by itself: its own verdict says so, the others are what they are
-        for (index, place), change in changes.items():
+        for index, place, change in pieces:  # each less open than the union: raised to it
             record = results[index].record
-            if change is None or record is None or OPENNESS[kind] <= OPENNESS[change.peer.kind]:
-                continue
-            others = listed(
-                list(dict.fromkeys(other.peer.address for at, other in changes.items() if other and at[0] != index))
-            )
+            assert record is not None  # only records' rule additions are pieces
+            others = listed(list(dict.fromkeys(other.peer.address for at, _, other in pieces if at != index)))
             peer = replace(change.peer, kind=kind, together=others, via=ACROSS_CALLS)
             joined[index][place] = change_verdict(record, replace(change, peer=peer), settings)
     return [
@@ -533,7 +529,7 @@ def _place(result: Classification, change: RuleChange) -> tuple[object, ...]:
 def _verdicts(record: SecurityGroupRecord, settings: Settings) -> list[Verdict]:
     record_rule = first_rule(Family.RECORD, Context(record=record))
     if record.prefix_list is not None:
-        verdicts = [_prefix_list_verdict(record, settings)]
+        verdicts = [_prefix_list_verdict(record)]
     elif record_rule is not None:
         verdicts = [_record_verdict(record, record_rule)]
     else:

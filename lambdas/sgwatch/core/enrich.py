@@ -19,7 +19,7 @@ from sgwatch.core.classify import (
 from sgwatch.core.events import EventKind
 from sgwatch.core.fields import Field, RecordError
 from sgwatch.core.findings import Verdict, Wording
-from sgwatch.core.model import Action, Direction, RuleChange
+from sgwatch.core.model import Action, Direction, PrefixListEdit, RuleChange, SecurityGroupRecord
 from sgwatch.core.parse import permission_changes
 from sgwatch.core.rules import DEFAULT_GROUP_INGRESS, MONITOR_STOPPED, MONITOR_WEAKENED, Context, Family, first_rule
 from sgwatch.core.severity import Severity
@@ -197,51 +197,64 @@ def apply_prefix_list_facts(
     record = result.record
     if record is None or record.failed:
         return result
-    edit = record.prefix_list
-    if edit is not None:
-        facts = lists.get(edit.list_id)
-        if facts is None or facts.error or facts.references is None:
-            return result
-        held = facts.entry_peers(settings)
-        added = edit.added if not edit.restored else held
-        verb = "added to" if not edit.restored else "restored into"
-        via = f"{verb} {prefix_list_phrase(edit.list_id, facts.name or edit.name)}"
-        peer = most_open(added, via=via)
-        if peer is None:
-            return result
-        entries = tuple({entry.address: entry for entry in (*added, *held)}.values())
-        whole = most_open(entries)
-        alone = max((OPENNESS.get(entry.kind, 0) for entry in entries), default=0)
-        if whole is not None and OPENNESS[whole.kind] > max(OPENNESS[peer.kind], alone):  # completed across edits
-            beside = [entry.address for entry in held if entry.address not in {a.address for a in added}]
-            peer = replace(peer, kind=whole.kind, together=listed(beside), via=f"{via}, beside the entries it held")
-        inbound = [rule for rule in facts.references if not rule.egress]
-        if not inbound:
-            said = "; no inbound security-group rule references the list now"
-            return replace(result, verdicts=tuple(replace(v, summary=v.summary + said) for v in result.verdicts))
-        referencing = tuple(
-            referencing_verdict(
-                record,
-                RuleChange(
-                    Action.ADD, Direction.INGRESS, rule.protocol, rule.from_port, rule.to_port, peer, rule.group_id,
-                    rule.rule_id,
-                ),
-                settings,
-            )
-            for rule in inbound
-        )  # fmt: skip
-        if len(referencing) > MAX_REFERENCING_RATED:  # the most severe, and how many more: an alert stays readable
-            kept = sorted(referencing, key=lambda verdict: verdict.severity, reverse=True)[:MAX_REFERENCING_RATED]
-            more = f"; {len(referencing) - len(kept)} more rules reference the list (EC2 lists them all)"
-            referencing = (*kept[:-1], replace(kept[-1], summary=kept[-1].summary + more))
-        shared = bool(facts.owner and result.account and facts.owner != result.account)
-        if not facts.references_complete or shared:  # other rules may reference it: the entries' verdict stays
-            unseen = "; other rules may reference the list" + (
-                f" (it is owned by account {facts.owner}, whose rules this account cannot see)" if shared else ""
-            )
-            kept_too = tuple(replace(verdict, summary=verdict.summary + unseen) for verdict in result.verdicts)
-            return replace(result, verdicts=(*kept_too, *referencing))
-        return replace(result, verdicts=referencing)
+    if record.prefix_list is not None:
+        return _rate_edit(result, record, record.prefix_list, lists.get(record.prefix_list.list_id), settings)
+    return _rate_rules_to_lists(result, record, lists, settings)
+
+
+def _rate_edit(
+    result: Classification, record: SecurityGroupRecord, edit: PrefixListEdit, facts: PrefixListFacts | None,
+    settings: Settings,
+) -> Classification:  # fmt: skip
+    """An edited list rated on every inbound rule that references it, with the range it gained as the rule's source."""
+    if facts is None or facts.error or facts.references is None:
+        return result
+    held = facts.entry_peers(settings)
+    added = edit.added if not edit.restored else held
+    verb = "added to" if not edit.restored else "restored into"
+    via = f"{verb} {prefix_list_phrase(edit.list_id, facts.name or edit.name)}"
+    peer = most_open(added, via=via)
+    if peer is None:
+        return result
+    entries = tuple({entry.address: entry for entry in (*added, *held)}.values())
+    whole = most_open(entries)
+    alone = max((OPENNESS.get(entry.kind, 0) for entry in entries), default=0)
+    if whole is not None and OPENNESS[whole.kind] > max(OPENNESS[peer.kind], alone):  # completed across edits
+        beside = [entry.address for entry in held if entry.address not in {a.address for a in added}]
+        peer = replace(peer, kind=whole.kind, together=listed(beside), via=f"{via}, beside the entries it held")
+    inbound = [rule for rule in facts.references if not rule.egress]
+    if not inbound:
+        said = "; no inbound security-group rule references the list now"
+        return replace(result, verdicts=tuple(replace(v, summary=v.summary + said) for v in result.verdicts))
+    referencing = tuple(
+        referencing_verdict(
+            record,
+            RuleChange(
+                Action.ADD, Direction.INGRESS, rule.protocol, rule.from_port, rule.to_port, peer, rule.group_id,
+                rule.rule_id,
+            ),
+            settings,
+        )
+        for rule in inbound
+    )  # fmt: skip
+    if len(referencing) > MAX_REFERENCING_RATED:  # the most severe, and how many more: an alert stays readable
+        kept = sorted(referencing, key=lambda verdict: verdict.severity, reverse=True)[:MAX_REFERENCING_RATED]
+        more = f"; {len(referencing) - len(kept)} more rules reference the list (EC2 lists them all)"
+        referencing = (*kept[:-1], replace(kept[-1], summary=kept[-1].summary + more))
+    shared = bool(facts.owner and result.account and facts.owner != result.account)
+    if not facts.references_complete or shared:  # other rules may reference it: the entries' verdict stays
+        unseen = "; other rules may reference the list" + (
+            f" (it is owned by account {facts.owner}, whose rules this account cannot see)" if shared else ""
+        )
+        kept_too = tuple(replace(verdict, summary=verdict.summary + unseen) for verdict in result.verdicts)
+        return replace(result, verdicts=(*kept_too, *referencing))
+    return replace(result, verdicts=referencing)
+
+
+def _rate_rules_to_lists(
+    result: Classification, record: SecurityGroupRecord, lists: Mapping[str, PrefixListFacts], settings: Settings
+) -> Classification:
+    """Each added rule whose source is a customer-managed list, rated by the list's entries; AWS's lists named."""
     rated = list(result.verdicts)
     for index, verdict in enumerate(rated):
         change = verdict.change

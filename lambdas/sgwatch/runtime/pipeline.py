@@ -179,7 +179,7 @@ class _Batch:
     facts: dict[str, GroupFacts] = field(default_factory=dict)  # the describe stage's, for the whole batch
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # of the groups described, for the policy
     trails: dict[tuple[str, str], Sequence[TrailFacts]] = field(default_factory=dict)  # by (region, account)
-    prefix_lists: dict[tuple[str, str, str], PrefixListFacts] = field(default_factory=dict)  # by region, account, id
+    prefix_lists: dict[tuple[str, str], dict[str, PrefixListFacts]] = field(default_factory=dict)  # by place, id
 
     def fail(self, records: Sequence[BatchRecord]) -> None:
         self.failed.update(dict.fromkeys(record.message_id for record in records))
@@ -251,7 +251,7 @@ class _Batch:
             result = record.classified
             by_place.setdefault((result.region, result.account), {}).update(dict.fromkeys(result.group_ids))
             edit = result.record.prefix_list if result.record is not None else None
-            facts = self.prefix_lists.get((result.region, result.account, edit.list_id)) if edit else None
+            facts = self.prefix_lists.get((result.region, result.account), {}).get(edit.list_id) if edit else None
             if facts is not None and facts.references:
                 inbound = [rule.group_id for rule in facts.references if not rule.egress][:MAX_REFERENCING_RATED]
                 referencing.setdefault((result.region, result.account), {}).update(dict.fromkeys(inbound))
@@ -295,7 +295,7 @@ class _Batch:
                     for list_id in list_ids
                 }
             for list_id, facts in described.items():
-                self.prefix_lists[region, account, list_id] = facts
+                self.prefix_lists.setdefault((region, account), {})[list_id] = facts
                 if facts.error:
                     self.metrics.add(names.METRIC_ENRICHMENT_FAILURES, 1)
                     self.logger.warning("enrichment failed", extra={"prefixListId": list_id, "error": facts.error})
@@ -318,12 +318,8 @@ class _Batch:
         result = record.classified
         if result.error:
             return record
-        place = {
-            list_id: facts
-            for (region, account, list_id), facts in self.prefix_lists.items()
-            if (region, account) == (result.region, result.account)
-        }
-        result = apply_prefix_list_facts(result, place, self.settings.classification)
+        lists = self.prefix_lists.get((result.region, result.account), {})
+        result = apply_prefix_list_facts(result, lists, self.settings.classification)
         result = apply_facts(result, self.facts, self.settings.classification)
         result = apply_trail_facts(result, self.trails.get((result.region, result.account), ()))
         return replace(record, result=result)
