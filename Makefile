@@ -52,4 +52,4 @@ destroy: setup
 	$(CDK) destroy --all $(ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-lambda node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

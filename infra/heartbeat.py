@@ -8,9 +8,6 @@ an address of TEST-NET-1, which routes nowhere. The canary may change that group
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -32,8 +29,9 @@ from sgwatch.core.heartbeat import (
     canary_role_name,
 )
 
+from infra.asset import PACKAGE_ROOT
 from infra.monitoring import PERIOD
-from infra.processor import PACKAGE_ROOT, stage_function_code
+from infra.processor import function_code
 
 #: The canary's code, shipped inline: a StackSet's members cannot read the central account's assets.
 CANARY_SOURCE = PACKAGE_ROOT / "sgwatch" / "runtime" / "canary.py"
@@ -183,15 +181,13 @@ class Watchdog(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": names.METRIC_NAMESPACE}},
             )
         )
-        code = Path(tempfile.mkdtemp(prefix="sgwatch-watchdog-"))
-        stage_function_code(code)  # the function's own asset: the same files, the same hash
         self.function = lambda_.Function(
             self,
             "Function",
             description="sgwatch heartbeat watchdog: which member regions have gone quiet",
             runtime=lambda_.Runtime.PYTHON_3_13,
             handler="sgwatch.runtime.watchdog.handler",
-            code=lambda_.Code.from_asset(str(code)),
+            code=function_code(self),  # the function's own asset: the same files, the same hash
             role=role,
             memory_size=128,
             timeout=Duration.seconds(60),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -19,10 +20,8 @@ from constructs import Construct
 from sgwatch.core import names
 from sgwatch.core.severity import Severity
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "lambdas"
-#: What the function runs: the package's pure core and the Lambda runtime. An allow-list, so a new operator (CLI) or
-#: emulation module never ships to the function; tests/infra pins the resulting file list.
-FUNCTION_PACKAGES = ("sgwatch", "sgwatch/core", "sgwatch/runtime")
+from infra.asset import LAMBDA_PYTHON, PYTHON_VARIABLE, lambda_python, stage_function_code
+
 TIMEOUT = Duration.seconds(60)
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.13/latest"
 #: When a trail is stopped or narrowed, the function asks whether another trail still records (read-only).
@@ -50,16 +49,25 @@ def claim_stale_seconds(visibility_timeout: Duration, batch_window_seconds: int)
     return seconds
 
 
-def stage_function_code(destination: Path) -> list[str]:
-    """Copy the function's modules (FUNCTION_PACKAGES, their .py files only) into `destination`; return their paths
-    relative to it, sorted. The same files give the same asset hash, wherever they are staged."""
-    staged = []
-    for package in FUNCTION_PACKAGES:
-        (destination / package).mkdir(parents=True, exist_ok=True)
-        for module in sorted((PACKAGE_ROOT / package).glob("*.py")):
-            (destination / package / module.name).write_bytes(module.read_bytes())
-            staged.append(f"{package}/{module.name}")
-    return sorted(staged)
+def function_code(scope: Construct) -> lambda_.Code:
+    """The function's asset, compiled for its runtime when an interpreter of that version is on this machine; when
+    not, synth warns, since every cold start then compiles the modules again."""
+    if lambda_python() is None:
+        version = "{}.{}".format(*LAMBDA_PYTHON)
+        Annotations.of(scope).add_warning_v2(
+            "sgwatch:no-bytecode",
+            f"No Python {version} found: the function ships its modules as source, and every cold start compiles"
+            f" them again. Install Python {version}, or name it in ${PYTHON_VARIABLE}.",
+        )
+    return lambda_.Code.from_asset(str(_staged_function_code()))
+
+
+@functools.cache
+def _staged_function_code() -> Path:
+    """Staged once per process: every function and every stack synthesized ships the same files."""
+    code = Path(tempfile.mkdtemp(prefix="sgwatch-function-"))
+    stage_function_code(code, lambda_python())
+    return code
 
 
 class Processor(Construct):
@@ -134,8 +142,6 @@ class Processor(Construct):
                 )
             )
             environment[names.ENV_POLICY_FILE] = f"/opt/{names.POLICY_LAYER_PATH}"
-        code = Path(tempfile.mkdtemp(prefix="sgwatch-function-"))
-        stage_function_code(code)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -143,7 +149,7 @@ class Processor(Construct):
             runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=lambda_.Architecture.X86_64,
             handler="sgwatch.runtime.handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(code)),
+            code=function_code(self),
             layers=layers,
             role=self.role,
             memory_size=256,

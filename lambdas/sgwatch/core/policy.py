@@ -13,7 +13,6 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -223,6 +222,8 @@ def read_policy(path: str | Path) -> Policy:
 
 def load_policy(text: str, source: str = "policy") -> Policy:
     """Parse and validate a policy. Raises PolicyError naming the file, the line and the field."""
+    import tomllib  # noqa: PLC0415 - only a deployment with a policy file reads one: not paid at every cold start
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
