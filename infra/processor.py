@@ -160,7 +160,7 @@ class Processor(Construct):
             environment={names.ENV_TOPIC_ARN: topic.topic_arn, **environment},
         )
         topic.grant_publish(self.function)
-        dedup_table.grant(self.function, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+        dedup_table.grant(self.function, "dynamodb:PutItem", "dynamodb:BatchWriteItem")  # claim; settle
         key.grant(self.function, "kms:GenerateDataKey*", "kms:Decrypt")
         self.function.add_event_source(
             sources.SqsEventSource(

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
-from sgwatch.core import alerts
+from sgwatch.core import alerts, names
 from sgwatch.core.alerts import Alert, publication
 from sgwatch.core.classify import classify
 from sgwatch.core.enrich import GroupFacts
@@ -25,6 +25,7 @@ from sgwatch.emulation.account import create_dedup_table
 from sgwatch.runtime import handler, pipeline
 from sgwatch.runtime.aws import DynamoDeduplicator
 from sgwatch.runtime.pipeline import PipelineSettings, process_batch
+from sgwatch.runtime.ports import Claim
 from sgwatch.runtime.settings import settings_from_env
 
 from tests.conftest import FIXTURES, REAL_RECORDS, load
@@ -328,3 +329,32 @@ def test_the_stale_window_is_required_with_the_deduplication_table() -> None:
         settings_from_env(environment)
     settings = settings_from_env({**environment, "SGWATCH_CLAIM_STALE_SECONDS": "280"})
     assert settings.claim_stale_seconds == 280
+
+
+def test_the_store_settles_claims_25_to_a_call_and_sends_again_what_dynamodb_left_unprocessed() -> None:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+        table = create_dedup_table(dynamodb)
+        waits: list[float] = []
+        store = DynamoDeduplicator(dynamodb, table, stale_seconds=280, sleep=waits.append)
+        event_ids = [f"event-{i}" for i in range(30)]
+        assert {store.claim(event_id) for event_id in event_ids} == {Claim.NEW}
+        calls: list[int] = []
+        dynamodb.meta.events.register(
+            "before-parameter-build.dynamodb.BatchWriteItem",
+            lambda params, **_: calls.append(len(params["RequestItems"][table])),
+        )
+        store.done(event_ids + event_ids[:3])  # a repeated id once only: DynamoDB refuses a batch that repeats a key
+        assert calls == [25, 5]
+        assert {store.claim(event_id) for event_id in event_ids} == {Claim.ALERTED}
+        store.release(event_ids[:2])
+        assert calls == [25, 5, 2]
+        assert store.claim(event_ids[0]) is Claim.NEW
+
+        with Stubber(dynamodb) as stubber:  # DynamoDB may leave part of a batch unprocessed: it is sent again
+            left = [{"DeleteRequest": {"Key": {names.DEDUP_KEY: {"S": "event-5"}}}}]
+            stubber.add_response("batch_write_item", {"UnprocessedItems": {table: left}})
+            stubber.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": {table: left}})
+            store.release(["event-4", "event-5"])
+            stubber.assert_no_pending_responses()
+        assert waits == [0.05]

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from sgwatch.core import names
 from sgwatch.core.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT
@@ -136,11 +137,21 @@ def test_enrichment_denied_still_alerts_and_says_what_is_missing(
 def test_a_failed_publish_fails_exactly_its_records(world: World) -> None:
     first = on_group(SSH_WORLD, world.app_group)
     second = on_group(SSH_WORLD, world.open_group)
-    with Stubber(world.clients.home["sns"]) as stubber:
-        stubber.add_response("publish", {"MessageId": "1"})
-        stubber.add_client_error("publish", "InternalError", "try again", http_status_code=500)
+    sns = world.clients.home["sns"]
+
+    def fail_the_open_groups_alert(params: dict[str, Any], **_: Any) -> None:
+        # the batch's alerts are published side by side, so the failure is chosen by content, not by call order
+        if world.open_group in params.get("Message", ""):
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "try again"}}, "Publish")
+
+    sns.meta.events.register("before-parameter-build.sns.Publish", fail_the_open_groups_alert)
+    try:
         response = run(sqs_event(eventbridge(first), eventbridge(second)))
+    finally:
+        sns.meta.events.unregister("before-parameter-build.sns.Publish", fail_the_open_groups_alert)
     assert response == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
+    [delivered] = world.received(world.inbox_url)
+    assert world.app_group in delivered["Message"]
 
 
 def test_an_unreadable_record_is_alerted_with_its_raw_record_not_retried(world: World) -> None:
@@ -148,14 +159,16 @@ def test_an_unreadable_record_is_alerted_with_its_raw_record_not_retried(world: 
     broken["requestParameters"]["ipPermissions"]["items"][0]["fromPort"] = "ssh"
     response = run(sqs_event("this is not json", eventbridge(broken)))
     assert response == {"batchItemFailures": []}
-    alerts = world.received(world.inbox_url)
+    alerts = world.received(world.inbox_url)  # published side by side: in either order
     assert [alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] for alert in alerts] == ["MEDIUM", "MEDIUM"]
-    assert "sqs message message-0: body is not valid JSON" in alerts[0]["Message"]
-    assert body_json(alerts[0])["rawRecord"] == "this is not json"
-    assert (
-        "requestParameters.ipPermissions.items[0].fromPort: expected a port number, got 'ssh'" in alerts[1]["Message"]
-    )
-    assert body_json(alerts[1])["rawRecord"]["eventID"] == broken["eventID"]
+    [not_json] = [alert for alert in alerts if "sqs message message-0: body is not valid JSON" in alert["Message"]]
+    assert body_json(not_json)["rawRecord"] == "this is not json"
+    [bad_port] = [
+        alert
+        for alert in alerts
+        if "requestParameters.ipPermissions.items[0].fromPort: expected a port number, got 'ssh'" in alert["Message"]
+    ]
+    assert body_json(bad_port)["rawRecord"]["eventID"] == broken["eventID"]
 
 
 def test_below_threshold_changes_are_counted_not_published(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -341,7 +354,6 @@ def test_a_member_accounts_change_is_described_through_its_enrichment_role(
 
 
 def test_a_role_that_cannot_be_assumed_still_alerts_and_says_so() -> None:
-    from botocore.exceptions import ClientError
     from sgwatch.runtime.aws import Ec2Enricher
 
     def denied(region: str, account: str) -> Any:

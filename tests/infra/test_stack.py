@@ -188,7 +188,7 @@ def test_function_role_is_least_privilege(default_stack: Built) -> None:
         "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
         "sns:Publish", "kms:GenerateDataKey*", "kms:Decrypt",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-        "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+        "dynamodb:PutItem", "dynamodb:BatchWriteItem",
     }  # fmt: skip
     assert grants["dynamodb:PutItem"] == arn(stack, "Deduplication", "Table")
     assert grants["sns:Publish"] == ref(stack, "Alerting", "Alerts")

@@ -74,17 +74,19 @@ class Sent:
 
 @dataclass
 class Topic:
-    """SNS. `unreachable` publishes fail (then succeed); `refuse_full` refuses every message but the minimal form;
-    `fail_on` fails every publish whose message names one of these event ids."""
+    """SNS. `refuse_full` refuses every message but the minimal form; `fail_on` fails every publish whose message
+    names one of these event ids, `fail_once_on` the first such publish only. The pipeline publishes a batch's alerts
+    side by side: which call comes first is not fixed, so failures are chosen by content."""
 
-    unreachable: int = 0
     refuse_full: bool = False
     fail_on: set[str] = field(default_factory=set)
+    fail_once_on: set[str] = field(default_factory=set)
     sent: list[Sent] = field(default_factory=list)
 
     def publish(self, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None:
-        if self.unreachable:
-            self.unreachable -= 1
+        once = next((event_id for event_id in list(self.fail_once_on) if event_id in message), None)
+        if once is not None:
+            self.fail_once_on.discard(once)
             raise ConnectionError("SNS could not be reached")
         if any(event_id in message for event_id in self.fail_on):
             raise ConnectionError("SNS could not be reached")

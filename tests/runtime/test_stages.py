@@ -3,6 +3,7 @@ fails only its own messages; a claim in flight is retried; only an alert publish
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +42,7 @@ def run(
 
 
 def test_a_publisher_that_fails_once_fails_only_that_alerts_message_and_the_retry_alerts_it() -> None:
-    topic, store, counts = Topic(unreachable=1), Store(), Counts()
+    topic, store, counts = Topic(fail_once_on={"event-1"}), Store(), Counts()
     first, second = change("sg-0aaaaaaaaaaaaaaa1", "event-1"), change("sg-0bbbbbbbbbbbbbbb2", "event-2")
     event = batch(first, second)
     assert run(event, topic=topic, store=store, counts=counts).failed_message_ids == ["message-0"]
@@ -246,3 +247,48 @@ def test_groups_behind_an_edited_prefix_list_are_described_after_the_records_own
     assert len([group for group in asked if group.startswith("sg-000")]) == enrich.MAX_REFERENCING_RATED
     edited = next(sent for sent in topic.sent if sent.payload["results"][0]["eventName"] == "ModifyManagedPrefixList")
     assert len(edited.payload["results"][0]["findings"]) == enrich.MAX_REFERENCING_RATED
+
+
+class Gathering(Topic):
+    """A topic whose publish waits until `expected` publishes are in flight at once: alerts sent one after another
+    never get there, and the wait fails them."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(expected, timeout=10)
+
+    def publish(self, subject: str, message: str, attributes: Any) -> None:
+        self.barrier.wait()
+        super().publish(subject, message, attributes)
+
+
+def test_a_batchs_alerts_are_published_side_by_side() -> None:
+    topic = Gathering(3)
+    changes = [change(f"sg-0aaaaaaaaaaaaaaa{i}", f"event-{i}") for i in range(3)]
+    outcome = run(batch(*changes), topic=topic)
+    assert outcome.failed_message_ids == []
+    assert sorted(sent.payload["results"][0]["eventID"] for sent in topic.sent) == ["event-0", "event-1", "event-2"]
+    assert [alert.first.event_id for alert in outcome.alerts] == ["event-0", "event-1", "event-2"]  # batch order
+
+
+class CountingStore(Store):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[str, list[str]]] = []
+
+    def done(self, event_ids: list[str]) -> None:
+        self.writes.append(("done", event_ids))
+        super().done(event_ids)
+
+    def release(self, event_ids: list[str]) -> None:
+        self.writes.append(("release", event_ids))
+        super().release(event_ids)
+
+
+def test_a_batchs_claims_are_settled_together_at_its_end() -> None:
+    store, topic = CountingStore(), Topic(fail_on={"event-1"})
+    changes = [change(f"sg-0aaaaaaaaaaaaaaa{i}", f"event-{i}") for i in range(4)]
+    outcome = run(batch(*changes), topic=topic, store=store)
+    assert outcome.failed_message_ids == ["message-1"]
+    assert store.writes == [("done", ["event-0", "event-2", "event-3"]), ("release", ["event-1"])]
+    assert store.states == {"event-0": "done", "event-2": "done", "event-3": "done"}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -43,6 +43,8 @@ MAX_GROUPS_DESCRIBED = 100
 #: group asked for alone. Throttling or a denial would only fail again, once per group.
 _ONE_GROUP_ERRORS = frozenset({"InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed"})
 #: SNS's answers to a message it will never take (too long, a bad attribute): the same publish would fail again.
+BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem takes at most 25 requests
+UNPROCESSED_RETRIES = 3
 _REFUSED_MESSAGE_CODES = frozenset({"InvalidParameter", "InvalidParameterValue"})
 
 
@@ -139,16 +141,33 @@ class Ec2Enricher:
     def _describe(self, client: Any, group_ids: list[str]) -> dict[str, GroupFacts]:
         if not group_ids:
             return {}
+        # The three calls are independent (the others filter by group id, and an unknown id matches nothing): asked
+        # side by side, a batch waits for one EC2 round trip instead of three.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="describe") as pool:
+            counted = pool.submit(self._interface_counts, client, group_ids)
+            outbound = pool.submit(self._egress_rule_ids, client, group_ids)
+            try:
+                groups = client.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
+            except Exception as error:  # AccessDenied, throttling, a deleted group: the alert goes out without facts
+                if len(group_ids) > 1 and error_code(error) in _ONE_GROUP_ERRORS:
+                    # one deleted group must not hide the others: each alone, its other calls only once it is found
+                    return {gid: facts for one in group_ids for gid, facts in self._describe_one(client, one).items()}
+                return {group_id: GroupFacts(group_id, error=_error_text(error)) for group_id in group_ids}
+            return self._facts(groups, group_ids, counted.result(), outbound.result())
+
+    def _describe_one(self, client: Any, group_id: str) -> dict[str, GroupFacts]:
         try:
-            groups = client.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
-        except Exception as error:  # AccessDenied, throttling, a deleted group: the alert goes out without facts
-            if (
-                len(group_ids) > 1 and error_code(error) in _ONE_GROUP_ERRORS
-            ):  # one deleted group must not hide the others
-                return {gid: facts for one in group_ids for gid, facts in self._describe(client, [one]).items()}
-            return {group_id: GroupFacts(group_id, error=_error_text(error)) for group_id in group_ids}
-        counts = self._interface_counts(client, [group["GroupId"] for group in groups])
-        egress = self._egress_rule_ids(client, [group["GroupId"] for group in groups])
+            groups = client.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+        except Exception as error:
+            return {group_id: GroupFacts(group_id, error=_error_text(error))}
+        return self._facts(
+            groups, [group_id], self._interface_counts(client, [group_id]), self._egress_rule_ids(client, [group_id])
+        )
+
+    @staticmethod
+    def _facts(
+        groups: list[dict[str, Any]], asked: list[str], counts: dict[str, int] | None, egress: dict[str, set[str]]
+    ) -> dict[str, GroupFacts]:
         described = {
             group["GroupId"]: GroupFacts(
                 group_id=group["GroupId"],
@@ -162,7 +181,7 @@ class Ec2Enricher:
             )
             for group in groups
         }
-        for group_id in group_ids:
+        for group_id in asked:
             described.setdefault(group_id, GroupFacts(group_id, error="not returned by DescribeSecurityGroups"))
         return described
 
@@ -326,10 +345,10 @@ class DynamoDeduplicator:
 
     def __init__(
         self, client: Any, table: str, *, stale_seconds: int, keep_seconds: int = 86_400,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
     ) -> None:  # fmt: skip
         self.client, self.table = client, table
-        self.keep_seconds, self.stale_seconds, self.clock = keep_seconds, stale_seconds, clock
+        self.keep_seconds, self.stale_seconds, self.clock, self.sleep = keep_seconds, stale_seconds, clock, sleep
 
     def claim(self, event_id: str) -> Claim:
         now = int(self.clock())
@@ -358,21 +377,37 @@ class DynamoDeduplicator:
         return Claim.NEW
 
     def done(self, event_ids: list[str]) -> None:
-        for event_id in event_ids:
-            with contextlib.suppress(Exception):  # a pending claim expires by itself; it cannot cause a loss
-                self.client.update_item(
-                    TableName=self.table,
-                    Key={names.DEDUP_KEY: {"S": event_id}},
-                    UpdateExpression="SET #state = :done",
-                    ExpressionAttributeNames={"#state": "state"},
-                    ExpressionAttributeValues={":done": {"S": "done"}},
-                )
+        """Mark the events alerted: a batch's claims in BatchWriteItem calls of 25 (a pending claim expires by
+        itself, so a write that fails cannot cause a loss, only a duplicate)."""
+        expires = str(int(self.clock()) + self.keep_seconds)
+        self._write_all(
+            {"PutRequest": {"Item": {
+                names.DEDUP_KEY: {"S": event_id}, "state": {"S": "done"}, names.DEDUP_EXPIRY: {"N": expires},
+            }}}
+            for event_id in dict.fromkeys(event_ids)
+        )  # fmt: skip
 
     def release(self, event_ids: list[str]) -> None:
         """Forget claims whose alert could not be published, so the retry is not taken for a duplicate."""
-        for event_id in event_ids:
-            with contextlib.suppress(Exception):  # a stale pending claim can be taken over anyway
-                self.client.delete_item(TableName=self.table, Key={names.DEDUP_KEY: {"S": event_id}})
+        self._write_all(
+            {"DeleteRequest": {"Key": {names.DEDUP_KEY: {"S": event_id}}}} for event_id in dict.fromkeys(event_ids)
+        )
+
+    def _write_all(self, requests: Iterable[dict[str, Any]]) -> None:
+        """Unconditional writes, 25 a call; what DynamoDB leaves unprocessed is sent again, a few times, then let go
+        (a stale pending claim can be taken over anyway)."""
+        pending = list(requests)
+        while pending:
+            chunk, pending = pending[:BATCH_WRITE_LIMIT], pending[BATCH_WRITE_LIMIT:]
+            for attempt in range(UNPROCESSED_RETRIES + 1):
+                try:
+                    answer = self.client.batch_write_item(RequestItems={self.table: chunk})
+                except Exception:
+                    break
+                chunk = answer.get("UnprocessedItems", {}).get(self.table, [])
+                if not chunk:
+                    break
+                self.sleep(0.05 * 2**attempt)
 
 
 class CloudTrailInspector:

@@ -1,6 +1,6 @@
 """One Lambda batch, from SQS messages to published alerts, as small stages over one carrier per record:
 
-    read -> classify -> join -> enrich -> apply policy -> deduplicate -> (count) -> group -> publish
+    read -> classify -> join -> enrich -> apply policy -> deduplicate -> (count) -> group -> publish -> settle
 
 Each stage has its own failure boundary, the smallest unit it works on: a message (read), a record (classify to
 deduplicate), a place (describing groups) or an alert (publish). A failure there fails only that unit's SQS messages
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -56,6 +57,7 @@ class PipelineSettings:
     policy: Policy | None = None
     own: OwnResources = GUESSED_BY_NAME  # the stack's exact names in the function; a guess by name elsewhere
     home_account: str = ""  # organization mode: the central account; a heartbeat from another is a member's
+    publish_workers: int = 8  # alerts of a batch sent side by side
 
     @cached_property
     def classification(self) -> Settings:
@@ -176,6 +178,8 @@ class _Batch:
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     failed: dict[str, None] = field(default_factory=dict)  # message ids, in order, without repeats
     claimed: set[str] = field(default_factory=set)
+    settled_done: list[str] = field(default_factory=list)  # event ids alerted (or decided): claims to mark done
+    settled_released: list[str] = field(default_factory=list)  # event ids whose alert must be retried
     facts: dict[str, GroupFacts] = field(default_factory=dict)  # the describe stage's, for the whole batch
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # of the groups described, for the policy
     trails: dict[tuple[str, str], Sequence[TrailFacts]] = field(default_factory=dict)  # by (region, account)
@@ -391,65 +395,113 @@ class _Batch:
                 return None
         return carried
 
-    def publish(self, records: Sequence[BatchRecord]) -> None:
-        """One alert, published; if SNS refuses the message itself (or it cannot be built), its minimal form. The
-        claims of its events are settled: done when it went out, released when it must be retried."""
+    def send(self, records: Sequence[BatchRecord]) -> _Sending:
+        """One alert, published; if SNS refuses the message itself (or it cannot be built), its minimal form. Runs in
+        a worker thread beside the batch's other alerts: it writes nothing shared but the log, and `account` settles
+        what it did once all are sent."""
         results = tuple(record.classified for record in records)
-        event_ids = [result.event_id for result in results if result.event_id in self.claimed]
         group_ids = dict.fromkeys(group for result in results for group in result.group_ids)
         alert = Alert(
             results,
             tuple(self.facts[group] for group in group_ids if group in self.facts),
             next((record.raw for record in records if record.raw is not None), None),
         )
-        self.outcome.alerts.append(alert)
+        sending = _Sending(alert, [result.event_id for result in results if result.event_id in self.claimed])
         if alert.severity < self.settings.publish_min_severity:
-            self.outcome.suppressed += 1
-            self.metrics.add(names.METRIC_ALERTS_SUPPRESSED, 1)
-            self._settle(event_ids, alerted=True)  # decided: a retry would decide the same
-            return
-        now = self.clock()
+            sending.suppressed = True
+            return sending
+        now = sending.sent_at = self.clock()
         rendered: Publication | None = None
         try:
             rendered = publication(alert, published_at=now, domain=self.settings.console_domain)
         except Exception:  # a defect in rendering must not cost the alert
-            self.logger.exception("alert could not be rendered", extra={"eventIDs": event_ids})
-        refused = self._send(rendered) if rendered is not None else None
+            self.logger.exception("alert could not be rendered", extra={"eventIDs": sending.event_ids})
+        refused = self._send(rendered, sending) if rendered is not None else None
         if rendered is None or isinstance(refused, MessageRefused):
             self.logger.error(
                 "alert not published in full: publishing its minimal form",
                 extra={"error": repr(refused), "alert": [result.to_dict() for result in results]},
             )
-            refused = self._send(minimal_publication(alert, published_at=now))
-        if refused is not None:
-            self.fail(records)
-            self._settle(event_ids, alerted=False)
-            return
-        self._settle(event_ids, alerted=True)
-        self.outcome.published += 1
-        self.metrics.add(names.METRIC_ALERTS_PUBLISHED, 1)
-        latency = _latency_ms(alert.first.event_time, now)
-        if latency is not None:
-            self.metrics.add(names.METRIC_DETECTION_LATENCY, latency, unit="Milliseconds")
+            refused = self._send(minimal_publication(alert, published_at=now), sending)
+        sending.delivered = refused is None
+        return sending
 
-    def _send(self, rendered: Publication) -> Exception | None:
-        """None when SNS took it; otherwise the error (counted and logged)."""
+    def _send(self, rendered: Publication, sending: _Sending) -> Exception | None:
+        """None when SNS took it; otherwise the error (logged, and counted by `account`)."""
         try:
             self.publisher.publish(rendered.subject, rendered.message, rendered.attributes)
         except Exception as error:  # any failure to publish: the caller decides between the minimal form and a retry
-            self.metrics.add(names.METRIC_PUBLISH_FAILURES, 1)
+            sending.failures += 1
             self.logger.error("publish failed", extra={"error": repr(error), "subject": rendered.subject})
             return error
         return None
 
-    def _settle(self, event_ids: list[str], *, alerted: bool) -> None:
-        """The claims of an alert's events: done, so redeliveries are duplicates; or released, so the retry alerts."""
+    def account(self, records: Sequence[BatchRecord], sending: _Sending) -> None:
+        """What sending one alert did, in the batch's order: the outcome, the metrics, the messages to retry, and its
+        events' claims (done, so redeliveries are duplicates; or released, so the retry alerts)."""
+        self.outcome.alerts.append(sending.alert)
+        for _ in range(sending.failures):
+            self.metrics.add(names.METRIC_PUBLISH_FAILURES, 1)
+        if sending.suppressed:
+            self.outcome.suppressed += 1
+            self.metrics.add(names.METRIC_ALERTS_SUPPRESSED, 1)
+            self.settled_done.extend(sending.event_ids)  # decided: a retry would decide the same
+            return
+        if not sending.delivered:
+            self.fail(records)
+            self.settled_released.extend(sending.event_ids)
+            return
+        self.settled_done.extend(sending.event_ids)
+        self.outcome.published += 1
+        self.metrics.add(names.METRIC_ALERTS_PUBLISHED, 1)
+        latency = _latency_ms(sending.alert.first.event_time, sending.sent_at) if sending.sent_at else None
+        if latency is not None:
+            self.metrics.add(names.METRIC_DETECTION_LATENCY, latency, unit="Milliseconds")
+
+    def settle(self) -> None:
+        """The batch's claims, settled in one go at its end (the store batches its writes). A claim left pending by
+        a failure here expires by itself and is taken over when stale: it can delay a retry, never lose an alert."""
         if self.deduplicator is None:
             return
-        if alerted:
-            self.deduplicator.done(event_ids)
-        else:
-            self.deduplicator.release(event_ids)
+        for settled, write in (
+            (self.settled_done, self.deduplicator.done),
+            (self.settled_released, self.deduplicator.release),
+        ):
+            if not settled:
+                continue
+            try:
+                write(list(dict.fromkeys(settled)))
+            except Exception:  # the store's own errors are its business; a defect here must not fail the batch
+                self.logger.exception("claims not settled", extra={"eventIDs": settled[:100]})
+
+
+@dataclass
+class _Sending:
+    """What sending one alert did, written by the one worker thread that sends it and read after all are sent."""
+
+    alert: Alert
+    event_ids: list[str]
+    suppressed: bool = False
+    delivered: bool = False
+    failures: int = 0
+    sent_at: datetime | None = None
+
+
+def _send_all(batch: _Batch, alerts: list[list[BatchRecord]], workers: int) -> list[_Sending | None]:
+    """Each alert sent by `batch.send`, `workers` side by side (an SNS publish is a round trip; ten one after
+    another are the slowest part of a batch). None for an alert whose sending hit a defect."""
+
+    def guarded(records: list[BatchRecord]) -> _Sending | None:
+        try:
+            return batch.send(records)
+        except Exception:  # a defect around one alert: its messages are retried, the other alerts go out
+            batch.logger.exception("could not alert", extra={"message_ids": [r.message_id for r in records]})
+            return None
+
+    if workers <= 1 or len(alerts) <= 1:
+        return [guarded(records) for records in alerts]
+    with ThreadPoolExecutor(max_workers=min(workers, len(alerts)), thread_name_prefix="publish") as pool:
+        return list(pool.map(guarded, alerts))
 
 
 def process_batch(
@@ -479,11 +531,16 @@ def process_batch(
     findings = batch.join(findings)
     batch.describe(findings)
     judged = [kept for record in findings if (kept := batch.judge(record)) is not None]
-    for records in group_records(judged):
+    alerts = group_records(judged)
+    for records, sending in zip(alerts, _send_all(batch, alerts, settings.publish_workers), strict=True):
         try:
-            batch.publish(records)
+            if sending is None:
+                raise LookupError("the alert was not sent")  # logged by _send_all with its cause
+            batch.account(records, sending)
         except Exception:  # a defect around one alert: its messages are retried, the other alerts go out
-            logger.exception("could not alert", extra={"message_ids": [record.message_id for record in records]})
+            if sending is not None:
+                logger.exception("could not alert", extra={"message_ids": [r.message_id for r in records]})
             batch.fail(records)
+    batch.settle()
     batch.outcome.failed_message_ids = [message_id for message_id in batch.failed if message_id]
     return batch.outcome
