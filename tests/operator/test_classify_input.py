@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import os
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -409,3 +410,63 @@ def test_a_gzip_trailer_that_lies_about_the_size_costs_no_memory(tmp_path: Path)
     status, peak_kib, written = classify_in_a_fresh_interpreter(str(liar))
     assert status == EXIT_UNREADABLE and "not a readable gzip file" in written
     assert peak_kib < 100 << 10, f"peak RSS {peak_kib} KiB"
+
+
+def test_json_lines_on_stdin_are_judged_as_they_arrive() -> None:
+    """A follower (`tail -f`, a stream consumer) never closes the pipe: each line's result is printed before the
+    next line comes, not at the end of input."""
+    line = json.dumps(json.loads(SSH_WORLD.read_bytes())).encode() + b"\n"
+    process = subprocess.Popen(
+        [SGWATCH, "classify", "--format", "json", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(line * 2)
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, "no result while stdin is still open"
+        first = json.loads(process.stdout.readline())
+        assert first["severity"] == "CRITICAL"
+        process.stdin.write(line)
+        process.stdin.close()
+        rest = process.stdout.read().splitlines()
+        assert process.wait(timeout=20) == EXIT_OK
+    finally:
+        process.kill()
+    assert len(rest) == 2
+
+
+def test_a_json_line_on_stdin_over_the_limit_is_skipped_and_reported_and_the_rest_is_read() -> None:
+    line = json.dumps(json.loads(SSH_WORLD.read_bytes())).encode() + b"\n"
+    huge = b'{"eventName": "AuthorizeSecurityGroupIngress", "padding": "' + b"x" * 8192 + b'"}\n'
+    stdin = line * 8 + huge + line
+    status, lines, _ = classify("--max-decompressed-size", "4KiB", "-", stdin=stdin)
+    assert status == EXIT_UNREADABLE
+    assert errors(lines) == [
+        "<stdin>:line 9: a line larger than 4 KiB, the limit (--max-decompressed-size); the line is skipped"
+    ]
+    assert len(lines) == 10 and lines[-1]["severity"] == "CRITICAL"
+
+
+def test_json_lines_read_from_stdin_are_judged_as_read_from_a_file(tmp_path: Path) -> None:
+    """Lines cut by \\n, \\r\\n or a lone \\r, blank lines, a BOM, a broken line: the same results and places."""
+    line = json.dumps(json.loads(SSH_WORLD.read_bytes())).encode()
+    data = (
+        b"\xef\xbb\xbf"
+        + line
+        + b"\r\n\n"
+        + line
+        + b"\r"
+        + b'{"eventName": "AuthorizeSecurityGroupIngress", \n'
+        + line
+        + b"\n"
+        + line
+    )
+    (tmp_path / "lines.json").write_bytes(data)
+    from_file = classify("--format", "json", str(tmp_path / "lines.json"))
+    from_stdin = classify("--format", "json", "-", stdin=data)
+    place = str(tmp_path / "lines.json")
+    assert json.dumps(from_file[1]).replace(place, "<stdin>") == json.dumps(from_stdin[1])
+    assert from_file[0] == from_stdin[0] == EXIT_UNREADABLE
+    assert len(from_stdin[1]) == 5

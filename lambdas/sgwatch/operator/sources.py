@@ -271,9 +271,12 @@ def _looks_like_json_lines(lines: Sequence[Data], decode: Decoder) -> bool:
     return False
 
 
-def _json_lines(lines: Sequence[Data], name: str, decode: Decoder, keep_all: bool) -> Iterator[Item]:
+def _json_lines(lines: Iterable[Data | _Unread], name: str, decode: Decoder, keep_all: bool) -> Iterator[Item]:
     skipped = 0
     for number, line in enumerate(lines, start=1):
+        if isinstance(line, _Unread):
+            yield Item(f"{name}:line {number}", error=f"{name}:line {number}: {line}")
+            continue
         if not line.strip():
             continue
         if not keep_all and not may_be_security_group(line):
@@ -519,27 +522,86 @@ def _inflated(data: Data | Item, name: str, max_size: int) -> Data | Item:
         return Item(name, error=f"{name}: {problem}")
 
 
+def _stdin_items(stream: Any, keep_all: bool, max_size: int) -> Iterator[Item]:
+    """Stdin. JSON lines (a first line that is a JSON value by itself, then more) are read and judged line by line as
+    they arrive: a pipe from a follower may never end, and each line is held alone, at most `max_size`. Any other
+    input (a log file, a document, gzip) is read whole, at most `max_size`, and told apart as a file is."""
+    name = "<stdin>"
+    head: list[bytes] = []
+    nonblank: list[bytes] = []
+    try:
+        while len(nonblank) < 2 and sum(map(len, head)) <= max_size:  # two lines tell JSON lines; no more is waited for
+            line = stream.readline(max_size + 1)
+            if not line:
+                break
+            if not head and line[:3] == _BOM:
+                line = line[3:]
+            head.append(line)
+            nonblank += [piece for piece in line.splitlines() if piece.strip()]
+    except OSError as error:
+        yield _cannot_read(name, error)
+        return
+    decode = _decoder(_msgspec())
+    if len(nonblank) >= 2 and head[0][:2] != _GZIP_MAGIC and _decodes(nonblank[0], decode):
+        yield from _json_lines(_lines_of(head, stream, name, max_size), name, decode, keep_all)
+        return
+    try:
+        data = b"".join(head) + stream.read(max(0, max_size + 1 - sum(map(len, head))))
+    except OSError as error:
+        yield _cannot_read(name, error)
+        return
+    del head, nonblank
+    if len(data) > max_size:
+        yield Item(name, error=f"{name}: {_over_limit(max_size)}")
+        return
+    inflated = _inflated(data, name, max_size)
+    del data  # the compressed input: not held while the records are read
+    if isinstance(inflated, Item):
+        yield inflated
+    else:
+        yield from read_bytes(inflated, name, keep_all, max_size)
+
+
+def _decodes(line: Data, decode: Decoder) -> bool:
+    try:
+        decode(line)
+    except NotReadable:
+        return False
+    return True
+
+
+class _Unread(str):
+    """Stands for a line of stdin that could not be read; the text says why. Reported at the line's place."""
+
+
+def _lines_of(head: list[bytes], stream: Any, name: str, max_size: int) -> Iterator[bytes | _Unread]:
+    """The lines already read, then the stream's, as `bytes.splitlines` would cut them all (a lone carriage return
+    ends a line too). A line over `max_size` is skipped and reported; the next line is read as usual."""
+    for line in head:
+        yield from line.splitlines()
+    while True:
+        try:
+            line = stream.readline(max_size + 1)
+            if len(line) > max_size:
+                while line and not line.endswith(b"\n"):
+                    line = stream.readline(max_size + 1)
+                yield _Unread(f"a line {_over_limit(max_size)}; the line is skipped")
+                continue
+        except OSError as error:
+            yield _Unread(f"cannot read the rest of {name} ({error.strerror or error})")
+            return
+        if not line:
+            return
+        yield from line.splitlines()
+
+
 def read_paths(
     paths: Iterable[str], keep_all: bool = False, stdin: Any = None, max_size: int = DEFAULT_MAX_SIZE
 ) -> Iterator[Item]:
     """Records from files, directories (recursively) and "-" (stdin), in the order given."""
     for text in paths:
         if text == "-":
-            stream = stdin if stdin is not None else sys.stdin.buffer
-            try:
-                data = stream.read(max_size + 1)
-            except OSError as error:
-                yield _cannot_read("<stdin>", error)
-                continue
-            if len(data) > max_size:
-                yield Item("<stdin>", error=f"<stdin>: {_over_limit(max_size)}")
-                continue
-            inflated = _inflated(data, "<stdin>", max_size)
-            del data  # the compressed input: not held while the records are read
-            if isinstance(inflated, Item):
-                yield inflated
-            else:
-                yield from read_bytes(inflated, "<stdin>", keep_all, max_size)
+            yield from _stdin_items(stdin if stdin is not None else sys.stdin.buffer, keep_all, max_size)
             continue
         try:
             info = os.stat(text)

@@ -87,6 +87,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not fast_reader_installed():
         err.write(f"sgwatch classify: {SLOW_READER_NOTICE}\n")
     items = read_paths(args.paths, keep_all=args.all, max_size=args.max_decompressed_size)
+    following = "-" in args.paths  # JSON lines on stdin are judged as they come: each result is shown at once
     for result in classified(items, counts, policy, notes=notes_to(err, "classify"), own=own_resources(args)):
         if not result.watched and not result.error and not args.all:
             continue
@@ -94,5 +95,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(json_line(result.to_dict()) + "\n")
         else:
             out.write(render_text(result))
+        if following:
+            out.flush()
     err.write(summary(counts) + "\n")
     return EXIT_UNREADABLE if counts["unreadable"] else EXIT_OK
