@@ -102,6 +102,11 @@ def interleaved(cases: dict[str, Callable[[], object]], runs: int) -> dict[str, 
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def verdict(target: str, met: bool) -> None:
+    """A target of the performance issue, met or not; where the time goes is in docs/benchmarks.md."""
+    print(f"\n  target {target}: {'met' if met else 'NOT met (the cause: docs/benchmarks.md)'}", end="")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
@@ -131,6 +136,11 @@ def main() -> None:
         for peer in ("jq (exact filter)", "DuckDB read_json (exact filter)"):
             if peer in measured:
                 print(f"; {peer.split(' ')[0]} / sgwatch: {measured[peer] / cli:.2f}x", end="")
+        if label.startswith("1%") and len(files) == 1:
+            verdict(f"sgwatch <= 1.0x zcat: {cli / measured['zcat']:.2f}x", cli <= measured["zcat"])
+        if label.startswith("30%") and "jq (exact filter)" in measured:
+            ratio = measured["jq (exact filter)"] / cli
+            verdict(f"sgwatch 3x faster than jq: {ratio:.2f}x", ratio >= 3)
         peak = cli_peak(given)
         largest = max(len(gzip.decompress(path.read_bytes())) for path in files)
         print(
@@ -141,6 +151,9 @@ def main() -> None:
                 else " (the interpreter's own size dominates)"
             )
         )
+        if largest >= 50 * 2**20:
+            verdict(f"peak <= 1.2x the file: {peak * 2**20 / largest:.2f}x", peak * 2**20 <= 1.2 * largest)
+            print()
 
 
 if __name__ == "__main__":
