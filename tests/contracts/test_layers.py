@@ -36,6 +36,7 @@ FUNCTION_FILES = [
     "sgwatch/core/identity.py",
     "sgwatch/core/model.py",
     "sgwatch/core/names.py",
+    "sgwatch/core/ocsf.py",
     "sgwatch/core/parse.py",
     "sgwatch/core/policy.py",
     "sgwatch/core/ports.py",

@@ -470,3 +470,13 @@ def test_json_lines_read_from_stdin_are_judged_as_read_from_a_file(tmp_path: Pat
     assert json.dumps(from_file[1]).replace(place, "<stdin>") == json.dumps(from_stdin[1])
     assert from_file[0] == from_stdin[0] == EXIT_UNREADABLE
     assert len(from_stdin[1]) == 5
+
+
+def test_ocsf_output_is_one_detection_finding_per_judged_record_and_input_errors_go_to_stderr(tmp_path: Path) -> None:
+    (tmp_path / "record.json").write_bytes(SSH_WORLD.read_bytes())
+    status, lines, err = classify("--format", "ocsf", str(tmp_path / "record.json"), str(tmp_path / "missing.json"))
+    assert status == EXIT_UNREADABLE
+    [finding] = lines
+    assert finding["class_uid"] == 2004 and finding["severity"] == "Critical"
+    assert finding["unmapped"]["sgwatch"]["eventID"] == json.loads(SSH_WORLD.read_bytes())["eventID"]
+    assert f"{tmp_path / 'missing.json'}: cannot read" in err

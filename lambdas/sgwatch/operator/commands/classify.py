@@ -8,12 +8,14 @@ from collections import Counter
 from typing import TextIO
 
 from sgwatch.core.errors import PolicyError
+from sgwatch.core.ocsf import detection_finding
 from sgwatch.core.text import json_line
 from sgwatch.operator.commands.common import (
     EXIT_OK,
     EXIT_UNREADABLE,
     EXIT_USAGE,
     JSON,
+    OCSF,
     Subcommands,
     classified,
     load_policy,
@@ -52,7 +54,7 @@ def parse_size(text: str) -> int:
 def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "classify",
-        parents=[output_options(JSON), stack_option()],
+        parents=[output_options(JSON, extra=(OCSF,)), stack_option()],
         help="classify CloudTrail records from files, directories or stdin",
         description="Classify CloudTrail records: raw records, EventBridge events, CloudTrail log files (plain or"
         " gzip), JSON lines, SNS or SQS deliveries, `aws cloudtrail lookup-events` output. A directory is read"
@@ -93,6 +95,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             continue
         if args.format == JSON:
             out.write(json_line(result.to_dict()) + "\n")
+        elif args.format == OCSF and result.error and not result.event_name:  # input, not a record: no finding
+            err.write(f"sgwatch classify: {result.error}\n")
+        elif args.format == OCSF:  # one OCSF Detection Finding a line (docs/cli.md)
+            out.write(json_line(detection_finding(result)) + "\n")
         else:
             out.write(render_text(result))
         if following:

@@ -22,7 +22,7 @@ EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
 #: What `add_subparsers()` returns, which each command module registers itself with.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-JSON, TEXT = "json", "text"
+JSON, TEXT, OCSF = "json", "text", "ocsf"
 #: The name audit and history gave the text form before --format was shared; scripts that pass it keep working.
 _FORMAT_ALIASES = {"table": TEXT}
 
@@ -44,7 +44,7 @@ def own_resources(args: argparse.Namespace) -> OwnResources:
     return OwnResources(stack_name=args.stack_name)
 
 
-def output_options(default: str) -> argparse.ArgumentParser:
+def output_options(default: str, extra: tuple[str, ...] = ()) -> argparse.ArgumentParser:
     """The parent parser of every command that prints results: `--format` has one meaning (json: one document per
     result, for programs; text: for reading). The default is each command's own: classify feeds programs (json),
     audit and history are read by a person at a terminal (text). `table` is accepted as another name for text."""
@@ -52,7 +52,7 @@ def output_options(default: str) -> argparse.ArgumentParser:
     parent.add_argument(
         "--format",
         type=lambda value: _FORMAT_ALIASES.get(value, value),
-        choices=(JSON, TEXT),
+        choices=(JSON, TEXT, *extra),
         default=default,
         help=f"output form (default {default})",
     )

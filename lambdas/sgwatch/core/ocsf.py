@@ -1,0 +1,93 @@
+"""A judged record as an OCSF Detection Finding (class 2004, schema 1.5.0): what a SIEM or Amazon Security Lake
+takes in. Pure data, built from the classification; the classification's own JSON form rides along under
+`unmapped.sgwatch`, so nothing sgwatch knows is lost in the mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sgwatch import __version__
+from sgwatch.core.classify import Classification
+from sgwatch.core.parse import parse_time
+from sgwatch.core.severity import Severity
+
+OCSF_VERSION = "1.5.0"
+DETECTION_FINDING = (2004, "Detection Finding")
+FINDINGS = (2, "Findings")
+CREATE = (1, "Create")  # each finding is new: sgwatch reports a change once
+STATUS_NEW = (1, "New")  # the triage state is the team's to set
+AWS_ACCOUNT = (10, "AWS Account")
+#: sgwatch's scale on OCSF's severity_id: INFO is Informational, the other names are OCSF's own.
+SEVERITY_IDS = {
+    Severity.INFO: (1, "Informational"),
+    Severity.LOW: (2, "Low"),
+    Severity.MEDIUM: (3, "Medium"),
+    Severity.HIGH: (4, "High"),
+    Severity.CRITICAL: (5, "Critical"),
+}
+#: An unreadable security-group record is alerted MEDIUM by the function (it may hide anything); so here.
+UNREADABLE = Severity.MEDIUM
+SECURITY_GROUP_TYPE = "AWS::EC2::SecurityGroup"
+
+
+def detection_finding(result: Classification) -> dict[str, Any]:
+    """The OCSF Detection Finding of one judged record (a security-group change, a tamper call, or a record that
+    could not be read)."""
+    severity = UNREADABLE if result.error else result.severity
+    severity_id, severity_name = SEVERITY_IDS.get(severity, (0, "Unknown"))
+    moment = parse_time(result.event_time)
+    verdicts = sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
+    rules = list(dict.fromkeys(verdict.rule.id for verdict in verdicts))
+    if result.error:
+        title, desc = f"unreadable record {result.event_name}".strip(), result.error
+    else:
+        title = verdicts[0].summary if verdicts and verdicts[0].summary else result.event_name
+        desc = "\n".join(result.reasons)
+    finding: dict[str, Any] = {
+        "activity_id": CREATE[0],
+        "activity_name": CREATE[1],
+        "category_uid": FINDINGS[0],
+        "category_name": FINDINGS[1],
+        "class_uid": DETECTION_FINDING[0],
+        "class_name": DETECTION_FINDING[1],
+        "type_uid": DETECTION_FINDING[0] * 100 + CREATE[0],
+        "type_name": f"{DETECTION_FINDING[1]}: {CREATE[1]}",
+        "severity_id": severity_id,
+        "severity": severity_name,
+        "status_id": STATUS_NEW[0],
+        "status": STATUS_NEW[1],
+        "time": int(moment.timestamp() * 1000) if moment else 0,
+        "message": title,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {"name": "sgwatch", "vendor_name": "sgwatch", "version": __version__},
+            "uid": result.event_id,
+            "event_code": result.event_name,
+            "profiles": ["cloud"],
+        },
+        "finding_info": {
+            "uid": f"sgwatch:{result.event_id}" if result.event_id else f"sgwatch:{result.location}",
+            "title": title,
+            "desc": desc,
+            "types": rules or (["unreadable-record"] if result.error else []),
+            "data_sources": ["AWS CloudTrail"],
+        },
+        "cloud": {"provider": "AWS", **({"region": result.region} if result.region else {})},
+        "api": {"operation": result.event_name or "unknown"},
+        "resources": [
+            {"uid": group_id, "type": SECURITY_GROUP_TYPE, **({"region": result.region} if result.region else {})}
+            for group_id in result.group_ids
+        ],
+        "unmapped": {"sgwatch": result.to_dict()},
+    }
+    if result.account:
+        finding["cloud"]["account"] = {
+            "uid": result.account,
+            "name": result.account,
+            "type_id": AWS_ACCOUNT[0],
+            "type": AWS_ACCOUNT[1],
+        }
+    advice = [verdict.advice for verdict in verdicts if verdict.advice]
+    if advice:
+        finding["remediation"] = {"desc": advice[0]}
+    return finding
