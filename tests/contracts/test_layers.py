@@ -25,6 +25,7 @@ FUNCTION_FILES = [
     "sgwatch/core/__init__.py",
     "sgwatch/core/addresses.py",
     "sgwatch/core/alerts.py",
+    "sgwatch/core/asff.py",
     "sgwatch/core/classify.py",
     "sgwatch/core/enrich.py",
     "sgwatch/core/envelopes.py",

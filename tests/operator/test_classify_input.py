@@ -480,3 +480,16 @@ def test_ocsf_output_is_one_detection_finding_per_judged_record_and_input_errors
     assert finding["class_uid"] == 2004 and finding["severity"] == "Critical"
     assert finding["unmapped"]["sgwatch"]["eventID"] == json.loads(SSH_WORLD.read_bytes())["eventID"]
     assert f"{tmp_path / 'missing.json'}: cannot read" in err
+
+
+def test_asff_output_is_one_security_hub_finding_per_judged_record(tmp_path: Path) -> None:
+    (tmp_path / "record.json").write_bytes(SSH_WORLD.read_bytes())
+    record = json.loads(SSH_WORLD.read_bytes())
+    nowhere = dict(record, awsRegion="not a region", eventID="nowhere")
+    (tmp_path / "nowhere.json").write_text(json.dumps(nowhere))
+    status, lines, err = classify("--format", "asff", str(tmp_path / "record.json"), str(tmp_path / "nowhere.json"))
+    assert status == EXIT_UNREADABLE  # a finding that cannot be filed is not silently dropped
+    [finding] = lines
+    assert finding["Id"] == f"sgwatch/{record['awsRegion']}/{record['eventID']}"
+    assert finding["Severity"]["Label"] == "CRITICAL" and finding["AwsAccountId"] == record["recipientAccountId"]
+    assert "nowhere: no account and region to file a finding under" in err

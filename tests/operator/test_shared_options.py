@@ -84,7 +84,7 @@ def offline_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LookUps:
 @pytest.mark.parametrize("command", list(PRINTING))
 def test_format_has_one_meaning_and_each_commands_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     default = DEFAULT_FORMAT[command]
-    forms = "json,text,ocsf" if command == "classify" else "json,text"  # OCSF findings come from judged records
+    forms = "json,text,ocsf,asff" if command == "classify" else "json,text"  # findings come from judged records
     assert option_help(help_of(command, capsys), "--format") == f"--format {{{forms}}} output form (default {default})"
 
 

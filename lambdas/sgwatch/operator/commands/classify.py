@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter
+from datetime import UTC, datetime
 from typing import TextIO
 
+from sgwatch.core.asff import security_hub_finding
 from sgwatch.core.errors import PolicyError
 from sgwatch.core.ocsf import detection_finding
 from sgwatch.core.text import json_line
 from sgwatch.operator.commands.common import (
+    ASFF,
     EXIT_OK,
     EXIT_UNREADABLE,
     EXIT_USAGE,
@@ -54,7 +57,7 @@ def parse_size(text: str) -> int:
 def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "classify",
-        parents=[output_options(JSON, extra=(OCSF,)), stack_option()],
+        parents=[output_options(JSON, extra=(OCSF, ASFF)), stack_option()],
         help="classify CloudTrail records from files, directories or stdin",
         description="Classify CloudTrail records: raw records, EventBridge events, CloudTrail log files (plain or"
         " gzip), JSON lines, SNS or SQS deliveries, `aws cloudtrail lookup-events` output. A directory is read"
@@ -89,16 +92,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not fast_reader_installed():
         err.write(f"sgwatch classify: {SLOW_READER_NOTICE}\n")
     items = read_paths(args.paths, keep_all=args.all, max_size=args.max_decompressed_size)
+    now = datetime.now(UTC)  # the findings' UpdatedAt
     following = "-" in args.paths  # JSON lines on stdin are judged as they come: each result is shown at once
     for result in classified(items, counts, policy, notes=notes_to(err, "classify"), own=own_resources(args)):
         if not result.watched and not result.error and not args.all:
             continue
         if args.format == JSON:
             out.write(json_line(result.to_dict()) + "\n")
-        elif args.format == OCSF and result.error and not result.event_name:  # input, not a record: no finding
+        elif args.format in (OCSF, ASFF) and result.error and not result.event_name:  # input, not a record
             err.write(f"sgwatch classify: {result.error}\n")
         elif args.format == OCSF:  # one OCSF Detection Finding a line (docs/cli.md)
             out.write(json_line(detection_finding(result)) + "\n")
+        elif args.format == ASFF:  # one Security Hub finding a line (docs/cli.md)
+            try:
+                out.write(json_line(security_hub_finding(result, updated_at=now)) + "\n")
+            except ValueError as error:
+                counts["unreadable"] += 1
+                err.write(f"sgwatch classify: {error}\n")
         else:
             out.write(render_text(result))
         if following:

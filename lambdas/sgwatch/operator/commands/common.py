@@ -22,7 +22,7 @@ EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
 #: What `add_subparsers()` returns, which each command module registers itself with.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-JSON, TEXT, OCSF = "json", "text", "ocsf"
+JSON, TEXT, OCSF, ASFF = "json", "text", "ocsf", "asff"
 #: The name audit and history gave the text form before --format was shared; scripts that pass it keep working.
 _FORMAT_ALIASES = {"table": TEXT}
 
