@@ -77,6 +77,12 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
         " 0: no heartbeat); an alarm per region (for members, the watchdog's) fires when none arrives for two"
         " intervals and 15 minutes (about $0.50 per region a month)",
     ),
+    "securityHub": (
+        False,
+        "true: each published change from securityHubMinSeverity up is also a Security Hub finding in its region (the"
+        " account's default product; Security Hub must be enabled there)",
+    ),
+    "securityHubMinSeverity": ("MEDIUM", "with securityHub: the lowest severity imported as a finding"),
     "stackName": ("sgwatch", "name of the CloudFormation stack"),
 }
 
@@ -136,6 +142,7 @@ class MonitorConfig:
     member_alarms: bool
     central_forwarders: bool
     heartbeat_minutes: int
+    security_hub_min_severity: Severity | None = None  # None: no Security Hub findings
 
     @property
     def regional_forwarders(self) -> tuple[str, ...]:
@@ -230,6 +237,11 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         member_alarms=_boolean("memberAlarms", value("memberAlarms")),
         central_forwarders=_boolean("centralForwarders", value("centralForwarders")),
         heartbeat_minutes=_heartbeat(value("heartbeatMinutes")),
+        security_hub_min_severity=(
+            _severity("securityHubMinSeverity", value("securityHubMinSeverity"))
+            if _boolean("securityHub", value("securityHub"))
+            else None
+        ),
     )
     _check_names(config)
     return config

@@ -174,6 +174,7 @@ class Monitoring(Construct):
         heartbeat_regions: Sequence[str] = (),
         heartbeat_minutes: int = 0,
         member_heartbeats: bool = False,
+        security_hub: bool = False,
     ) -> None:
         """`heartbeat_regions`: where a canary beats every `heartbeat_minutes`; each gets an alarm when none arrives
         (the home region's name may be a token: its alarm's id is Heartbeat-home)."""
@@ -220,6 +221,14 @@ class Monitoring(Construct):
             "alerts could not be published; their records are retried, then dead-lettered",
         )
 
+        if security_hub:
+            alarm(
+                "FindingImportFailures",
+                sgwatch_metric(names.METRIC_FINDING_IMPORT_FAILURES),
+                1,
+                "Security Hub refused findings or could not be reached (is it enabled in the change's region?); the"
+                " alerts went out by SNS",
+            )
         alarm(
             "Tampering",
             sgwatch_metric(names.METRIC_TAMPER_EVENTS, dimensions={names.SEVERITY_DIMENSION: "CRITICAL"}),

@@ -6,7 +6,7 @@ import functools
 import tempfile
 from pathlib import Path
 
-from aws_cdk import Annotations, Duration, RemovalPolicy
+from aws_cdk import Acknowledgment, Annotations, Aws, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -89,6 +89,7 @@ class Processor(Construct):
         powertools_layer_arn: str,
         dedup_table: dynamodb.ITable,
         policy_text: str = "",
+        security_hub_min_severity: Severity | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", removal_policy=RemovalPolicy.DESTROY)
@@ -127,6 +128,30 @@ class Processor(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": names.METRIC_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
+        if security_hub_min_severity is not None:
+            environment[names.ENV_SECURITY_HUB_MIN_SEVERITY] = security_hub_min_severity.name
+            # Findings under this account's default product, in any region a change comes from; nothing else.
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["securityhub:BatchImportFindings"],
+                    resources=[
+                        Stack.of(self).format_arn(
+                            service="securityhub",
+                            region="*",
+                            resource="product",
+                            resource_name=f"{Aws.ACCOUNT_ID}/default",
+                        )
+                    ],
+                )
+            )
+            Validations.of(self.role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:securityhub:*:<AWS::AccountId>:"
+                    "product/<AWS::AccountId>/default]",
+                    reason="only this account's default product; the region is the change's (forwarded regions too),"
+                    " and a finding is imported in its own region",
+                )
+            )
         if policy_text:
             # The validated policy travels as a small layer: the function reads it at /opt on its first invocation.
             staging = Path(tempfile.mkdtemp(prefix="sgwatch-policy-"))

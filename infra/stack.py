@@ -65,6 +65,7 @@ class SgwatchStack(Stack):
             powertools_layer_arn=config.powertools_layer_arn,
             dedup_table=deduplication.table,
             policy_text=config.policy_text,
+            security_hub_min_severity=config.security_hub_min_severity,
         )
         # Forwarded changes and forwarder alarms arrive on the default bus, or in organization mode on sgwatch's own
         # bus, whose policy admits only the members' forwarders; the detection rule listens there too.
@@ -103,6 +104,7 @@ class SgwatchStack(Stack):
             heartbeat_regions=[self.region, *config.regional_forwarders],
             heartbeat_minutes=config.heartbeat_minutes,
             member_heartbeats=bool(config.organization_id),
+            security_hub=config.security_hub_min_severity is not None,
         )
         if config.heartbeat_minutes:
             canary = Canary(self, "Canary", stack_name=config.stack_name, interval_minutes=config.heartbeat_minutes)

@@ -385,3 +385,30 @@ def test_a_rewritten_rule_that_ec2_says_is_outbound_is_rated_as_outbound(world: 
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "LOW"  # not CRITICAL: it is outbound
     assert f"Rule {egress_rule} rewritten: outbound 22/tcp to the whole internet" in alert["Message"]
     assert "(EC2 says the rule is outbound)" in alert["Message"]
+
+
+def test_with_security_hub_on_an_alert_is_also_a_finding_with_the_groups_details_and_a_redelivery_updates_it(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(names.ENV_SECURITY_HUB_MIN_SEVERITY, "MEDIUM")
+    world.start_function()
+    record = on_group(SSH_WORLD, world.app_group)
+    low = on_group(REVOKE, world.open_group)
+    assert run(sqs_event(eventbridge(record), eventbridge(low))) == {"batchItemFailures": []}
+    hub = boto3.client("securityhub", region_name=REGION)
+    [finding] = hub.get_findings()["Findings"]  # the LOW revoke is below the threshold
+    assert finding["Id"] == f"sgwatch/{REGION}/{record['eventID']}"
+    assert finding["Severity"]["Label"] == "CRITICAL" and finding["AwsAccountId"] == ACCOUNT
+    [group] = finding["Resources"]
+    assert group["Details"]["AwsEc2SecurityGroup"]["GroupName"] == "payments-app"
+    assert group["Tags"] == {"team": "payments"}
+    assert len(world.received(world.inbox_url)) == 1  # the alert went out as before (the INFO revoke: counted only)
+    run(sqs_event(eventbridge(record)))  # delivered again: suppressed as a duplicate, and no second finding
+    assert [f["Id"] for f in hub.get_findings()["Findings"]] == [finding["Id"]]
+    assert (names.METRIC_FINDINGS_IMPORTED, frozenset({names.SERVICE_DIMENSION})) in {
+        (name, dimensions) for name, dimensions, _ in emf_metrics(capsys.readouterr().out)
+    }
+
+
+def test_without_security_hub_the_function_makes_no_security_hub_client(world: World) -> None:
+    assert world.start_function().finding_sink is None

@@ -320,3 +320,37 @@ def test_cdk_nag_fails_synth_on_an_unacknowledged_finding() -> None:
 def test_cfn_lint_is_clean_on_the_template(default_stack: Built, tmp_path: Path) -> None:
     _, template = default_stack
     assert cfn_lint(template, tmp_path) == ""
+
+
+def test_security_hub_findings_are_opt_in_with_one_import_grant_on_the_accounts_default_product() -> None:
+    stack, template = synth(alertEmail="secops@example.com", securityHub=True, securityHubMinSeverity="HIGH")
+    function = resource(template, stack, "Processor", "Function")["Properties"]
+    assert function["Environment"]["Variables"][names.ENV_SECURITY_HUB_MIN_SEVERITY] == "HIGH"
+    [grant] = [s for s in _statements(template, stack) if "securityhub:BatchImportFindings" in str(s["Action"])]
+    assert grant["Action"] == "securityhub:BatchImportFindings"
+    assert grant["Resource"] == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:", {"Ref": "AWS::Partition"}, ":securityhub:*:", {"Ref": "AWS::AccountId"}, ":product/",
+                {"Ref": "AWS::AccountId"}, "/default",
+            ],
+        ]
+    }  # fmt: skip
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    assert any(
+        alarm["Properties"].get("MetricName") == names.METRIC_FINDING_IMPORT_FAILURES for alarm in alarms.values()
+    )
+
+
+def test_the_default_deploys_no_security_hub_grant_setting_or_alarm(default_stack: Built) -> None:
+    stack, template = default_stack
+    function = resource(template, stack, "Processor", "Function")["Properties"]
+    assert names.ENV_SECURITY_HUB_MIN_SEVERITY not in function["Environment"]["Variables"]
+    assert "securityhub" not in json.dumps(template.to_json())
+    assert names.METRIC_FINDING_IMPORT_FAILURES not in json.dumps(template.to_json())
+
+
+def test_a_security_hub_threshold_that_is_no_severity_stops_the_synth() -> None:
+    with pytest.raises(ConfigError, match="securityHubMinSeverity"):
+        synth(securityHub=True, securityHubMinSeverity="SEVERE")

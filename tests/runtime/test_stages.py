@@ -15,7 +15,7 @@ from sgwatch.runtime import pipeline
 from sgwatch.runtime.pipeline import BatchOutcome, PipelineSettings, classify_record, process_batch, read_message
 
 from tests.conftest import CONSTRUCTED, load
-from tests.runtime.fakes import REVOKE, Counts, Facts, Log, Store, Topic, batch, change
+from tests.runtime.fakes import REVOKE, SSH_WORLD, Counts, Facts, Log, Store, Topic, batch, change
 
 NOW = datetime(2026, 11, 20, 9, 20, tzinfo=UTC)
 
@@ -292,3 +292,63 @@ def test_a_batchs_claims_are_settled_together_at_its_end() -> None:
     assert outcome.failed_message_ids == ["message-1"]
     assert store.writes == [("done", ["event-0", "event-2", "event-3"]), ("release", ["event-1"])]
     assert store.states == {"event-0": "done", "event-2": "done", "event-3": "done"}
+
+
+class Hub:
+    """Security Hub: the findings imported, by region; `refuse` names ids it reports as failed, `down` raises."""
+
+    def __init__(self, refuse: frozenset[str] = frozenset(), down: bool = False) -> None:
+        self.imported: dict[str, list[dict[str, Any]]] = {}
+        self.refuse, self.down = refuse, down
+
+    def import_findings(self, region: str, findings: Any) -> list[str]:
+        if self.down:
+            raise ConnectionError("Security Hub could not be reached")
+        taken = [finding for finding in findings if finding["Id"] not in self.refuse]
+        self.imported.setdefault(region, []).extend(taken)
+        return [f"{finding['Id']}: InvalidInput" for finding in findings if finding["Id"] in self.refuse]
+
+
+def run_with_hub(event: dict[str, Any], hub: Hub, *, topic: Topic | None = None, counts: Counts | None = None) -> Any:
+    account = SSH_WORLD["recipientAccountId"]
+    return process_batch(
+        event,
+        enricher=Facts(),
+        publisher=topic if topic is not None else Topic(),
+        metrics=counts if counts is not None else Counts(),
+        logger=Log(),
+        settings=PipelineSettings(findings_min_severity=Severity.MEDIUM, findings_account=account),
+        clock=lambda: NOW,
+        finding_sink=hub,
+    )
+
+
+def test_the_records_of_alerts_sent_from_the_threshold_up_become_security_hub_findings() -> None:
+    hub, counts = Hub(), Counts()
+    open_ssh, revoked = change("sg-0aaaaaaaaaaaaaaa1", "event-1"), change("sg-0bbbbbbbbbbbbbbb2", "event-2", REVOKE)
+    revoked["recipientAccountId"] = SSH_WORLD["recipientAccountId"]
+    elsewhere = change("sg-0ccccccccccccccc3", "event-3")
+    elsewhere["recipientAccountId"] = "210987654321"  # a member's change: Security Hub takes it only from there
+    outcome = run_with_hub(batch(open_ssh, revoked, elsewhere), hub, counts=counts)
+    assert outcome.failed_message_ids == []
+    [(region, findings)] = hub.imported.items()
+    assert region == SSH_WORLD["awsRegion"]
+    assert [finding["ProductFields"]["sgwatch/eventID"] for finding in findings] == ["event-1"]  # LOW revoke: not
+    assert findings[0]["Id"] == f"sgwatch/{region}/event-1"
+    assert counts.totals[names.METRIC_FINDINGS_IMPORTED] == 1
+    assert names.METRIC_FINDING_IMPORT_FAILURES not in counts.totals
+
+
+def test_a_finding_security_hub_refuses_or_cannot_take_is_counted_and_the_alert_still_goes_out() -> None:
+    for hub in (Hub(refuse=frozenset({f"sgwatch/{SSH_WORLD['awsRegion']}/event-1"})), Hub(down=True)):
+        topic, counts = Topic(), Counts()
+        outcome = run_with_hub(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), hub, topic=topic, counts=counts)
+        assert outcome.failed_message_ids == [] and len(topic.sent) == 1
+        assert counts.totals[names.METRIC_FINDING_IMPORT_FAILURES] == 1
+
+
+def test_an_alert_that_was_not_sent_files_no_finding() -> None:
+    hub = Hub()
+    outcome = run_with_hub(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), hub, topic=Topic(fail_on={"event-1"}))
+    assert outcome.failed_message_ids == ["message-0"]  # the retry files it, once it is alerted
+    assert hub.imported == {}

@@ -5,12 +5,14 @@ duplicates it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from sgwatch.core.alerts import REGION_NAME
 from sgwatch.core.classify import Classification
+from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.parse import parse_time
 from sgwatch.core.rules import Family
 from sgwatch.core.severity import Severity
@@ -63,15 +65,24 @@ def finding_id(result: Classification) -> str:
     return clean(f"sgwatch/{result.region}/{result.event_id or result.location}", MAX_ID)
 
 
+def finding_severity(result: Classification) -> Severity:
+    return UNREADABLE if result.error else result.severity
+
+
 def security_hub_finding(
-    result: Classification, *, updated_at: datetime, domain: str = "console.aws.amazon.com"
+    result: Classification,
+    *,
+    updated_at: datetime,
+    domain: str = "console.aws.amazon.com",
+    groups: Mapping[str, GroupFacts] | None = None,
 ) -> dict[str, Any]:
-    """The ASFF finding of one judged record. Needs the record's account and a region name (Security Hub keys the
-    finding to them): raises ValueError without them."""
+    """The ASFF finding of one judged record; `groups`, what EC2 said of its groups (the function's), fills in their
+    details. Needs the record's account and a region name (Security Hub keys the finding to them): raises ValueError
+    without them."""
     region, account = result.region, result.account
     if not REGION_NAME.match(region) or not (account.isdigit() and len(account) == 12):
         raise ValueError(f"{result.event_id or result.location}: no account and region to file a finding under")
-    severity = UNREADABLE if result.error else result.severity
+    severity = finding_severity(result)
     label = SEVERITY_LABELS.get(severity, "INFORMATIONAL")
     verdicts = sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
     types = list(dict.fromkeys(FAMILY_TYPES[verdict.rule.family][0] for verdict in verdicts)) or [_PRACTICES]
@@ -101,7 +112,7 @@ def security_hub_finding(
         "Title": clean(title, MAX_TITLE),
         "Description": clean(description, MAX_DESCRIPTION),
         "ProductFields": _product_fields(result),
-        "Resources": _resources(result, partition),
+        "Resources": _resources(result, partition, groups or {}),
     }
     base = f"https://{region}.{domain}"
     advice = next((verdict.advice for verdict in verdicts if verdict.advice), "")
@@ -132,17 +143,25 @@ def _product_fields(result: Classification) -> dict[str, str]:
     return {key: clean(value, MAX_PRODUCT_FIELD_VALUE) for key, value in fields.items() if value}
 
 
-def _resources(result: Classification, partition: str) -> list[dict[str, Any]]:
+def _resources(result: Classification, partition: str, groups: Mapping[str, GroupFacts]) -> list[dict[str, Any]]:
     region, account = result.region, result.account
-    resources: list[dict[str, Any]] = [
-        {
+    resources: list[dict[str, Any]] = []
+    for group in result.group_ids[:MAX_RESOURCES]:
+        resource: dict[str, Any] = {
             "Type": "AwsEc2SecurityGroup",
             "Id": clean(f"arn:{partition}:ec2:{region}:{account}:security-group/{group}", MAX_ID),
             "Partition": partition,
             "Region": region,
         }
-        for group in result.group_ids[:MAX_RESOURCES]
-    ]
+        facts = groups.get(group)
+        if facts is not None and not facts.error:
+            details = {"GroupId": group, "GroupName": facts.name, "VpcId": facts.vpc_id, "OwnerId": account}
+            resource["Details"] = {
+                "AwsEc2SecurityGroup": {key: clean(value, 256) for key, value in details.items() if value}
+            }
+            if facts.tags:
+                resource["Tags"] = {clean(k, 128): clean(v, 256) for k, v in list(facts.tags.items())[:50] if k}
+        resources.append(resource)
     if result.tamper is not None and len(resources) < MAX_RESOURCES:
         touched = result.tamper.to_dict()
         resources.append(

@@ -16,6 +16,8 @@ ENV_ENRICHMENT_ROLE: Final = "SGWATCH_ENRICHMENT_ROLE"  # organization mode: the
 # Seconds after which a pending deduplication claim belongs to an invocation that is certainly gone: the buffer's
 # visibility timeout less the batching window and the function timeout (see infra/processor.py).
 ENV_CLAIM_STALE_SECONDS: Final = "SGWATCH_CLAIM_STALE_SECONDS"
+#: Set when findings go to Security Hub too: the lowest severity imported (context securityHubMinSeverity).
+ENV_SECURITY_HUB_MIN_SEVERITY: Final = "SGWATCH_SECURITY_HUB_MIN_SEVERITY"
 #: sgwatch's own resources, as JSON: {"stack", "monitor", "detectionRules", "guardRules", "names"} (tamper detection)
 ENV_OWN_RESOURCES: Final = "SGWATCH_OWN_RESOURCES"
 ENV_CANARY_GROUP: Final = "SGWATCH_CANARY_GROUP"  # the heartbeat canary's group id
@@ -71,6 +73,10 @@ ALL_METRICS: Final = (
     METRIC_TAMPER_EVENTS,
     METRIC_HEARTBEATS,
 )
+METRIC_FINDINGS_IMPORTED: Final = "FindingsImported"  # Security Hub took the finding (new or updated)
+METRIC_FINDING_IMPORT_FAILURES: Final = "FindingImportFailures"  # refused or not sent; the alert went out anyway
+#: The metrics only a deployment with Security Hub findings has.
+SECURITY_HUB_METRICS: Final = (METRIC_FINDINGS_IMPORTED, METRIC_FINDING_IMPORT_FAILURES)
 #: The metrics only organization mode has (its dashboard shows them, with the watchdog's alarm).
 ORGANIZATION_METRICS: Final = (METRIC_MEMBER_HEARTBEATS, METRIC_HEARTBEATS_MISSING)
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from sgwatch.core import names
+from sgwatch.core.asff import MAX_FINDINGS_PER_REQUEST
 from sgwatch.core.enrich import GroupFacts, PrefixListFacts, ReferencingRule
 from sgwatch.core.errors import error_code
 from sgwatch.core.model import protocol_name
@@ -408,6 +409,29 @@ class DynamoDeduplicator:
                 if not chunk:
                     break
                 self.sleep(0.05 * 2**attempt)
+
+
+class SecurityHubImporter:
+    """Findings into Security Hub, region by region (a finding under the account's default product is imported in its
+    own region), at most 100 a call. `client_for(region)` gives a Security Hub client there."""
+
+    def __init__(self, client_for: Callable[[str], Any]) -> None:
+        self.client_for = client_for
+
+    def import_findings(self, region: str, findings: Sequence[Mapping[str, Any]]) -> list[str]:
+        refused: list[str] = []
+        for start in range(0, len(findings), MAX_FINDINGS_PER_REQUEST):
+            chunk = list(findings[start : start + MAX_FINDINGS_PER_REQUEST])
+            try:
+                answer = self.client_for(region).batch_import_findings(Findings=chunk)
+            except Exception as error:  # denied, throttled, Security Hub not enabled in the region
+                refused += [f"{finding.get('Id', '')}: {_error_text(error)}" for finding in chunk]
+                continue
+            refused += [
+                f"{failed.get('Id', '')}: {failed.get('ErrorCode', '')} {failed.get('ErrorMessage', '')}".strip()
+                for failed in answer.get("FailedFindings", [])
+            ]
+        return refused
 
 
 class CloudTrailInspector:

@@ -17,9 +17,24 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from sgwatch.core import names
 from sgwatch.core.text import json_line
-from sgwatch.runtime.aws import CloudTrailInspector, DynamoDeduplicator, Ec2Enricher, SnsPublisher, assumed_role_keys
+from sgwatch.runtime.aws import (
+    CloudTrailInspector,
+    DynamoDeduplicator,
+    Ec2Enricher,
+    SecurityHubImporter,
+    SnsPublisher,
+    assumed_role_keys,
+)
 from sgwatch.runtime.pipeline import process_batch
-from sgwatch.runtime.ports import Deduplicator, Enricher, MetricsSink, PrefixListReader, Publisher, TrailInspector
+from sgwatch.runtime.ports import (
+    Deduplicator,
+    Enricher,
+    FindingSink,
+    MetricsSink,
+    PrefixListReader,
+    Publisher,
+    TrailInspector,
+)
 from sgwatch.runtime.settings import HandlerSettings, settings_from_env
 
 # Log lines go through the same JSON writer as the CLI: a lone surrogate or a line separator in a record cannot make
@@ -73,6 +88,7 @@ class Runtime:
     deduplicator: Deduplicator | None = None
     trail_inspector: TrailInspector | None = None
     prefix_list_reader: PrefixListReader | None = None
+    finding_sink: FindingSink | None = None
 
 
 def build_runtime(
@@ -111,6 +127,11 @@ def build_runtime(
         deduplicator,
         CloudTrailInspector(service_for("cloudtrail")),
         prefix_list_reader=enricher,  # the same EC2 clients and their cache
+        finding_sink=(
+            SecurityHubImporter(lambda region: client("securityhub", region_name=region))
+            if settings.pipeline.findings_min_severity is not None
+            else None
+        ),
     )
 
 
@@ -148,6 +169,7 @@ def handle(runtime: Runtime, event: dict[str, Any]) -> dict[str, Any]:
         deduplicator=runtime.deduplicator,
         trail_inspector=runtime.trail_inspector,
         prefix_list_reader=runtime.prefix_list_reader,
+        finding_sink=runtime.finding_sink,
     )
     logger.info(
         "batch done",

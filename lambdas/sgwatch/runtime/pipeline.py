@@ -1,6 +1,7 @@
 """One Lambda batch, from SQS messages to published alerts, as small stages over one carrier per record:
 
     read -> classify -> join -> enrich -> apply policy -> deduplicate -> (count) -> group -> publish -> settle
+    -> (file findings, when Security Hub is on)
 
 Each stage has its own failure boundary, the smallest unit it works on: a message (read), a record (classify to
 deduplicate), a place (describing groups) or an alert (publish). A failure there fails only that unit's SQS messages
@@ -20,6 +21,7 @@ from typing import Any
 
 from sgwatch.core import names
 from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
+from sgwatch.core.asff import finding_severity, security_hub_finding
 from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify, judged_across
 from sgwatch.core.enrich import (
     MAX_REFERENCING_RATED,
@@ -40,6 +42,7 @@ from sgwatch.runtime.ports import (
     Claim,
     Deduplicator,
     Enricher,
+    FindingSink,
     MessageRefused,
     MetricsSink,
     PrefixListReader,
@@ -58,6 +61,8 @@ class PipelineSettings:
     own: OwnResources = GUESSED_BY_NAME  # the stack's exact names in the function; a guess by name elsewhere
     home_account: str = ""  # organization mode: the central account; a heartbeat from another is a member's
     publish_workers: int = 8  # alerts of a batch sent side by side
+    findings_min_severity: Severity | None = None  # Security Hub findings from this severity up; None: none
+    findings_account: str = ""  # the function's own account: the only one it can file findings for
 
     @cached_property
     def classification(self) -> Settings:
@@ -175,6 +180,7 @@ class _Batch:
     deduplicator: Deduplicator | None
     trail_inspector: TrailInspector | None = None
     prefix_list_reader: PrefixListReader | None = None
+    finding_sink: FindingSink | None = None
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     failed: dict[str, None] = field(default_factory=dict)  # message ids, in order, without repeats
     claimed: set[str] = field(default_factory=set)
@@ -474,6 +480,48 @@ class _Batch:
             except Exception:  # the store's own errors are its business; a defect here must not fail the batch
                 self.logger.exception("claims not settled", extra={"eventIDs": settled[:100]})
 
+    def file_findings(self, sent: Sequence[_Sending]) -> None:
+        """Security Hub findings for the records of the alerts sent, from the threshold up: one per record, whose Id
+        is the record's, so a redelivery updates it. Only the function's own account can file them (Security Hub takes
+        a finding under an account's default product only from that account); a member's change stays in its alert.
+        A failure here is counted and logged; the alert has gone out already."""
+        threshold = self.settings.findings_min_severity
+        if self.finding_sink is None or threshold is None:
+            return
+        now, elsewhere = self.clock(), 0
+        by_region: dict[str, list[dict[str, Any]]] = {}
+        failures: list[str] = []
+        for result in (result for sending in sent for result in sending.alert.results):
+            if finding_severity(result) < threshold:
+                continue
+            if result.account != self.settings.findings_account:
+                elsewhere += 1
+                continue
+            try:
+                finding = security_hub_finding(
+                    result, updated_at=now, domain=self.settings.console_domain, groups=self.facts
+                )
+            except ValueError as error:  # a record whose region is no region name: nowhere to file it
+                failures.append(str(error))
+                continue
+            by_region.setdefault(result.region, []).append(finding)
+        imported = 0
+        for region, findings in by_region.items():
+            try:
+                refused = self.finding_sink.import_findings(region, findings)
+            except Exception:  # a defect in the importer must not fail the batch: its alerts went out
+                self.logger.exception("findings not imported", extra={"region": region})
+                refused = [finding["Id"] for finding in findings]
+            imported += len(findings) - len(refused)
+            failures += refused
+        if imported:
+            self.metrics.add(names.METRIC_FINDINGS_IMPORTED, imported)
+        if failures:
+            self.metrics.add(names.METRIC_FINDING_IMPORT_FAILURES, len(failures))
+            self.logger.warning("findings not imported", extra={"count": len(failures), "first": failures[:10]})
+        if elsewhere:
+            self.logger.info("findings of other accounts are not imported here", extra={"count": elsewhere})
+
 
 @dataclass
 class _Sending:
@@ -516,12 +564,14 @@ def process_batch(
     deduplicator: Deduplicator | None = None,
     trail_inspector: TrailInspector | None = None,
     prefix_list_reader: PrefixListReader | None = None,
+    finding_sink: FindingSink | None = None,
 ) -> BatchOutcome:
     """Read, classify, enrich, apply policy, deduplicate, group and publish one SQS batch. A failure fails only the
     messages it concerns."""
     batch = _Batch(
-        enricher, publisher, metrics, logger, settings, clock, deduplicator, trail_inspector, prefix_list_reader
-    )
+        enricher, publisher, metrics, logger, settings, clock, deduplicator, trail_inspector, prefix_list_reader,
+        finding_sink,
+    )  # fmt: skip
     messages = event.get("Records", []) if isinstance(event, dict) else []
     findings = [
         kept
@@ -532,7 +582,8 @@ def process_batch(
     batch.describe(findings)
     judged = [kept for record in findings if (kept := batch.judge(record)) is not None]
     alerts = group_records(judged)
-    for records, sending in zip(alerts, _send_all(batch, alerts, settings.publish_workers), strict=True):
+    sendings = _send_all(batch, alerts, settings.publish_workers)
+    for records, sending in zip(alerts, sendings, strict=True):
         try:
             if sending is None:
                 raise LookupError("the alert was not sent")  # logged by _send_all with its cause
@@ -542,5 +593,6 @@ def process_batch(
                 logger.exception("could not alert", extra={"message_ids": [r.message_id for r in records]})
             batch.fail(records)
     batch.settle()
+    batch.file_findings([sending for sending in sendings if sending is not None and sending.delivered])
     batch.outcome.failed_message_ids = [message_id for message_id in batch.failed if message_id]
     return batch.outcome

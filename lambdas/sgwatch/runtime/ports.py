@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from sgwatch.core.enrich import GroupFacts, PrefixListFacts
 from sgwatch.core.errors import SgwatchError
@@ -54,6 +54,12 @@ class Deduplicator(Protocol):
     def claim(self, event_id: str) -> Claim: ...
     def done(self, event_ids: list[str]) -> None: ...
     def release(self, event_ids: list[str]) -> None: ...
+
+
+class FindingSink(Protocol):
+    def import_findings(self, region: str, findings: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Import the findings of one region; the ids (with why) of those not imported."""
+        ...
 
 
 class MetricsSink(Protocol):

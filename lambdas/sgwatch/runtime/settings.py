@@ -56,6 +56,11 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
             f" (the buffer's visibility timeout less the batching window and the function timeout), got {stale!r}"
         )
     own = own_resources_from_env(environ)
+    findings_from = environ.get(names.ENV_SECURITY_HUB_MIN_SEVERITY, "")
+    try:
+        findings_min_severity = Severity.parse(findings_from) if findings_from else None
+    except ValueError as error:
+        raise ConfigError(f"{names.ENV_SECURITY_HUB_MIN_SEVERITY}: {error}") from None
     return HandlerSettings(
         topic_arn,
         PipelineSettings(
@@ -67,6 +72,8 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
             home_account=(
                 topic_arn.split(":")[4] if topic_arn.count(":") >= 5 and environ.get(names.ENV_ENRICHMENT_ROLE) else ""
             ),
+            findings_min_severity=findings_min_severity,
+            findings_account=topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else "",
         ),
         dedup_table,
         int(stale) if dedup_table else 0,
