@@ -26,6 +26,7 @@ FUNCTION_FILES = [
     "sgwatch/core/addresses.py",
     "sgwatch/core/alerts.py",
     "sgwatch/core/asff.py",
+    "sgwatch/core/chat.py",
     "sgwatch/core/classify.py",
     "sgwatch/core/enrich.py",
     "sgwatch/core/envelopes.py",

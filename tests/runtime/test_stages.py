@@ -3,6 +3,7 @@ fails only its own messages; a claim in flight is retried; only an alert publish
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -352,3 +353,37 @@ def test_an_alert_that_was_not_sent_files_no_finding() -> None:
     outcome = run_with_hub(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), hub, topic=Topic(fail_on={"event-1"}))
     assert outcome.failed_message_ids == ["message-0"]  # the retry files it, once it is alerted
     assert hub.imported == {}
+
+
+def run_with_chat(
+    event: dict[str, Any], chat: Topic, *, topic: Topic | None = None, counts: Counts | None = None
+) -> Any:
+    return process_batch(
+        event,
+        enricher=Facts(),
+        publisher=topic if topic is not None else Topic(),
+        metrics=counts if counts is not None else Counts(),
+        logger=Log(),
+        settings=PipelineSettings(chat_min_severity=Severity.HIGH),
+        clock=lambda: NOW,
+        chat=chat,
+    )
+
+
+def test_alerts_sent_from_the_chat_threshold_up_go_to_chat_as_custom_notifications() -> None:
+    chat = Topic()
+    critical, low = change("sg-0aaaaaaaaaaaaaaa1", "event-1"), change("sg-0bbbbbbbbbbbbbbb2", "event-2", REVOKE)
+    assert run_with_chat(batch(critical, low), chat).failed_message_ids == []
+    [sent] = chat.sent
+    notification = json.loads(sent.message)
+    assert notification["version"] == "1.0" and notification["source"] == "custom"
+    assert notification["content"]["title"].startswith("CRITICAL") and sent.subject.startswith("CRITICAL")
+    assert notification["id"] == "event-1"
+
+
+def test_chat_that_cannot_be_reached_is_counted_and_the_alert_stands() -> None:
+    counts, topic = Counts(), Topic()
+    outcome = run_with_chat(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), Topic(fail_on={"event-1"}), topic=topic,
+                            counts=counts)  # fmt: skip
+    assert outcome.failed_message_ids == [] and len(topic.sent) == 1
+    assert counts.totals[names.METRIC_CHAT_FAILURES] == 1

@@ -16,6 +16,9 @@ ENV_ENRICHMENT_ROLE: Final = "SGWATCH_ENRICHMENT_ROLE"  # organization mode: the
 # Seconds after which a pending deduplication claim belongs to an invocation that is certainly gone: the buffer's
 # visibility timeout less the batching window and the function timeout (see infra/processor.py).
 ENV_CLAIM_STALE_SECONDS: Final = "SGWATCH_CLAIM_STALE_SECONDS"
+#: Set when alerts go to chat too: the chat topic (Amazon Q Developer in chat applications) and the lowest severity.
+ENV_CHAT_TOPIC_ARN: Final = "SGWATCH_CHAT_TOPIC_ARN"
+ENV_CHAT_MIN_SEVERITY: Final = "SGWATCH_CHAT_MIN_SEVERITY"
 #: Set when findings go to Security Hub too: the lowest severity imported (context securityHubMinSeverity).
 ENV_SECURITY_HUB_MIN_SEVERITY: Final = "SGWATCH_SECURITY_HUB_MIN_SEVERITY"
 #: sgwatch's own resources, as JSON: {"stack", "monitor", "detectionRules", "guardRules", "names"} (tamper detection)
@@ -75,6 +78,7 @@ ALL_METRICS: Final = (
 )
 METRIC_FINDINGS_IMPORTED: Final = "FindingsImported"  # Security Hub took the finding (new or updated)
 METRIC_FINDING_IMPORT_FAILURES: Final = "FindingImportFailures"  # refused or not sent; the alert went out anyway
+METRIC_CHAT_FAILURES: Final = "ChatPublishFailures"  # a chat notification not published; the alert went out anyway
 #: The metrics only a deployment with Security Hub findings has.
 SECURITY_HUB_METRICS: Final = (METRIC_FINDINGS_IMPORTED, METRIC_FINDING_IMPORT_FAILURES)
 #: The metrics only organization mode has (its dashboard shows them, with the watchdog's alarm).

@@ -89,6 +89,7 @@ class Runtime:
     trail_inspector: TrailInspector | None = None
     prefix_list_reader: PrefixListReader | None = None
     finding_sink: FindingSink | None = None
+    chat: Publisher | None = None
 
 
 def build_runtime(
@@ -132,6 +133,7 @@ def build_runtime(
             if settings.pipeline.findings_min_severity is not None
             else None
         ),
+        chat=SnsPublisher(client("sns"), settings.chat_topic_arn) if settings.chat_topic_arn else None,
     )
 
 
@@ -170,6 +172,7 @@ def handle(runtime: Runtime, event: dict[str, Any]) -> dict[str, Any]:
         trail_inspector=runtime.trail_inspector,
         prefix_list_reader=runtime.prefix_list_reader,
         finding_sink=runtime.finding_sink,
+        chat=runtime.chat,
     )
     logger.info(
         "batch done",

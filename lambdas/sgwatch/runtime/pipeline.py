@@ -1,7 +1,7 @@
 """One Lambda batch, from SQS messages to published alerts, as small stages over one carrier per record:
 
     read -> classify -> join -> enrich -> apply policy -> deduplicate -> (count) -> group -> publish -> settle
-    -> (file findings, when Security Hub is on)
+    -> (file findings, when Security Hub is on) -> (post to chat, when a channel is set)
 
 Each stage has its own failure boundary, the smallest unit it works on: a message (read), a record (classify to
 deduplicate), a place (describing groups) or an alert (publish). A failure there fails only that unit's SQS messages
@@ -20,8 +20,9 @@ from functools import cached_property
 from typing import Any
 
 from sgwatch.core import names
-from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication
+from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication, subject
 from sgwatch.core.asff import finding_severity, security_hub_finding
+from sgwatch.core.chat import chat_notification
 from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify, judged_across
 from sgwatch.core.enrich import (
     MAX_REFERENCING_RATED,
@@ -38,6 +39,7 @@ from sgwatch.core.parse import parse_time
 from sgwatch.core.policy import Policy, apply_policy, lowered_by_policy
 from sgwatch.core.severity import Severity
 from sgwatch.core.tamper import GUESSED_BY_NAME, OwnResources, TrailFacts
+from sgwatch.core.text import json_line
 from sgwatch.runtime.ports import (
     Claim,
     Deduplicator,
@@ -63,6 +65,7 @@ class PipelineSettings:
     publish_workers: int = 8  # alerts of a batch sent side by side
     findings_min_severity: Severity | None = None  # Security Hub findings from this severity up; None: none
     findings_account: str = ""  # the function's own account: the only one it can file findings for
+    chat_min_severity: Severity | None = None  # chat notifications from this severity up; None: no chat
 
     @cached_property
     def classification(self) -> Settings:
@@ -181,6 +184,7 @@ class _Batch:
     trail_inspector: TrailInspector | None = None
     prefix_list_reader: PrefixListReader | None = None
     finding_sink: FindingSink | None = None
+    chat: Publisher | None = None
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     failed: dict[str, None] = field(default_factory=dict)  # message ids, in order, without repeats
     claimed: set[str] = field(default_factory=set)
@@ -522,6 +526,22 @@ class _Batch:
         if elsewhere:
             self.logger.info("findings of other accounts are not imported here", extra={"count": elsewhere})
 
+    def post_to_chat(self, sent: Sequence[_Sending]) -> None:
+        """The alerts sent, from the chat threshold up, as chat notifications on the chat topic. A copy for the team's
+        channel: one that cannot be published is counted and logged, and the alert (already out) is not retried."""
+        threshold = self.settings.chat_min_severity
+        if self.chat is None or threshold is None:
+            return
+        for sending in sent:
+            if sending.alert.severity < threshold:
+                continue
+            try:
+                notification = chat_notification(sending.alert, domain=self.settings.console_domain)
+                self.chat.publish(subject(sending.alert), json_line(notification), {})
+            except Exception as error:  # any failure: the email alert went out; chat is the copy
+                self.metrics.add(names.METRIC_CHAT_FAILURES, 1)
+                self.logger.error("chat notification not published", extra={"error": repr(error)})
+
 
 @dataclass
 class _Sending:
@@ -565,12 +585,13 @@ def process_batch(
     trail_inspector: TrailInspector | None = None,
     prefix_list_reader: PrefixListReader | None = None,
     finding_sink: FindingSink | None = None,
+    chat: Publisher | None = None,
 ) -> BatchOutcome:
     """Read, classify, enrich, apply policy, deduplicate, group and publish one SQS batch. A failure fails only the
     messages it concerns."""
     batch = _Batch(
         enricher, publisher, metrics, logger, settings, clock, deduplicator, trail_inspector, prefix_list_reader,
-        finding_sink,
+        finding_sink, chat,
     )  # fmt: skip
     messages = event.get("Records", []) if isinstance(event, dict) else []
     findings = [
@@ -593,6 +614,8 @@ def process_batch(
                 logger.exception("could not alert", extra={"message_ids": [r.message_id for r in records]})
             batch.fail(records)
     batch.settle()
-    batch.file_findings([sending for sending in sendings if sending is not None and sending.delivered])
+    delivered = [sending for sending in sendings if sending is not None and sending.delivered]
+    batch.file_findings(delivered)
+    batch.post_to_chat(delivered)
     batch.outcome.failed_message_ids = [message_id for message_id in batch.failed if message_id]
     return batch.outcome

@@ -22,6 +22,7 @@ class HandlerSettings:
     dedup_table: str = ""
     claim_stale_seconds: int = 0
     enrichment_role: str = ""  # the role name to describe groups in member accounts; "" for the home account only
+    chat_topic_arn: str = ""  # the chat topic (Amazon Q Developer in chat applications); "" for none
 
     @property
     def home_account(self) -> str:
@@ -61,6 +62,17 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
         findings_min_severity = Severity.parse(findings_from) if findings_from else None
     except ValueError as error:
         raise ConfigError(f"{names.ENV_SECURITY_HUB_MIN_SEVERITY}: {error}") from None
+    chat_topic_arn = environ.get(names.ENV_CHAT_TOPIC_ARN, "")
+    chat_from = environ.get(names.ENV_CHAT_MIN_SEVERITY, "")
+    if bool(chat_topic_arn) != bool(chat_from) or (chat_topic_arn and not chat_topic_arn.startswith("arn:")):
+        raise ConfigError(
+            f"{names.ENV_CHAT_TOPIC_ARN} (the chat topic's ARN) and {names.ENV_CHAT_MIN_SEVERITY} go together,"
+            f" got {chat_topic_arn!r} and {chat_from!r}"
+        )
+    try:
+        chat_min_severity = Severity.parse(chat_from) if chat_from else None
+    except ValueError as error:
+        raise ConfigError(f"{names.ENV_CHAT_MIN_SEVERITY}: {error}") from None
     return HandlerSettings(
         topic_arn,
         PipelineSettings(
@@ -74,10 +86,12 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
             ),
             findings_min_severity=findings_min_severity,
             findings_account=topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else "",
+            chat_min_severity=chat_min_severity,
         ),
         dedup_table,
         int(stale) if dedup_table else 0,
         environ.get(names.ENV_ENRICHMENT_ROLE, ""),
+        chat_topic_arn,
     )
 
 
