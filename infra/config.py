@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 from sgwatch.core.errors import ConfigError, PolicyError
 from sgwatch.core.events import SCOPES
@@ -83,6 +84,15 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
         " account's default product; Security Hub must be enabled there)",
     ),
     "securityHubMinSeverity": ("MEDIUM", "with securityHub: the lowest severity imported as a finding"),
+    "slackWorkspaceId": ("", "with slackChannelId: the Slack workspace (team) id, authorized once in the console"),
+    "slackChannelId": ("", "a Slack channel (its id, C...) that shows alerts from chatMinSeverity up"),
+    "teamsTenantId": (
+        "",
+        "with teamsTeamId and teamsChannelId: the Microsoft Teams tenant, authorized once in the console",
+    ),
+    "teamsTeamId": ("", "the Microsoft Teams team id"),
+    "teamsChannelId": ("", "a Microsoft Teams channel that shows alerts from chatMinSeverity up"),
+    "chatMinSeverity": ("HIGH", "with a Slack or Teams channel: the lowest severity posted there"),
     "stackName": ("sgwatch", "name of the CloudFormation stack"),
 }
 
@@ -110,6 +120,19 @@ _RETENTION_DAYS = (
     3288,
     3653,
 )
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    workspace_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class TeamsChannel:
+    team_id: str
+    channel_id: str
+    tenant_id: str
 
 
 @dataclass(frozen=True)
@@ -143,6 +166,9 @@ class MonitorConfig:
     central_forwarders: bool
     heartbeat_minutes: int
     security_hub_min_severity: Severity | None = None  # None: no Security Hub findings
+    slack: SlackChannel | None = None
+    teams: TeamsChannel | None = None
+    chat_min_severity: Severity = Severity.HIGH
 
     @property
     def regional_forwarders(self) -> tuple[str, ...]:
@@ -242,9 +268,47 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
             if _boolean("securityHub", value("securityHub"))
             else None
         ),
+        **_chat(value),
     )
     _check_names(config)
     return config
+
+
+_SLACK_ID = re.compile(r"^[A-Z0-9]{1,255}$")
+_TEAMS_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: CloudFormation's pattern for a Teams channel id: URL-encoded, as it appears in the channel's link (19%3a...%40thread...)
+_TEAMS_CHANNEL = re.compile(r"^([a-zA-Z0-9-_=+/.,])*%3[aA]([a-zA-Z0-9-_=+/.,])*%40([a-zA-Z0-9-_=+/.,])*$")
+
+
+def _chat(value: Callable[[str], Any]) -> dict[str, Any]:
+    """The chat channels: Slack's two ids together, Teams' three together, each in the form the service takes."""
+    slack = {key: str(value(key)) for key in ("slackWorkspaceId", "slackChannelId")}
+    teams = {key: str(value(key)) for key in ("teamsTenantId", "teamsTeamId", "teamsChannelId")}
+    for group in (slack, teams):
+        if any(group.values()) and not all(group.values()):
+            missing = ", ".join(key for key, given in group.items() if not given)
+            raise ConfigError(f"context {', '.join(group)} go together: {missing} missing")
+    for key, given in slack.items():
+        if given and not _SLACK_ID.match(given):
+            raise ConfigError(f"context {key}: {given!r} is not a Slack id (capital letters and digits, as T0123ABC)")
+    for key in ("teamsTenantId", "teamsTeamId"):
+        if teams[key] and not _TEAMS_UUID.match(teams[key]):
+            raise ConfigError(f"context {key}: {teams[key]!r} is not a UUID")
+    if teams["teamsChannelId"]:  # as Teams shows it (19:...@thread.tacv2) or as its link has it: stored encoded
+        teams["teamsChannelId"] = quote(unquote(teams["teamsChannelId"]), safe="")
+        if not _TEAMS_CHANNEL.match(teams["teamsChannelId"]):
+            raise ConfigError(
+                f"context teamsChannelId: {teams['teamsChannelId']!r} is not a Teams channel id (19:...@thread.tacv2)"
+            )
+    return {
+        "slack": SlackChannel(slack["slackWorkspaceId"], slack["slackChannelId"]) if all(slack.values()) else None,
+        "teams": (
+            TeamsChannel(teams["teamsTeamId"], teams["teamsChannelId"], teams["teamsTenantId"])
+            if all(teams.values())
+            else None
+        ),
+        "chat_min_severity": _severity("chatMinSeverity", value("chatMinSeverity")),
+    }
 
 
 #: EventBridge rule names and IAM role names, both at most 64 characters.

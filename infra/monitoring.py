@@ -175,6 +175,7 @@ class Monitoring(Construct):
         heartbeat_minutes: int = 0,
         member_heartbeats: bool = False,
         security_hub: bool = False,
+        chat: bool = False,
     ) -> None:
         """`heartbeat_regions`: where a canary beats every `heartbeat_minutes`; each gets an alarm when none arrives
         (the home region's name may be a token: its alarm's id is Heartbeat-home)."""
@@ -221,6 +222,13 @@ class Monitoring(Construct):
             "alerts could not be published; their records are retried, then dead-lettered",
         )
 
+        if chat:
+            alarm(
+                "ChatPublishFailures",
+                sgwatch_metric(names.METRIC_CHAT_FAILURES),
+                1,
+                "chat notifications could not be published to the chat topic; the alerts went out by SNS email",
+            )
         if security_hub:
             alarm(
                 "FindingImportFailures",

@@ -90,6 +90,7 @@ class Processor(Construct):
         dedup_table: dynamodb.ITable,
         policy_text: str = "",
         security_hub_min_severity: Severity | None = None,
+        chat: tuple[sns.ITopic, Severity] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", removal_policy=RemovalPolicy.DESTROY)
@@ -128,6 +129,9 @@ class Processor(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": names.METRIC_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
+        if chat is not None:
+            environment[names.ENV_CHAT_TOPIC_ARN] = chat[0].topic_arn
+            environment[names.ENV_CHAT_MIN_SEVERITY] = chat[1].name
         if security_hub_min_severity is not None:
             environment[names.ENV_SECURITY_HUB_MIN_SEVERITY] = security_hub_min_severity.name
             # Findings under this account's default product, in any region a change comes from; nothing else.
@@ -185,6 +189,8 @@ class Processor(Construct):
             environment={names.ENV_TOPIC_ARN: topic.topic_arn, **environment},
         )
         topic.grant_publish(self.function)
+        if chat is not None:
+            chat[0].grant_publish(self.function)
         dedup_table.grant(self.function, "dynamodb:PutItem", "dynamodb:BatchWriteItem")  # claim; settle
         key.grant(self.function, "kms:GenerateDataKey*", "kms:Decrypt")
         self.function.add_event_source(

@@ -10,6 +10,7 @@ from constructs import Construct
 from sgwatch.core import names
 
 from infra.alerting import Alerting
+from infra.chat import Chat
 from infra.compliance import AuditTrail, ComplianceLogs, SecurityGroupRecorder
 from infra.config import MonitorConfig
 from infra.dedup import Deduplication
@@ -49,6 +50,11 @@ class SgwatchStack(Stack):
             visibility_timeout=visibility_timeout,
         )
         deduplication = Deduplication(self, "Deduplication")
+        chat = (
+            Chat(self, "Chat", key=alerting.key, name=config.stack_name, slack=config.slack, teams=config.teams)
+            if config.slack or config.teams
+            else None
+        )
         processor = Processor(
             self,
             "Processor",
@@ -66,6 +72,7 @@ class SgwatchStack(Stack):
             dedup_table=deduplication.table,
             policy_text=config.policy_text,
             security_hub_min_severity=config.security_hub_min_severity,
+            chat=(chat.topic, config.chat_min_severity) if chat else None,
         )
         # Forwarded changes and forwarder alarms arrive on the default bus, or in organization mode on sgwatch's own
         # bus, whose policy admits only the members' forwarders; the detection rule listens there too.
@@ -105,6 +112,7 @@ class SgwatchStack(Stack):
             heartbeat_minutes=config.heartbeat_minutes,
             member_heartbeats=bool(config.organization_id),
             security_hub=config.security_hub_min_severity is not None,
+            chat=chat is not None,
         )
         if config.heartbeat_minutes:
             canary = Canary(self, "Canary", stack_name=config.stack_name, interval_minutes=config.heartbeat_minutes)

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from sgwatch.core import names
 from sgwatch.core.alerts import MAX_MESSAGE_BYTES, MAX_SUBJECT
+from sgwatch.emulation.account import create_queue
 from sgwatch.runtime import handler
 from sgwatch.runtime.aws import assumed_role_keys
 
@@ -29,6 +30,7 @@ from tests.e2e.conftest import (
 )
 from tests.infra.conftest import shown_metrics
 
+ROOT = Path(__file__).resolve().parents[2]
 SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
 EGRESS_ALL = load(
     REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_egress_terraform_v6_all_traffic_proto_-1.json"
@@ -412,3 +414,26 @@ def test_with_security_hub_on_an_alert_is_also_a_finding_with_the_groups_details
 
 def test_without_security_hub_the_function_makes_no_security_hub_client(world: World) -> None:
     assert world.start_function().finding_sink is None
+
+
+def test_with_a_chat_channel_a_high_alert_reaches_the_chat_topic_in_the_documented_format(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jsonschema  # type: ignore[import-untyped]
+
+    chat_topic = world.sns.create_topic(Name="sgwatch-chat")["TopicArn"]
+    chat_inbox, chat_arn = create_queue(world.sqs, "chat-inbox")
+    world.sns.subscribe(TopicArn=chat_topic, Protocol="sqs", Endpoint=chat_arn)
+    monkeypatch.setenv(names.ENV_CHAT_TOPIC_ARN, chat_topic)
+    monkeypatch.setenv(names.ENV_CHAT_MIN_SEVERITY, "HIGH")
+    world.start_function()
+    critical = on_group(SSH_WORLD, world.app_group)
+    low = on_group(REVOKE, world.open_group)
+    assert run(sqs_event(eventbridge(critical), eventbridge(low))) == {"batchItemFailures": []}
+    [posted] = world.received(chat_inbox)  # the INFO revoke stays out of the channel
+    notification = json.loads(posted["Message"])
+    schema = json.loads((ROOT / "schemas" / "chat-notification.schema.json").read_text())
+    jsonschema.validate(notification, schema)
+    assert notification["id"] == critical["eventID"]
+    assert notification["metadata"]["relatedResources"] == [world.app_group]
+    assert len(world.received(world.inbox_url)) == 1  # the alert itself, as before

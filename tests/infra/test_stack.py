@@ -354,3 +354,61 @@ def test_the_default_deploys_no_security_hub_grant_setting_or_alarm(default_stac
 def test_a_security_hub_threshold_that_is_no_severity_stops_the_synth() -> None:
     with pytest.raises(ConfigError, match="securityHubMinSeverity"):
         synth(securityHub=True, securityHubMinSeverity="SEVERE")
+
+
+SLACK = {"slackWorkspaceId": "T0123ABCD", "slackChannelId": "C0456EFGH"}
+TEAMS = {
+    "teamsTenantId": "11111111-2222-3333-4444-555555555555",
+    "teamsTeamId": "66666666-7777-8888-9999-000000000000",
+    "teamsChannelId": "19:abcdef@thread.tacv2",
+}
+
+
+def test_a_slack_and_a_teams_channel_show_the_chat_topic_and_can_do_nothing() -> None:
+    stack, template = synth(alertEmail="secops@example.com", chatMinSeverity="CRITICAL", **SLACK, **TEAMS)
+    chat_topic = {"Ref": logical_id(stack, "Chat", "Topic")}
+    role = {"Fn::GetAtt": [logical_id(stack, "Chat", "Role"), "Arn"]}
+    [slack] = template.find_resources("AWS::Chatbot::SlackChannelConfiguration").values()
+    assert (
+        slack["Properties"]["SlackWorkspaceId"] == "T0123ABCD" and slack["Properties"]["SlackChannelId"] == "C0456EFGH"
+    )
+    assert slack["Properties"]["SnsTopicArns"] == [chat_topic] and slack["Properties"]["IamRoleArn"] == role
+    [teams] = template.find_resources("AWS::Chatbot::MicrosoftTeamsChannelConfiguration").values()
+    assert teams["Properties"]["TeamsTenantId"] == TEAMS["teamsTenantId"]
+    assert teams["Properties"]["TeamsChannelId"] == "19%3Aabcdef%40thread.tacv2"  # as CloudFormation takes it
+    assert teams["Properties"]["SnsTopicArns"] == [chat_topic] and teams["Properties"]["IamRoleArn"] == role
+    for configuration in (slack, teams):
+        [guardrail] = configuration["Properties"]["GuardrailPolicies"]
+        assert "ReadOnlyAccess" in json.dumps(guardrail) and configuration["Properties"]["UserRoleRequired"] is False
+    chat_role = resource(template, stack, "Chat", "Role")["Properties"]
+    assert "Policies" not in chat_role and "ManagedPolicyArns" not in chat_role
+    assert not [p for p in template.find_resources("AWS::IAM::Policy").values() if role["Fn::GetAtt"][0] in str(p)]
+    assert resource(template, stack, "Chat", "Topic")["Properties"]["KmsMasterKeyId"]
+    variables = resource(template, stack, "Processor", "Function")["Properties"]["Environment"]["Variables"]
+    assert variables[names.ENV_CHAT_TOPIC_ARN] == chat_topic and variables[names.ENV_CHAT_MIN_SEVERITY] == "CRITICAL"
+    publish = [s for s in _statements(template, stack) if s["Action"] == "sns:Publish"]
+    assert chat_topic in [resource for statement in publish for resource in statement["Resource"]]
+    alarms = template.find_resources("AWS::CloudWatch::Alarm").values()
+    assert any(alarm["Properties"].get("MetricName") == names.METRIC_CHAT_FAILURES for alarm in alarms)
+
+
+def test_the_default_deploys_no_chat() -> None:
+    _, template = synth(alertEmail="secops@example.com")
+    assert "AWS::Chatbot" not in json.dumps(template.to_json())
+    assert names.ENV_CHAT_TOPIC_ARN not in json.dumps(template.to_json())
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"slackChannelId": "C0456EFGH"}, "slackWorkspaceId missing"),
+        ({**SLACK, "slackChannelId": "<!channel>"}, "not a Slack id"),
+        ({**TEAMS, "teamsTeamId": "team"}, "teamsTeamId: 'team' is not a UUID"),
+        ({"teamsChannelId": "19:x@thread.tacv2"}, "teamsTenantId, teamsTeamId missing"),
+        ({**TEAMS, "teamsChannelId": "general"}, "not a Teams channel id"),
+        ({**SLACK, "chatMinSeverity": "LOUD"}, "chatMinSeverity"),
+    ],
+)
+def test_a_chat_channel_half_given_or_malformed_stops_the_synth(context: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        synth(**context)
