@@ -64,3 +64,17 @@ def test_demo_with_the_example_policy_alerts_less_and_loses_nothing() -> None:
     assert _counted_changes(tuned.getvalue()) == _counted_changes(plain.getvalue())  # every change still counted
     lowered = re.search(r"LoweredByPolicy\s+(\d+)", tuned.getvalue())
     assert lowered is not None and int(lowered.group(1)) > 0
+
+
+def test_demo_shows_each_output_a_deployment_can_enable() -> None:
+    out = io.StringIO()
+    assert main(["demo"], out, io.StringIO()) == EXIT_OK
+    text = out.getvalue()
+    findings = re.search(r"Security Hub: (\d+) findings \(changes from MEDIUM up\)", text)
+    assert findings is not None
+    listed = [line for line in text.splitlines() if re.match(r"^  (CRITICAL|HIGH|MEDIUM) +\S+ +\S", line)]
+    assert len(listed) == int(findings.group(1)) >= 5
+    assert not [line for line in listed if line.startswith(("  LOW", "  INFO"))]
+    chat = re.search(r"Chat \(Slack or Teams\): (\d+) cards \(alerts from HIGH up\); the most severe reads:", text)
+    assert chat is not None and 0 < int(chat.group(1)) < int(findings.group(1))
+    assert "  | CRITICAL: " in text and "  | *Who:* `" in text and "  | Next steps:" in text

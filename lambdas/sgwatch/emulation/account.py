@@ -30,6 +30,7 @@ from sgwatch.core.tamper import guard_pattern
 from sgwatch.runtime.canary import beat
 
 REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's account: where the demo's groups, topics and findings are
 EMAIL_MIN = Severity.MEDIUM
 _GROUP_PATHS = (
     ("requestParameters", "groupId"),
@@ -52,6 +53,8 @@ class DemoResult:
     log_lines: int = 0
     heartbeat_regions: list[str] = field(default_factory=list)  # where a canary should beat
     made: list[str] = field(default_factory=list)  # the calls made on the emulated account, replayed with the records
+    findings: list[dict[str, Any]] = field(default_factory=list)  # Security Hub's, as GetFindings returns them
+    chat: list[dict[str, Any]] = field(default_factory=list)  # the chat topic's notifications
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ def _replayable(record: dict[str, Any], groups: _GroupMap, now: str) -> dict[str
     moved["eventTime"] = now  # replayed as if it happened now, so that detection latency means something
     moved["eventID"] = str(uuid.uuid4())
     moved["awsRegion"] = REGION  # where the demo account's groups are
+    moved["recipientAccountId"] = ACCOUNT
     for path in _GROUP_PATHS:
         parent: Any = moved
         for step in path[:-1]:
@@ -319,7 +323,8 @@ def run_pipeline(
     result = DemoResult()
     touched = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", names.ENV_TOPIC_ARN,
                names.ENV_POLICY_FILE, names.ENV_DEDUP_TABLE, names.ENV_CLAIM_STALE_SECONDS,
-               names.ENV_OWN_RESOURCES)  # fmt: skip
+               names.ENV_OWN_RESOURCES, names.ENV_SECURITY_HUB_MIN_SEVERITY, names.ENV_CHAT_TOPIC_ARN,
+               names.ENV_CHAT_MIN_SEVERITY)  # fmt: skip
     saved = {key: os.environ.get(key) for key in touched}
     os.environ.update({"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": REGION})
     try:
@@ -348,6 +353,14 @@ def run_pipeline(
             )
 
             topic, inbox, email = create_alert_topic(sns, sqs)
+            # every output enabled: Security Hub findings from MEDIUM up, a chat channel from HIGH up (its topic's
+            # subscriber stands in for Amazon Q Developer in chat applications)
+            chat_topic = sns.create_topic(Name="sgwatch-chat")["TopicArn"]
+            chat_inbox, chat_arn = create_queue(sqs, "chat")
+            sns.subscribe(TopicArn=chat_topic, Protocol="sqs", Endpoint=chat_arn)
+            os.environ[names.ENV_SECURITY_HUB_MIN_SEVERITY] = "MEDIUM"
+            os.environ[names.ENV_CHAT_TOPIC_ARN] = chat_topic
+            os.environ[names.ENV_CHAT_MIN_SEVERITY] = "HIGH"
             buffer, buffer_arn = create_queue(sqs, "buffer")
             for rule, pattern in ((DEMO_RULE, event_pattern()), (DEMO_GUARD_RULE, guard_pattern())):
                 events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
@@ -410,6 +423,11 @@ def run_pipeline(
             ]
             result.alerts = [json.loads(message["Body"]) for message in drain(sqs, inbox)]
             result.emailed = {json.loads(message["Body"])["MessageId"] for message in drain(sqs, email)}
+            hub = boto3.client("securityhub", region_name=REGION)
+            result.findings = [
+                finding for page in hub.get_paginator("get_findings").paginate() for finding in page["Findings"]
+            ]
+            result.chat = [json.loads(json.loads(message["Body"])["Message"]) for message in drain(sqs, chat_inbox)]
     finally:
         for key, value in saved.items():
             if value is None:

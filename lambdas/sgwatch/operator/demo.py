@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -100,6 +101,8 @@ def render(result: DemoResult, out: TextIO) -> None:
         if carrying:
             write(f"\n{heading}\n")
             write(_email(max(carrying, key=_rank)))
+    _render_findings(result, write)
+    _render_chat(result, write)
     write("\nMetrics (namespace sgwatch), as the dashboard will show them:\n")
     counts = _by_dimension(result, names.METRIC_CHANGES, names.SEVERITY_DIMENSION)
     shown = ", ".join(
@@ -119,6 +122,43 @@ def render(result: DemoResult, out: TextIO) -> None:
             write(f"  {name:<32}{', '.join(f'{region} {count}' for region, count in sorted(regions.items()))}\n")
         else:
             write(f"  {name:<32}{sum(values):.0f}\n")
+
+
+_LABEL_RANK = {label: rank for rank, label in enumerate(("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"))}
+
+
+def _render_findings(result: DemoResult, write: Callable[[str], object]) -> None:
+    """Security Hub's findings, as its findings list shows them (severity, title, resource)."""
+    if not result.findings:
+        return
+    write(
+        f"\nSecurity Hub: {len(result.findings)} findings (changes from MEDIUM up), as its findings list shows them:\n"
+    )
+    ranked = sorted(result.findings, key=lambda f: _LABEL_RANK.get(f["Severity"]["Label"], 0), reverse=True)
+    for finding in ranked:
+        resource = finding["Resources"][0]["Id"].rsplit("/", 1)[-1][:22]
+        title = finding["Title"] if len(finding["Title"]) <= 90 else finding["Title"][:87] + "..."
+        write(f"  {finding['Severity']['Label']:<9} {resource:<22} {title}\n")
+    write(f"  (each one's Id is sgwatch/REGION/EVENT_ID, e.g. {ranked[0]['Id']}: a redelivery updates it)\n")
+
+
+def chat_card(notification: dict[str, Any]) -> str:
+    """A chat notification as the channel shows it, in plain text."""
+    content = notification["content"]
+    lines = [content["title"], *content["description"].splitlines()]
+    if content.get("nextSteps"):
+        lines += ["Next steps:", *(f"  {step}" for step in content["nextSteps"])]
+    if content.get("keywords"):
+        lines.append(f"Keywords: {', '.join(content['keywords'])}")
+    return "".join(f"  | {line}\n" for line in lines)
+
+
+def _render_chat(result: DemoResult, write: Callable[[str], object]) -> None:
+    if not result.chat:
+        return
+    worst = max(result.chat, key=lambda card: _LABEL_RANK.get(card["metadata"]["additionalContext"]["severity"], 0))
+    write(f"\nChat (Slack or Teams): {len(result.chat)} cards (alerts from HIGH up); the most severe reads:\n")
+    write(chat_card(worst))
 
 
 def main(paths: list[str], out: TextIO, bundled: Path, policy_file: str = "") -> int:
