@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -91,24 +92,43 @@ def cold(
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def warm_per_record_ms(batches: int) -> tuple[float, int]:
-    """Milliseconds per record through the real handler; EC2 and SNS answered by botocore Stubbers (no network)."""
+#: The optional outputs, all on: Security Hub findings and a chat channel (their context keys' defaults).
+EVERY_OUTPUT = {
+    "SGWATCH_SECURITY_HUB_MIN_SEVERITY": "MEDIUM",
+    "SGWATCH_CHAT_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:sgwatch-chat",
+    "SGWATCH_CHAT_MIN_SEVERITY": "HIGH",
+}
+
+
+def warm_per_record_ms(batches: int, every_output: bool = False) -> tuple[float, int]:
+    """Milliseconds per record through the real handler; every AWS call answered in process (no network)."""
     import boto3
     from botocore.awsrequest import AWSResponse
-    from botocore.stub import Stubber
     from sgwatch.core import names
     from sgwatch.runtime import handler
     from sgwatch.runtime.settings import settings_from_env
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-    os.environ[names.ENV_TOPIC_ARN] = "arn:aws:sns:eu-west-1:123456789012:sgwatch-alerts"
-    ec2 = boto3.client("ec2", aws_access_key_id="x", aws_secret_access_key="x")
-    sns = boto3.client("sns", aws_access_key_id="x", aws_secret_access_key="x")
-    stubbed = {"ec2": ec2, "sns": sns}
-    runtime = handler.build_runtime(settings_from_env(os.environ), clients=lambda service, **_: stubbed[service])
+    environment = {
+        names.ENV_TOPIC_ARN: "arn:aws:sns:eu-west-1:123456789012:sgwatch-alerts",
+        **(EVERY_OUTPUT if every_output else {}),
+    }
+    stubbed = {
+        service: boto3.client(service, aws_access_key_id="x", aws_secret_access_key="x")
+        for service in ("ec2", "sns", "securityhub")
+    }
+    ec2 = stubbed["ec2"]
+    runtime = handler.build_runtime(settings_from_env(environment), clients=lambda service, **_: stubbed[service])
     records = security_group_records()
     bodies = [
-        json.dumps({"source": "aws.ec2", "detail-type": "AWS API Call via CloudTrail", "detail": r}) for r in records
+        json.dumps(
+            {
+                "source": "aws.ec2",
+                "detail-type": "AWS API Call via CloudTrail",
+                "detail": dict(r, recipientAccountId="123456789012"),  # the function's own account: findings filed
+            }
+        )
+        for r in records
     ]
     event: dict[str, Any] = {
         "Records": [{"messageId": str(i), "body": body, "eventSource": "aws:sqs"} for i, body in enumerate(bodies[:10])]
@@ -144,10 +164,15 @@ def warm_per_record_ms(batches: int) -> tuple[float, int]:
         return AWSResponse("https://ec2.local", 200, {}, None), answers[model.name]
 
     ec2.meta.events.register("before-call.ec2.*", answer)
-    sns_stub = Stubber(sns)
-    for _ in range((batches + 1) * len(event["Records"])):
-        sns_stub.add_response("publish", {"MessageId": "1"})
-    sns_stub.activate()
+    sent: Counter[str] = Counter()
+
+    def accept(model: Any, params: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        sent[model.name] += 1
+        taken = {"FailedCount": 0, "SuccessCount": 1, "FailedFindings": []}
+        return AWSResponse("https://aws.local", 200, {}, None), taken if model.name != "Publish" else {"MessageId": "1"}
+
+    stubbed["sns"].meta.events.register("before-call.sns.Publish", accept)
+    stubbed["securityhub"].meta.events.register("before-call.securityhub.BatchImportFindings", accept)
     sink = io.StringIO()
     log_handler = handler.logger.registered_handler
     assert isinstance(log_handler, logging.StreamHandler)
@@ -160,6 +185,7 @@ def warm_per_record_ms(batches: int) -> tuple[float, int]:
             handler.lambda_handler(event, Context())
         elapsed = time.perf_counter() - start
     assert len(asked) == warmed and warmed % len(answers) == 0, asked  # the timed batches hit the cache
+    assert every_output == bool(sent["BatchImportFindings"]), sent  # the findings went out only when asked for
     return elapsed * 1000 / (batches * len(event["Records"])), len(event["Records"])
 
 
@@ -188,6 +214,8 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]} (this interpreter) for the warm handler:")
     per_record, batch = warm_per_record_ms(args.batches)
     print(f"warm handler, batches of {batch}, AWS answered locally: {per_record:.3f} ms per record (target < 2 ms)")
+    per_record, batch = warm_per_record_ms(args.batches, every_output=True)
+    print(f"  the same with Security Hub findings and a chat channel: {per_record:.3f} ms per record")
 
 
 if __name__ == "__main__":
