@@ -29,6 +29,9 @@ def run(
     facts: Facts | None = None,
     counts: Counts | None = None,
     log: Log | None = None,
+    settings: PipelineSettings | None = None,
+    hub: Any = None,
+    chat: Topic | None = None,
 ) -> BatchOutcome:
     return process_batch(
         event,
@@ -36,9 +39,11 @@ def run(
         publisher=topic if topic is not None else Topic(),
         metrics=counts if counts is not None else Counts(),
         logger=log if log is not None else Log(),
-        settings=PipelineSettings(publish_min_severity=Severity.LOW),
+        settings=settings or PipelineSettings(publish_min_severity=Severity.LOW),
         clock=lambda: NOW,
         deduplicator=store,
+        finding_sink=hub,
+        chat=chat,
     )
 
 
@@ -310,18 +315,9 @@ class Hub:
         return [f"{finding['Id']}: InvalidInput" for finding in findings if finding["Id"] in self.refuse]
 
 
-def run_with_hub(event: dict[str, Any], hub: Hub, *, topic: Topic | None = None, counts: Counts | None = None) -> Any:
-    account = SSH_WORLD["recipientAccountId"]
-    return process_batch(
-        event,
-        enricher=Facts(),
-        publisher=topic if topic is not None else Topic(),
-        metrics=counts if counts is not None else Counts(),
-        logger=Log(),
-        settings=PipelineSettings(findings_min_severity=Severity.MEDIUM, findings_account=account),
-        clock=lambda: NOW,
-        finding_sink=hub,
-    )
+#: Security Hub findings from MEDIUM up, for the records' own account.
+WITH_HUB = PipelineSettings(findings_min_severity=Severity.MEDIUM, findings_account=SSH_WORLD["recipientAccountId"])
+WITH_CHAT = PipelineSettings(chat_min_severity=Severity.HIGH)
 
 
 def test_the_records_of_alerts_sent_from_the_threshold_up_become_security_hub_findings() -> None:
@@ -330,7 +326,7 @@ def test_the_records_of_alerts_sent_from_the_threshold_up_become_security_hub_fi
     revoked["recipientAccountId"] = SSH_WORLD["recipientAccountId"]
     elsewhere = change("sg-0ccccccccccccccc3", "event-3")
     elsewhere["recipientAccountId"] = "210987654321"  # a member's change: Security Hub takes it only from there
-    outcome = run_with_hub(batch(open_ssh, revoked, elsewhere), hub, counts=counts)
+    outcome = run(batch(open_ssh, revoked, elsewhere), hub=hub, counts=counts, settings=WITH_HUB)
     assert outcome.failed_message_ids == []
     [(region, findings)] = hub.imported.items()
     assert region == SSH_WORLD["awsRegion"]
@@ -343,37 +339,26 @@ def test_the_records_of_alerts_sent_from_the_threshold_up_become_security_hub_fi
 def test_a_finding_security_hub_refuses_or_cannot_take_is_counted_and_the_alert_still_goes_out() -> None:
     for hub in (Hub(refuse=frozenset({f"sgwatch/{SSH_WORLD['awsRegion']}/event-1"})), Hub(down=True)):
         topic, counts = Topic(), Counts()
-        outcome = run_with_hub(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), hub, topic=topic, counts=counts)
+        outcome = run(
+            batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), hub=hub, topic=topic, counts=counts, settings=WITH_HUB
+        )
         assert outcome.failed_message_ids == [] and len(topic.sent) == 1
         assert counts.totals[names.METRIC_FINDING_IMPORT_FAILURES] == 1
 
 
 def test_an_alert_that_was_not_sent_files_no_finding() -> None:
     hub = Hub()
-    outcome = run_with_hub(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), hub, topic=Topic(fail_on={"event-1"}))
+    outcome = run(
+        batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), hub=hub, topic=Topic(fail_on={"event-1"}), settings=WITH_HUB
+    )
     assert outcome.failed_message_ids == ["message-0"]  # the retry files it, once it is alerted
     assert hub.imported == {}
-
-
-def run_with_chat(
-    event: dict[str, Any], chat: Topic, *, topic: Topic | None = None, counts: Counts | None = None
-) -> Any:
-    return process_batch(
-        event,
-        enricher=Facts(),
-        publisher=topic if topic is not None else Topic(),
-        metrics=counts if counts is not None else Counts(),
-        logger=Log(),
-        settings=PipelineSettings(chat_min_severity=Severity.HIGH),
-        clock=lambda: NOW,
-        chat=chat,
-    )
 
 
 def test_alerts_sent_from_the_chat_threshold_up_go_to_chat_as_custom_notifications() -> None:
     chat = Topic()
     critical, low = change("sg-0aaaaaaaaaaaaaaa1", "event-1"), change("sg-0bbbbbbbbbbbbbbb2", "event-2", REVOKE)
-    assert run_with_chat(batch(critical, low), chat).failed_message_ids == []
+    assert run(batch(critical, low), chat=chat, settings=WITH_CHAT).failed_message_ids == []
     [sent] = chat.sent
     notification = json.loads(sent.message)
     assert notification["version"] == "1.0" and notification["source"] == "custom"
@@ -383,7 +368,8 @@ def test_alerts_sent_from_the_chat_threshold_up_go_to_chat_as_custom_notificatio
 
 def test_chat_that_cannot_be_reached_is_counted_and_the_alert_stands() -> None:
     counts, topic = Counts(), Topic()
-    outcome = run_with_chat(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), Topic(fail_on={"event-1"}), topic=topic,
-                            counts=counts)  # fmt: skip
+    unreachable = Topic(fail_on={"event-1"})
+    outcome = run(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), chat=unreachable, topic=topic, counts=counts,
+                  settings=WITH_CHAT)  # fmt: skip
     assert outcome.failed_message_ids == [] and len(topic.sent) == 1
     assert counts.totals[names.METRIC_CHAT_FAILURES] == 1
