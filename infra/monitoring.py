@@ -386,6 +386,19 @@ class Monitoring(Construct):
                     width=12,
                 ),
             )
+        outputs = [
+            sgwatch_metric(name).with_(label=label)
+            for enabled, name, label in (
+                (security_hub, names.METRIC_FINDINGS_IMPORTED, "Security Hub findings imported"),
+                (security_hub, names.METRIC_FINDING_IMPORT_FAILURES, "Security Hub findings not imported"),
+                (chat, names.METRIC_CHAT_FAILURES, "chat notifications not published"),
+            )
+            if enabled
+        ]
+        if outputs:
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(title="Other outputs: Security Hub and chat", left=outputs, width=24)
+            )
         self.dashboard.add_widgets(
             cloudwatch.LogQueryWidget(
                 title="Latest HIGH and CRITICAL changes",

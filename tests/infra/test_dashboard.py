@@ -95,3 +95,11 @@ def test_changes_are_graphed_by_the_region_they_were_made_in() -> None:
         if row[:2] == [names.METRIC_NAMESPACE, names.METRIC_CHANGES_BY_REGION]
     }
     assert shown == {"eu-west-1", "us-east-1", "eu-central-1"}
+
+
+def test_with_every_output_on_its_metrics_are_on_the_dashboard_too() -> None:
+    _, template = synth(
+        alertEmail="secops@example.com", securityHub=True, slackWorkspaceId="T0123ABCD", slackChannelId="C0456EFGH"
+    )
+    shown = {name for name, _ in shown_metrics(template, names.METRIC_NAMESPACE)}
+    assert shown == {*names.ALL_METRICS, *names.SECURITY_HUB_METRICS, names.METRIC_CHAT_FAILURES}
