@@ -244,3 +244,12 @@ def test_the_same_record_in_every_wrapper_classifies_the_same() -> None:
 
 def test_real_records_dir_exists() -> None:
     assert (REAL_RECORDS / "PROVENANCE.md").is_file()
+
+
+@pytest.mark.parametrize("event_time", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_at_the_calendars_edge_is_kept_as_written_and_judged_as_any_other(event_time: str) -> None:
+    """Such a time has no UTC form (converting it overflows): it is shown as the record wrote it."""
+    record = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher" / "authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+    result = classify(dict(record, eventTime=event_time))
+    assert result.severity is Severity.CRITICAL and not result.error
+    assert result.event_time == event_time

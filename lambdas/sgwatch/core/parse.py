@@ -136,19 +136,19 @@ def permission_changes(
 
 
 def parse_time(text: str) -> datetime | None:
-    """An event time as an aware datetime ("2021-01-24T04:55:45Z", or "2021-01-24 04:55:45.000" read as UTC)."""
+    """An event time as a datetime in UTC ("2021-01-24T04:55:45Z", or "2021-01-24 04:55:45.000" read as UTC)."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # not a time; or at the calendar's edge, with no UTC form (0001-01-01+14:00)
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _event_time(field: Field) -> str:
     """ISO 8601 in UTC ("2021-01-24T04:55:45Z") when readable, else the text as published."""
     text = field.text("")
     moment = parse_time(text)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else text
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else text
 
 
 def _modify_request(params: Field) -> Field:
