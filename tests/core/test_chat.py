@@ -50,20 +50,32 @@ def test_each_alert_is_a_valid_chat_notification() -> None:
     for alert in found:
         notification = chat_notification(alert)
         jsonschema.validate(notification, SCHEMA)
-        assert notification["content"]["title"].startswith(alert.severity.name)
+        assert notification["content"]["title"].startswith(f"{alert.severity.name}: ")
         assert notification["metadata"]["relatedResources"] == alert.group_ids[:10]
 
 
 def test_a_hostile_record_cannot_mention_link_or_format_in_the_channel() -> None:
     [item] = list(unwrap(json.loads((CONSTRUCTED / "eventbridge_authorize_ingress_rdp_world.json").read_bytes()), "x"))
     hostile = copy.deepcopy(item.record)
-    payload = "<!channel> <https://evil.example|log in> *bold* `tick` & \u202e" * 200
+    payload = (
+        "<!channel> <https://evil.example|log in> [approve](https://evil.example/x) @channel *bold* `tick` & \u202e"
+        * 200
+    )
     hostile["userIdentity"]["arn"] = "arn:aws:iam::123456789012:user/" + payload
     hostile["userAgent"] = payload
     hostile["eventID"] = payload
     hostile["requestParameters"]["groupId"] = "sg-0123456789abcdef0" + payload
     notification = chat_notification(Alert((classify(hostile),)))
     jsonschema.validate(notification, SCHEMA)
+    # read outside code spans: nothing the record wrote
+    content = notification["content"]
+    outside = [
+        content["title"],
+        *content["keywords"],
+        *content["nextSteps"],
+        re.sub(r"`[^`]*`", "", content["description"]),
+    ]
+    assert not [text for text in outside if "evil" in text or "@channel" in text or "approve" in text], outside
     for text in strings(notification):
         assert not ACTIVE.search(text), text
         assert "<!channel>" not in text and "\u202e" not in text

@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from sgwatch.core.alerts import REGION_NAME, Alert, subject
+from sgwatch.core.alerts import REGION_NAME, Alert
 from sgwatch.core.findings import render_reason
 from sgwatch.core.text import clean
 
@@ -69,26 +69,26 @@ def chat_notification(alert: Alert, *, domain: str = "console.aws.amazon.com") -
         steps.append(f"Undo: {code(alert.top.undo, MAX_STEP - 10)}")
     links = _links(alert, domain)
     steps += links[: MAX_STEPS - len(steps)]
+    # The title, summary and keywords are read outside code spans: they are built from sgwatch's own words only
+    # (severity, rule ids, counts), never from a record (a group named "@channel [approve](https://...)" would act).
     keywords = list(
-        dict.fromkeys(
-            [severity, *(plain(result.event_name, MAX_KEYWORD) for result in alert.results)]
-            + [verdict.rule.id for result in alert.results for verdict in result.verdicts]
-        )
+        dict.fromkeys([severity, *(verdict.rule.id for result in alert.results for verdict in result.verdicts)])
     )[:MAX_KEYWORDS]
+    title = _title(alert)
     notification: dict[str, Any] = {
         "version": VERSION,
         "source": SOURCE,
         "id": plain(first.event_id or first.location, 200),
         "content": {
             "textType": "client-markdown",
-            "title": plain(subject(alert), MAX_TITLE),
+            "title": title,
             "description": description,
             "nextSteps": [step for step in steps if step],
             "keywords": [keyword for keyword in keywords if keyword],
         },
         "metadata": {
             "threadId": plain(f"sgwatch-{first.account}-{first.region}-{'-'.join(alert.group_ids[:1])}", 200),
-            "summary": plain(subject(alert), MAX_TITLE),
+            "summary": title,
             "eventType": "sgwatch-alert",
             "relatedResources": [plain(group, 100) for group in alert.group_ids[:MAX_RESOURCES]],
             "additionalContext": {
@@ -100,6 +100,17 @@ def chat_notification(alert: Alert, *, domain: str = "console.aws.amazon.com") -
         },
     }
     return notification
+
+
+def _title(alert: Alert) -> str:
+    """What happened, in sgwatch's words only: "CRITICAL: world-sensitive-port, 1 change on 1 group"."""
+    if alert.is_unreadable:
+        return f"{alert.severity.name}: a security-group record sgwatch could not read"
+    changes, groups = len(alert.results), len(alert.group_ids)
+    what = f"{changes} change{'s' if changes != 1 else ''} on {groups} group{'s' if groups != 1 else ''}"
+    if alert.first.tamper is not None:
+        what = "a call that can blind the monitor"
+    return f"{alert.severity.name}: {alert.top.rule.id}, {what}"[:MAX_TITLE]
 
 
 def _links(alert: Alert, domain: str) -> list[str]:
