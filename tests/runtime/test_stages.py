@@ -373,3 +373,39 @@ def test_chat_that_cannot_be_reached_is_counted_and_the_alert_stands() -> None:
                   settings=WITH_CHAT)  # fmt: skip
     assert outcome.failed_message_ids == [] and len(topic.sent) == 1
     assert counts.totals[names.METRIC_CHAT_FAILURES] == 1
+
+
+def test_a_defect_while_sending_one_alert_retries_it_at_once_and_the_others_go_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    send = pipeline._Batch.send
+
+    def broken_for_event_1(self: Any, records: Any) -> Any:
+        if records[0].classified.event_id == "event-1":
+            raise RuntimeError("a defect")
+        return send(self, records)
+
+    monkeypatch.setattr(pipeline._Batch, "send", broken_for_event_1)
+    store, topic = Store(), Topic()
+    outcome = run(batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1"), change("sg-0bbbbbbbbbbbbbbb2", "event-2")),
+                  store=store, topic=topic)  # fmt: skip
+    assert outcome.failed_message_ids == ["message-0"]
+    assert store.states == {"event-2": "done"}  # event-1's claim released: the retry is not taken for a duplicate
+    assert [sent.payload["results"][0]["eventID"] for sent in topic.sent] == ["event-2"]
+
+
+def test_a_defect_in_the_copies_fails_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(pipeline, "security_hub_finding", broken)
+    topic, chat = Topic(), Topic()
+    settings = PipelineSettings(
+        findings_min_severity=Severity.MEDIUM, findings_account=SSH_WORLD["recipientAccountId"],
+        chat_min_severity=Severity.HIGH,
+    )  # fmt: skip
+    outcome = run(
+        batch(change("sg-0aaaaaaaaaaaaaaa1", "event-1")), topic=topic, hub=Hub(), chat=chat, settings=settings
+    )
+    assert outcome.failed_message_ids == [] and len(topic.sent) == 1
+    assert len(chat.sent) == 1  # the chat copy still goes out after the findings' defect

@@ -406,7 +406,7 @@ class DynamoDeduplicator:
                 except Exception:
                     break
                 chunk = answer.get("UnprocessedItems", {}).get(self.table, [])
-                if not chunk:
+                if not chunk or attempt == UNPROCESSED_RETRIES:
                     break
                 self.sleep(0.05 * 2**attempt)
 

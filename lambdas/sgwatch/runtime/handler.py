@@ -6,6 +6,7 @@ run the entry point on it with `running_on`."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -129,7 +130,7 @@ def build_runtime(
         CloudTrailInspector(service_for("cloudtrail")),
         prefix_list_reader=enricher,  # the same EC2 clients and their cache
         finding_sink=(
-            SecurityHubImporter(lambda region: client("securityhub", region_name=region))
+            SecurityHubImporter(functools.cache(lambda region: client("securityhub", region_name=region)))
             if settings.pipeline.findings_min_severity is not None
             else None
         ),

@@ -605,17 +605,21 @@ def process_batch(
     alerts = group_records(judged)
     sendings = _send_all(batch, alerts, settings.publish_workers)
     for records, sending in zip(alerts, sendings, strict=True):
+        if sending is None:  # a defect while sending (logged): retried at once, its claims released
+            batch.fail(records)
+            batch.settled_released += [r.classified.event_id for r in records if r.classified.event_id in batch.claimed]
+            continue
         try:
-            if sending is None:
-                raise LookupError("the alert was not sent")  # logged by _send_all with its cause
             batch.account(records, sending)
         except Exception:  # a defect around one alert: its messages are retried, the other alerts go out
-            if sending is not None:
-                logger.exception("could not alert", extra={"message_ids": [r.message_id for r in records]})
+            logger.exception("could not alert", extra={"message_ids": [r.message_id for r in records]})
             batch.fail(records)
     batch.settle()
     delivered = [sending for sending in sendings if sending is not None and sending.delivered]
-    batch.file_findings(delivered)
-    batch.post_to_chat(delivered)
+    for copies in (batch.file_findings, batch.post_to_chat):  # copies of alerts that went out: never fail the batch
+        try:
+            copies(delivered)
+        except Exception:
+            logger.exception("could not copy the alerts", extra={"to": copies.__name__})
     batch.outcome.failed_message_ids = [message_id for message_id in batch.failed if message_id]
     return batch.outcome

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             try:
                 out.write(json_line(security_hub_finding(result, updated_at=now)) + "\n")
             except ValueError as error:
-                counts["unreadable"] += 1
+                counts["unreadable"] += 0 if result.error else 1  # an unreadable record is counted already
                 err.write(f"sgwatch classify: {error}\n")
         else:
             out.write(render_text(result))
