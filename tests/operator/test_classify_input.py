@@ -493,3 +493,19 @@ def test_asff_output_is_one_security_hub_finding_per_judged_record(tmp_path: Pat
     assert finding["Id"] == f"sgwatch/{record['awsRegion']}/{record['eventID']}"
     assert finding["Severity"]["Label"] == "CRITICAL" and finding["AwsAccountId"] == record["recipientAccountId"]
     assert "nowhere: no account and region to file a finding under" in err
+
+
+def test_an_over_long_second_line_on_stdin_keeps_every_later_line_at_its_place() -> None:
+    line = json.dumps(json.loads(SSH_WORLD.read_bytes())).encode()
+    assert len(line) < 4096
+    exact = line + b" " * (4096 - len(line))  # exactly the limit: accepted
+    huge = b'{"eventName": "AuthorizeSecurityGroupIngress", "x": "' + b"y" * 9000 + b'"}'
+    stdin = line + b"\n" + huge + b"\n" + exact + b"\r\n" + line + b"\n"
+    status, lines, _ = classify("--max-decompressed-size", "4KiB", "-", stdin=stdin)
+    assert status == EXIT_UNREADABLE
+    assert errors(lines) == [
+        "<stdin>:line 2: a line larger than 4 KiB, the limit (--max-decompressed-size); the line is skipped"
+    ]
+    assert [entry.get("source") for entry in lines if "error" not in entry] == [
+        "<stdin>:line 1", "<stdin>:line 3", "<stdin>:line 4"
+    ]  # fmt: skip

@@ -527,30 +527,35 @@ def _stdin_items(stream: Any, keep_all: bool, max_size: int) -> Iterator[Item]:
     they arrive: a pipe from a follower may never end, and each line is held alone, at most `max_size`. Any other
     input (a log file, a document, gzip) is read whole, at most `max_size`, and told apart as a file is."""
     name = "<stdin>"
-    head: list[bytes] = []
-    nonblank: list[bytes] = []
+    head: list[bytes | _Unread] = []
+    nonblank = 0
     try:
-        while len(nonblank) < 2 and sum(map(len, head)) <= max_size:  # two lines tell JSON lines; no more is waited for
-            line = stream.readline(max_size + 1)
-            if not line:
+        while nonblank < 2:  # two lines tell JSON lines; no more is waited for
+            line = _next_line(stream, max_size)
+            if line is None:
                 break
-            if not head and line[:3] == _BOM:
+            if not head and not isinstance(line, _Unread) and line[:3] == _BOM:
                 line = line[3:]
             head.append(line)
-            nonblank += [piece for piece in line.splitlines() if piece.strip()]
+            nonblank += 1 if isinstance(line, _Unread) else sum(1 for piece in line.splitlines() if piece.strip())
     except OSError as error:
         yield _cannot_read(name, error)
         return
     decode = _decoder(_msgspec())
-    if len(nonblank) >= 2 and head[0][:2] != _GZIP_MAGIC and _decodes(nonblank[0], decode):
+    first = next((piece for line in head[:1] if isinstance(line, bytes) for piece in line.splitlines()), b"")
+    if nonblank >= 2 and first[:2] != _GZIP_MAGIC and first.strip() and _decodes(first, decode):
         yield from _json_lines(_lines_of(head, stream, name, max_size), name, decode, keep_all)
         return
+    if any(isinstance(line, _Unread) for line in head):  # a line longer than the limit: so is the input
+        yield Item(name, error=f"{name}: {_over_limit(max_size)}")
+        return
+    taken = sum(map(len, head))
     try:
-        data = b"".join(head) + stream.read(max(0, max_size + 1 - sum(map(len, head))))
+        data = b"".join(line for line in head if isinstance(line, bytes)) + stream.read(max(0, max_size + 1 - taken))
     except OSError as error:
         yield _cannot_read(name, error)
         return
-    del head, nonblank
+    del head
     if len(data) > max_size:
         yield Item(name, error=f"{name}: {_over_limit(max_size)}")
         return
@@ -574,25 +579,38 @@ class _Unread(str):
     """Stands for a line of stdin that could not be read; the text says why. Reported at the line's place."""
 
 
-def _lines_of(head: list[bytes], stream: Any, name: str, max_size: int) -> Iterator[bytes | _Unread]:
+def _next_line(stream: Any, max_size: int) -> bytes | _Unread | None:
+    """The next line of the stream with its ending; _Unread for one longer than `max_size` without its ending (read
+    to its end and let go); None at the end."""
+    line: bytes = stream.readline(max_size + 2)  # the limit, and room for a \r\n
+    if not line:
+        return None
+    if len(line.rstrip(b"\r\n")) <= max_size:
+        return line
+    while line and not line.endswith(b"\n"):
+        line = stream.readline(max_size + 2)
+    return _Unread(f"a line {_over_limit(max_size)}; the line is skipped")
+
+
+def _lines_of(head: list[bytes | _Unread], stream: Any, name: str, max_size: int) -> Iterator[bytes | _Unread]:
     """The lines already read, then the stream's, as `bytes.splitlines` would cut them all (a lone carriage return
     ends a line too). A line over `max_size` is skipped and reported; the next line is read as usual."""
-    for line in head:
-        yield from line.splitlines()
+    pending: list[bytes | _Unread] = list(head)
     while True:
-        try:
-            line = stream.readline(max_size + 1)
-            if len(line) > max_size:
-                while line and not line.endswith(b"\n"):
-                    line = stream.readline(max_size + 1)
-                yield _Unread(f"a line {_over_limit(max_size)}; the line is skipped")
-                continue
-        except OSError as error:
-            yield _Unread(f"cannot read the rest of {name} ({error.strerror or error})")
+        if pending:
+            line: bytes | _Unread | None = pending.pop(0)
+        else:
+            try:
+                line = _next_line(stream, max_size)
+            except OSError as error:
+                yield _Unread(f"cannot read the rest of {name} ({error.strerror or error})")
+                return
+        if line is None:
             return
-        if not line:
-            return
-        yield from line.splitlines()
+        if isinstance(line, _Unread):
+            yield line
+        else:
+            yield from line.splitlines()
 
 
 def read_paths(
