@@ -175,7 +175,7 @@ class Monitoring(Construct):
         heartbeat_minutes: int = 0,
         member_heartbeats: bool = False,
         security_hub: bool = False,
-        chat: bool = False,
+        chat: sns.ITopic | None = None,
     ) -> None:
         """`heartbeat_regions`: where a canary beats every `heartbeat_minutes`; each gets an alarm when none arrives
         (the home region's name may be a token: its alarm's id is Heartbeat-home)."""
@@ -222,12 +222,19 @@ class Monitoring(Construct):
             "alerts could not be published; their records are retried, then dead-lettered",
         )
 
-        if chat:
+        if chat is not None:
             alarm(
                 "ChatPublishFailures",
                 sgwatch_metric(names.METRIC_CHAT_FAILURES),
                 1,
                 "chat notifications could not be published to the chat topic; the alerts went out by SNS email",
+            )
+            alarm(
+                "ChatDeliveryFailures",
+                chat.metric_number_of_notifications_failed(period=PERIOD, statistic="Sum"),
+                1,
+                "the chat topic could not deliver to the chat channel (is the Slack workspace or Teams tenant still"
+                " authorized?); the alerts went out by SNS email",
             )
         if security_hub:
             alarm(

@@ -112,7 +112,7 @@ class SgwatchStack(Stack):
             heartbeat_minutes=config.heartbeat_minutes,
             member_heartbeats=bool(config.organization_id),
             security_hub=config.security_hub_min_severity is not None,
-            chat=chat is not None,
+            chat=chat.topic if chat else None,
         )
         if config.heartbeat_minutes:
             canary = Canary(self, "Canary", stack_name=config.stack_name, interval_minutes=config.heartbeat_minutes)

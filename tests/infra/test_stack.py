@@ -390,6 +390,10 @@ def test_a_slack_and_a_teams_channel_show_the_chat_topic_and_can_do_nothing() ->
     assert chat_topic in [resource for statement in publish for resource in statement["Resource"]]
     alarms = template.find_resources("AWS::CloudWatch::Alarm").values()
     assert any(alarm["Properties"].get("MetricName") == names.METRIC_CHAT_FAILURES for alarm in alarms)
+    [delivery] = [a for a in alarms if a["Properties"].get("MetricName") == "NumberOfNotificationsFailed"]
+    assert delivery["Properties"]["Dimensions"] == [
+        {"Name": "TopicName", "Value": {"Fn::GetAtt": [logical_id(stack, "Chat", "Topic"), "TopicName"]}}
+    ]
 
 
 def test_the_default_deploys_no_chat() -> None:
