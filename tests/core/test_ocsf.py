@@ -4,6 +4,7 @@ accept, and the finding says what the classification says: severity, rules, grou
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,11 @@ def test_the_most_severe_verdict_titles_the_finding_and_advises_the_fix() -> Non
     assert finding["finding_info"]["title"] == worst.summary == finding["message"]
     assert finding["remediation"]["desc"] == worst.advice
     assert finding["finding_info"]["types"][0] == worst.rule.id
+
+
+def test_a_record_without_a_readable_time_is_dated_when_it_was_judged() -> None:
+    [record] = records_of(CONSTRUCTED / "eventbridge_authorize_ingress_rdp_world.json")
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    finding = detection_finding(classify(dict(record, eventTime="yesterday")), now=now)
+    assert finding["time"] == int(now.timestamp() * 1000)
+    DetectionFinding.model_validate(finding)

@@ -4,6 +4,7 @@ takes in. Pure data, built from the classification; the classification's own JSO
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sgwatch import __version__
@@ -30,12 +31,12 @@ UNREADABLE = Severity.MEDIUM
 SECURITY_GROUP_TYPE = "AWS::EC2::SecurityGroup"
 
 
-def detection_finding(result: Classification) -> dict[str, Any]:
+def detection_finding(result: Classification, *, now: datetime | None = None) -> dict[str, Any]:
     """The OCSF Detection Finding of one judged record (a security-group change, a tamper call, or a record that
-    could not be read)."""
+    could not be read). Its time is the event's; `now` when the record gives none that can be read."""
     severity = UNREADABLE if result.error else result.severity
     severity_id, severity_name = SEVERITY_IDS.get(severity, (0, "Unknown"))
-    moment = parse_time(result.event_time)
+    moment = parse_time(result.event_time) or now
     verdicts = sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
     rules = list(dict.fromkeys(verdict.rule.id for verdict in verdicts))
     if result.error:

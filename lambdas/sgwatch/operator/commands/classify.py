@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not fast_reader_installed():
         err.write(f"sgwatch classify: {SLOW_READER_NOTICE}\n")
     items = read_paths(args.paths, keep_all=args.all, max_size=args.max_decompressed_size)
-    now = datetime.now(UTC)  # the findings' UpdatedAt
+    now = datetime.now(UTC)  # the findings' UpdatedAt, and their time when a record has none
     following = "-" in args.paths  # JSON lines on stdin are judged as they come: each result is shown at once
     for result in classified(items, counts, policy, notes=notes_to(err, "classify"), own=own_resources(args)):
         if not result.watched and not result.error and not args.all:
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         elif args.format in (OCSF, ASFF) and result.error and not result.event_name:  # input, not a record
             err.write(f"sgwatch classify: {result.error}\n")
         elif args.format == OCSF:  # one OCSF Detection Finding a line (docs/cli.md)
-            out.write(json_line(detection_finding(result)) + "\n")
+            out.write(json_line(detection_finding(result, now=now)) + "\n")
         elif args.format == ASFF:  # one Security Hub finding a line (docs/cli.md)
             try:
                 out.write(json_line(security_hub_finding(result, updated_at=now)) + "\n")
