@@ -133,22 +133,30 @@ def _fit_subject(text: str) -> str:
     return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3] + "..."
 
 
+def reported_severity(result: Classification) -> Severity:
+    """A record's severity as it is alerted: an unreadable record's is the unreadable-record rule's (it may hide
+    anything), not NONE."""
+    return UNREADABLE_RECORD.severity if result.error else result.severity
+
+
+def group_url(region: str, group_id: str, domain: str) -> str:
+    """The group in the EC2 console; `region` must be a region name (REGION_NAME): it goes into the host name."""
+    return f"https://{region}.{domain}/ec2/home?region={region}#SecurityGroup:groupId={quote(group_id, safe='')}"
+
+
+def event_url(region: str, event_id: str, domain: str) -> str:
+    """The event in the CloudTrail console; `region` as for group_url."""
+    return f"https://{region}.{domain}/cloudtrailv2/home?region={region}#/events/{quote(event_id, safe='')}"
+
+
 def _console_links(alert: Alert, domain: str) -> list[str]:
     """Links to the groups and events. The region goes into the host name: one that is not a region name (a record
     can say anything) gives no links rather than a link to somewhere else."""
     region = alert.first.region or "us-east-1"
     if not REGION_NAME.match(region):
         return []
-    base = f"https://{region}.{domain}"
-    links = [
-        f"{base}/ec2/home?region={region}#SecurityGroup:groupId={quote(group, safe='')}"
-        for group in alert.group_ids[:_SHOWN_LINKS]
-    ]
-    links += [
-        f"{base}/cloudtrailv2/home?region={region}#/events/{quote(result.event_id, safe='')}"
-        for result in alert.results[:_SHOWN_LINKS]
-        if result.event_id
-    ]
+    links = [group_url(region, group, domain) for group in alert.group_ids[:_SHOWN_LINKS]]
+    links += [event_url(region, result.event_id, domain) for result in alert.results[:_SHOWN_LINKS] if result.event_id]
     return [_ascii(link, 2000) for link in links]
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
-from sgwatch.core.alerts import REGION_NAME
+from sgwatch.core.alerts import REGION_NAME, event_url, group_url, reported_severity
 from sgwatch.core.classify import Classification
 from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.parse import parse_time
@@ -31,7 +30,6 @@ SEVERITY_LABELS = {
     Severity.HIGH: "HIGH",
     Severity.CRITICAL: "CRITICAL",
 }
-UNREADABLE = Severity.MEDIUM  # as the function alerts a watched record it cannot read: it may hide anything
 _REACHABILITY = "Software and Configuration Checks/AWS Security Best Practices/Network Reachability"
 _PRACTICES = "Software and Configuration Checks/AWS Security Best Practices"
 #: The ASFF type of each rule family, and why: Security Hub groups and filters findings by these.
@@ -65,10 +63,6 @@ def finding_id(result: Classification) -> str:
     return clean(f"sgwatch/{result.region}/{result.event_id or result.location}", MAX_ID)
 
 
-def finding_severity(result: Classification) -> Severity:
-    return UNREADABLE if result.error else result.severity
-
-
 def security_hub_finding(
     result: Classification,
     *,
@@ -82,7 +76,7 @@ def security_hub_finding(
     region, account = result.region, result.account
     if not REGION_NAME.match(region) or not (account.isdigit() and len(account) == 12):
         raise ValueError(f"{result.event_id or result.location}: no account and region to file a finding under")
-    severity = finding_severity(result)
+    severity = reported_severity(result)
     label = SEVERITY_LABELS.get(severity, "INFORMATIONAL")
     verdicts = sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
     types = list(dict.fromkeys(FAMILY_TYPES[verdict.rule.family][0] for verdict in verdicts)) or [_PRACTICES]
@@ -114,18 +108,14 @@ def security_hub_finding(
         "ProductFields": _product_fields(result),
         "Resources": _resources(result, partition, groups or {}),
     }
-    base = f"https://{region}.{domain}"
     advice = next((verdict.advice for verdict in verdicts if verdict.advice), "")
     if advice:
         recommendation: dict[str, str] = {"Text": clean(advice, MAX_RECOMMENDATION)}
         if result.group_ids:
-            group = quote(result.group_ids[0], safe="")
-            recommendation["Url"] = f"{base}/ec2/home?region={region}#SecurityGroup:groupId={group}"[:MAX_URL]
+            recommendation["Url"] = group_url(region, result.group_ids[0], domain)[:MAX_URL]
         finding["Remediation"] = {"Recommendation": recommendation}
     if result.event_id:
-        finding["SourceUrl"] = f"{base}/cloudtrailv2/home?region={region}#/events/{quote(result.event_id, safe='')}"[
-            :MAX_URL
-        ]
+        finding["SourceUrl"] = event_url(region, result.event_id, domain)[:MAX_URL]
     return finding
 
 

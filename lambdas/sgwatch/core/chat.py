@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
 
-from sgwatch.core.alerts import REGION_NAME, Alert
+from sgwatch.core.alerts import REGION_NAME, Alert, event_url, group_url
 from sgwatch.core.findings import render_reason
 from sgwatch.core.text import clean
 
@@ -119,14 +118,7 @@ def _links(alert: Alert, domain: str) -> list[str]:
     region = alert.first.region
     if not REGION_NAME.match(region):
         return []
-    base = f"https://{region}.{domain}"
-    links = [
-        f"Open the group in EC2: {base}/ec2/home?region={region}#SecurityGroup:groupId={quote(group, safe='')}"
-        for group in alert.group_ids[:1]
-    ]
-    links += [
-        f"Open the event in CloudTrail: {base}/cloudtrailv2/home?region={region}#/events/{quote(event, safe='')}"
-        for event in [alert.first.event_id][:1]
-        if event
-    ]
+    links = [f"Open the group in EC2: {group_url(region, group, domain)}" for group in alert.group_ids[:1]]
+    if alert.first.event_id:
+        links.append(f"Open the event in CloudTrail: {event_url(region, alert.first.event_id, domain)}")
     return [link.translate(_SPAN) for link in links if len(link) <= MAX_STEP]  # a link cut short leads nowhere

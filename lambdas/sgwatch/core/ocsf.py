@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sgwatch import __version__
+from sgwatch.core.alerts import reported_severity
 from sgwatch.core.classify import Classification
 from sgwatch.core.parse import parse_time
 from sgwatch.core.severity import Severity
@@ -26,15 +27,13 @@ SEVERITY_IDS = {
     Severity.HIGH: (4, "High"),
     Severity.CRITICAL: (5, "Critical"),
 }
-#: An unreadable security-group record is alerted MEDIUM by the function (it may hide anything); so here.
-UNREADABLE = Severity.MEDIUM
 SECURITY_GROUP_TYPE = "AWS::EC2::SecurityGroup"
 
 
 def detection_finding(result: Classification, *, now: datetime | None = None) -> dict[str, Any]:
     """The OCSF Detection Finding of one judged record (a security-group change, a tamper call, or a record that
     could not be read). Its time is the event's; `now` when the record gives none that can be read."""
-    severity = UNREADABLE if result.error else result.severity
+    severity = reported_severity(result)
     severity_id, severity_name = SEVERITY_IDS.get(severity, (0, "Unknown"))
     moment = parse_time(result.event_time) or now
     verdicts = sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)

@@ -20,8 +20,17 @@ from functools import cached_property
 from typing import Any
 
 from sgwatch.core import names
-from sgwatch.core.alerts import REGION_NAME, Alert, Publication, group_key, minimal_publication, publication, subject
-from sgwatch.core.asff import finding_severity, security_hub_finding
+from sgwatch.core.alerts import (
+    REGION_NAME,
+    Alert,
+    Publication,
+    group_key,
+    minimal_publication,
+    publication,
+    reported_severity,
+    subject,
+)
+from sgwatch.core.asff import security_hub_finding
 from sgwatch.core.chat import chat_notification
 from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify, judged_across
 from sgwatch.core.enrich import (
@@ -496,7 +505,7 @@ class _Batch:
         by_region: dict[str, list[dict[str, Any]]] = {}
         failures: list[str] = []
         for result in (result for sending in sent for result in sending.alert.results):
-            if finding_severity(result) < threshold:
+            if reported_severity(result) < threshold:
                 continue
             if result.account != self.settings.findings_account:
                 elsewhere += 1
