@@ -1,5 +1,5 @@
-"""Every alert's JSON part, whole, truncated or minimal, is valid against schemas/alert.schema.json: the document
-queue and SIEM subscribers parse."""
+"""Every alert's JSON document, whole, truncated or minimal, is valid against schemas/alert.schema.json: what queue and
+SIEM subscribers parse; its results' OCSF findings are valid for the OCSF models too."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
-from sgwatch.core.alerts import Alert, minimal_publication, publication
+from py_ocsf_models.events.findings.detection_finding import DetectionFinding
+from sgwatch.core.alerts import Alert, Publication, minimal_publication, publication
 from sgwatch.core.classify import Classification, classify
 from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.envelopes import unwrap
@@ -22,8 +23,11 @@ NOW = datetime(2026, 11, 20, 9, 20, tzinfo=UTC)
 RECORDS = real_record_files() + sorted(CONSTRUCTED.glob("*.json")) + sorted((FIXTURES / "alerts").glob("*.json"))
 
 
-def json_part(message: str) -> Any:
-    return json.loads(message.split("--- JSON ---\n", 1)[1])
+def document_of(published: Publication) -> Any:
+    """The document, as the message carries it to every protocol but email."""
+    bodies = json.loads(published.message)
+    assert set(bodies) == {"default", "email"} and bodies["email"] == published.text
+    return json.loads(bodies["default"])
 
 
 def judged() -> list[Classification]:
@@ -47,8 +51,13 @@ def test_every_alert_of_the_test_records_is_a_valid_document_whole_and_minimal()
     assert len(results) > 40
     for result in results:
         alert = Alert((result,), facts_of(result), raw={"eventName": "x"} if result.error else None)
-        jsonschema.validate(json_part(publication(alert, published_at=NOW).message), SCHEMA)
-        jsonschema.validate(json_part(minimal_publication(alert, published_at=NOW).message), SCHEMA)
+        document = document_of(publication(alert, published_at=NOW))
+        jsonschema.validate(document, SCHEMA)
+        [carried] = document["results"]
+        if not carried.get("omitted"):  # a hostile record's result may be too large to carry whole: its stub has none
+            assert carried["ocsf"]["finding_info"]["uid"].startswith("sgwatch:")
+            DetectionFinding.model_validate(carried["ocsf"])  # the OCSF object a SIEM can take as it is
+        jsonschema.validate(document_of(minimal_publication(alert, published_at=NOW)), SCHEMA)
 
 
 @pytest.mark.parametrize("results", [1, 3000])
@@ -60,6 +69,6 @@ def test_a_truncated_alert_is_still_a_valid_document(results: int) -> None:
     many = tuple(classify(dict(record, eventID=f"event-{index}")) for index in range(results))
     tags = {f"key-{tag}": "v" * 250 for tag in range(50)}
     alert = Alert(many, tuple(GroupFacts(f"sg-{index:017x}", tags=tags) for index in range(300)))
-    document = json_part(publication(alert, published_at=NOW).message)
+    document = document_of(publication(alert, published_at=NOW))
     jsonschema.validate(document, SCHEMA)
     assert document.get("truncated") is True

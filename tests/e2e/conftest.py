@@ -18,6 +18,7 @@ from sgwatch.core import names
 from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
 from sgwatch.emulation.account import (
     CLAIM_STALE_SECONDS,
+    EmailOutbox,
     create_alert_topic,
     create_dedup_table,
     drain,
@@ -42,8 +43,8 @@ class HomeClients:
     """The function's AWS clients (boto3's, as the function makes them), the home account's kept by service name so
     that a test can put a botocore Stubber on one."""
 
-    def __init__(self) -> None:
-        self.make = moto_clients()
+    def __init__(self, outbox: EmailOutbox) -> None:
+        self.make = moto_clients(outbox)
         self.home: dict[str, Any] = {}
 
     def __call__(self, service: str, **options: Any) -> Any:
@@ -69,20 +70,27 @@ class World:
     app_group: str  # a private application group used by two interfaces
     eni_id: str
     containers: ExitStack
+    outbox: EmailOutbox = field(default_factory=EmailOutbox)  # what the function's publishes send to email
     runtime: Runtime = field(init=False)
     clients: HomeClients = field(init=False)
 
     def start_function(self) -> Runtime:
         """A new container of the function, configured by the environment as it is now (a policy set by a test)."""
-        self.clients = HomeClients()
+        self.clients = HomeClients(self.outbox)
         runtime = build_runtime(settings_from_env(os.environ), clients=self.clients)
         self.containers.enter_context(running_on(runtime))
         self.runtime = runtime
         return runtime
 
     def received(self, url: str) -> list[dict[str, Any]]:
-        """Every message on the queue, its body parsed; the queue is left empty."""
-        return [json.loads(message["Body"]) for message in drain(self.sqs, url)]
+        """Every message on the queue, its body (SNS's envelope) parsed; the queue is left empty. An alert's "Message"
+        is its JSON document, as every queue subscriber gets it; "Email" is added here: the text an email subscriber
+        was sent for the same publish."""
+        envelopes = [json.loads(message["Body"]) for message in drain(self.sqs, url)]
+        for envelope in envelopes:
+            if envelope.get("MessageId") in self.outbox.sent:
+                envelope["Email"] = self.outbox.sent[envelope["MessageId"]].text
+        return envelopes
 
 
 def eventbridge(record: dict[str, Any]) -> dict[str, Any]:

@@ -49,8 +49,9 @@ def sns_size(subject: str, message: str, attributes: dict[str, Any]) -> int:
     return size + sum(len(name.encode()) + len(json.dumps(value).encode()) for name, value in attributes.items())
 
 
-def json_part(message: str) -> Any:
-    return json.loads(message.split("--- JSON ---\n", 1)[1])
+def document_of(message: str) -> Any:
+    """The JSON document of a published message: its body for every protocol but email."""
+    return json.loads(json.loads(message)["default"])
 
 
 def same_caller(record: dict[str, Any], group: str, event_id: str) -> dict[str, Any]:
@@ -80,8 +81,8 @@ def test_multibyte_descriptions_cannot_push_a_critical_past_the_sns_limit() -> N
     assert sns_size(rendered.subject, rendered.message, rendered.attributes) <= SNS_LIMIT
     assert rendered.subject.startswith("CRITICAL: add 22/tcp from 0.0.0.0/0")
     # the CRITICAL is first in both parts: what the limit cut is the least severe
-    assert "[CRITICAL] SSH (22/tcp) opened to the whole internet" in rendered.message
-    payload = json_part(rendered.message)
+    assert "[CRITICAL] SSH (22/tcp) opened to the whole internet" in rendered.text
+    payload = document_of(rendered.message)
     assert payload["truncated"] is True
     assert payload["results"][0]["eventID"] == SSH_WORLD["eventID"]
     assert payload["results"][0]["severity"] == "CRITICAL"
@@ -89,7 +90,7 @@ def test_multibyte_descriptions_cannot_push_a_critical_past_the_sns_limit() -> N
     assert all("tags" not in group for group in payload["groups"])
 
 
-def test_the_json_part_is_whole_json_whatever_is_cut() -> None:
+def test_the_json_document_is_whole_json_whatever_is_cut() -> None:
     """Results with every kind of escape (quotes, backslashes, surrogates, separators) near every cut point."""
     group = SSH_WORLD["requestParameters"]["groupId"]
     nasty = '"\\\ud800\u2028\U0001f525\x00'
@@ -100,7 +101,8 @@ def test_the_json_part_is_whole_json_whatever_is_cut() -> None:
         results = tuple(classify(same_caller(record, group, f"json-{size}-{copy}")) for copy in range(12))
         rendered = publication(Alert((*results, classify(SSH_WORLD))))
         assert len(rendered.message.encode()) <= alerts.MAX_MESSAGE_BYTES
-        assert json_part(rendered.message)["severity"] == "CRITICAL"
+        assert document_of(rendered.message)["severity"] == "CRITICAL"
+        assert json.loads(rendered.message) == {"default": rendered.document, "email": rendered.text}
 
 
 def _denied(record: dict[str, Any], event_id: str, group_ids: list[str], rules: int = 0) -> dict[str, Any]:
@@ -120,9 +122,10 @@ def _denied(record: dict[str, Any], event_id: str, group_ids: list[str], rules: 
 
 
 def test_a_batch_at_every_limit_names_every_event() -> None:
-    """The most a batch's alert can hold against its JSON part: a human part filled to its budget by distinct
-    reasons, links as long as they are kept, and 25 group ids of 2,048 emoji (12 bytes each once escaped for JSON),
-    each with facts. Ten results, as a batch brings at most: the message fits, and its JSON names every event."""
+    """The most a batch's alert can hold against its JSON document: a text filled to its budget by distinct reasons,
+    links as long as they are kept, and 25 group ids of 2,048 emoji (12 bytes each once escaped for JSON, 14 once
+    escaped again into the message), each with facts. Ten results, as a batch brings at most: the message fits, and
+    its document names every event."""
     groups = ["sg-" + chr(0x1F600 + index) * 2045 for index in range(25)]
     records = [_denied(DENIED, f"limit-{index}", [groups[index]], rules=300) for index in range(5)]
     records += [_denied(GROUP_SET, f"limit-{5 + index}", groups[5 + 4 * index : 9 + 4 * index]) for index in range(5)]
@@ -130,22 +133,21 @@ def test_a_batch_at_every_limit_names_every_event() -> None:
     facts = tuple(GroupFacts(group, error="not a security group id that EC2 accepts") for group in groups)
     rendered = publication(Alert(results, facts), published_at=datetime(2026, 11, 29, tzinfo=UTC))
     assert len(rendered.message.encode()) <= alerts.MAX_MESSAGE_BYTES
-    body, _ = rendered.message.split("--- JSON ---\n", 1)
-    assert len(body.encode()) > alerts.MAX_MESSAGE_BYTES // 2  # the human part took all it may
-    payload = json_part(rendered.message)
+    assert len(json.dumps(rendered.text)) > alerts.MAX_MESSAGE_BYTES * 0.45  # the text took about all it may
+    payload = document_of(rendered.message)
     assert {result["eventID"] for result in payload["results"]} == {f"limit-{index}" for index in range(10)}
     assert payload["truncated"] is True and "omittedResults" not in payload
 
 
 def test_more_results_than_stubs_fit_keep_the_most_severe_stubs() -> None:
     """An alert of a log file's worth of changes (not a batch's: those have ten at most) whose stubs alone exceed the
-    JSON part: it names the most severe events first and counts the others, and still fits."""
+    JSON document: it names the most severe events first and counts the others, and still fits."""
     group = SSH_WORLD["requestParameters"]["groupId"]
     quiet = [classify(_denied(GROUP_SET, f"quiet-{index:04d}-" + "q" * 200, [group])) for index in range(1500)]
     results = (*quiet, classify(SSH_WORLD))
     rendered = publication(Alert(results))
     assert len(rendered.message.encode()) <= alerts.MAX_MESSAGE_BYTES
-    payload = json_part(rendered.message)
+    payload = document_of(rendered.message)
     named = [result["eventID"] for result in payload["results"]]
     assert named[0] == SSH_WORLD["eventID"] and payload["results"][0]["severity"] == "CRITICAL"
     assert named == [result.event_id for result in Alert(results).ranked][: len(named)]
@@ -167,8 +169,8 @@ def test_a_lone_surrogate_fails_neither_its_alert_nor_the_others(world: World) -
     assert response == {"batchItemFailures": []}
     published = world.received(world.inbox_url)
     assert len(published) == 2
-    assert all(json_part(message["Message"])["severity"] == "CRITICAL" for message in published)
-    assert any("via \\ud800-tool/1.0" in message["Message"] for message in published)
+    assert all(json.loads(message["Message"])["severity"] == "CRITICAL" for message in published)
+    assert any("via \\ud800-tool/1.0" in message["Email"] for message in published)
     log.flush()
     raw = log.buffer
     assert isinstance(raw, io.BytesIO)
@@ -195,15 +197,15 @@ def test_a_rendering_defect_costs_the_full_text_of_one_alert_not_the_alert(
     by_event = {
         event_id: message
         for message in world.received(world.inbox_url)
-        for event_id in [json_part(message["Message"]).get("eventIDs", [None])[0]]
-        + [result["eventID"] for result in json_part(message["Message"]).get("results", [])]
+        for event_id in [json.loads(message["Message"]).get("eventIDs", [None])[0]]
+        + [result["eventID"] for result in json.loads(message["Message"]).get("results", [])]
         if event_id
     }
     minimal = by_event[broken["eventID"]]
-    assert json_part(minimal["Message"])["minimal"] is True
-    assert "details are in the function's log" in minimal["Message"]
+    assert json.loads(minimal["Message"])["minimal"] is True
+    assert "details are in the function's log" in minimal["Email"]
     assert minimal["Subject"].startswith("CRITICAL:")
-    assert "minimal" not in json_part(by_event[other["eventID"]]["Message"])
+    assert "minimal" not in json.loads(by_event[other["eventID"]]["Message"])
 
 
 def test_a_message_sns_refuses_is_published_in_minimal_form(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -213,7 +215,7 @@ def test_a_message_sns_refuses_is_published_in_minimal_form(world: World, monkey
     refused: list[str] = []
 
     def refuse_the_full_message(**kwargs: Any) -> Any:
-        if "--- JSON ---" in kwargs["Message"] and "minimal" not in json_part(kwargs["Message"]):
+        if kwargs.get("MessageStructure") == "json" and "minimal" not in document_of(kwargs["Message"]):
             refused.append(kwargs["Message"])
             raise ClientError({"Error": {"Code": "InvalidParameter", "Message": "Message too long"}}, "Publish")
         return real(**kwargs)
@@ -223,16 +225,18 @@ def test_a_message_sns_refuses_is_published_in_minimal_form(world: World, monkey
     assert response == {"batchItemFailures": []}
     assert len(refused) == 1
     [alert] = world.received(world.inbox_url)
-    payload = json_part(alert["Message"])
+    payload = json.loads(alert["Message"])
     assert payload["minimal"] is True and payload["eventIDs"] == [record["eventID"]]
+    assert f"Events:   {record['eventID']}" in alert["Email"]
     assert alert["MessageAttributes"]["severity"]["Value"] == "CRITICAL"
 
 
 def test_the_minimal_form_names_severity_place_groups_and_events() -> None:
     results = (classify(SSH_WORLD),)
     rendered = alerts.minimal_publication(Alert(results))
-    payload = json_part(rendered.message)
+    payload = document_of(rendered.message)
     assert payload == {
+        "schemaVersion": alerts.SCHEMA_VERSION,
         "severity": "CRITICAL",
         "account": SSH_WORLD["recipientAccountId"],
         "region": SSH_WORLD["awsRegion"],
@@ -251,7 +255,7 @@ def test_a_transient_publish_failure_is_retried_not_degraded(world: World) -> No
     assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
     assert handler.lambda_handler(sqs_event(eventbridge(record)), LambdaContext()) == {"batchItemFailures": []}
     [alert] = world.received(world.inbox_url)
-    assert "minimal" not in json_part(alert["Message"])
+    assert "minimal" not in json.loads(alert["Message"])
 
 
 def test_a_record_nested_too_deeply_is_an_unreadable_record_not_a_retry(world: World) -> None:
@@ -260,7 +264,7 @@ def test_a_record_nested_too_deeply_is_an_unreadable_record_not_a_retry(world: W
     assert response == {"batchItemFailures": []}
     [alert] = world.received(world.inbox_url)
     assert alert["Subject"].startswith("MEDIUM: unreadable security-group record")
-    assert "nested too deeply" in alert["Message"]
+    assert "nested too deeply" in alert["Email"]
 
 
 class Died(BaseException):

@@ -26,15 +26,13 @@ INERT = re.compile(
 )
 
 
-def human_part(message: str) -> list[str]:
-    return message.split("\n\n--- JSON ---\n", 1)[0].split("\n")
-
-
-def assert_inert(message: str) -> None:
-    lines = human_part(message)
-    forged = [line for line in lines if not LINE_STARTS.match(line)]
+def assert_inert(text: str, document: str = "") -> None:
+    """Every line of the email text is one sgwatch writes, and neither the text nor the JSON document holds a
+    character that could hide, reorder or break a line."""
+    forged = [line for line in text.split("\n") if not LINE_STARTS.match(line)]
     assert forged == [], forged
-    assert not INERT.search(message), INERT.search(message)
+    for body in (text, document):
+        assert not INERT.search(body), INERT.search(body)
 
 
 def test_a_forged_group_id_time_and_address_cannot_forge_lines_in_the_email(world: World) -> None:
@@ -43,10 +41,10 @@ def test_a_forged_group_id_time_and_address_cannot_forge_lines_in_the_email(worl
     response = handler.lambda_handler(sqs_event(eventbridge(record)), LambdaContext())
     assert response == {"batchItemFailures": []}
     [alert] = world.received(world.inbox_url)
-    message = alert["Message"]
-    assert_inert(message)
-    assert "sg-0badc0ffee\\x0a\\x0aUPDATE from SecOps" in message  # shown, escaped, on the line it belongs to
-    assert "\\u202e" in message
+    text = alert["Email"]
+    assert_inert(text, alert["Message"])
+    assert "sg-0badc0ffee\\x0a\\x0aUPDATE from SecOps" in text  # shown, escaped, on the line it belongs to
+    assert "\\u202e" in text
     assert alert["Subject"].isascii() and "\n" not in alert["Subject"]
 
 
@@ -64,16 +62,17 @@ def test_every_field_from_a_record_or_from_aws_is_cleaned() -> None:
     )
     failure = GroupFacts("sg-0123456789abcdef0", error="AccessDenied: no\nWhat to do: nothing")
     rendered = publication(Alert((classify(record),), (facts, failure)))
-    assert_inert(rendered.message)
-    assert "evil.example" not in "".join(line for line in human_part(rendered.message) if line.startswith("  https"))
+    assert_inert(rendered.text, rendered.document)
+    assert not INERT.search(rendered.message)
+    assert "evil.example" not in "".join(line for line in rendered.text.split("\n") if line.startswith("  https"))
 
 
 def test_a_region_that_is_not_a_region_name_gives_no_links() -> None:
     record: dict[str, Any] = copy.deepcopy(FORGED)
     record["awsRegion"] = "evil.example/login?next="
     rendered = publication(Alert((classify(record),)))
-    assert "https://" not in rendered.message
-    assert "Links:" not in rendered.message
+    assert "https://" not in rendered.text
+    assert "Links:" not in rendered.text
 
 
 def test_the_cleaner_neutralises_controls_separators_format_characters_and_surrogates() -> None:

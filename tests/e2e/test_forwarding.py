@@ -227,7 +227,7 @@ def _alerts_for(world: World, buffer: str) -> tuple[Counter[str], dict[str, dict
     assert response == {"batchItemFailures": []}
     alerts = {}
     for alert in world.received(world.inbox_url):
-        payload = json.loads(alert["Message"].split("--- JSON ---\n", 1)[1])
+        payload = json.loads(alert["Message"])
         for result in payload["results"]:
             alerts[result["eventID"]] = alert
     return arrived, alerts
@@ -256,7 +256,7 @@ def test_changes_in_every_region_reach_the_home_pipeline_once_with_their_region(
     for region, (event_id, group) in made.items():
         attributes = alerts[event_id]["MessageAttributes"]
         assert attributes[names.ATTRIBUTE_REGION]["Value"] == region
-        assert f"{group}: name 'web-{region}'" in alerts[event_id]["Message"]  # described in its own region
+        assert f"{group}: name 'web-{region}'" in alerts[event_id]["Email"]  # described in its own region
 
     # A forwarder in trouble: its alarm reaches the operations topic at home; other alarms of the account do not.
     _alarm_in(CENTRAL, "us-east-1", "sgwatch-forwarder-us-east-1-undelivered")
@@ -310,7 +310,7 @@ def test_every_account_and_region_of_the_organization_reaches_the_central_pipeli
             region,
         )
         # described where it lives: in a member account through the enrichment role the StackSet created there
-        assert f"{group}: name 'web-{account}-{region}'" in alerts[event_id]["Message"]
+        assert f"{group}: name 'web-{account}-{region}'" in alerts[event_id]["Email"]
 
     _alarm_in(MEMBER, "us-east-1", "sgwatch-forwarder-us-east-1-undelivered")
     [message] = _operations_messages(world, operations)

@@ -48,7 +48,7 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def body_json(message: dict[str, Any]) -> dict[str, Any]:
-    parsed: dict[str, Any] = json.loads(message["Message"].split("--- JSON ---\n", 1)[1])
+    parsed: dict[str, Any] = json.loads(message["Message"])
     return parsed
 
 
@@ -66,7 +66,7 @@ def test_an_alert_reaches_the_topic_with_subject_body_and_attributes(world: Worl
         names.ATTRIBUTE_REGION: REGION,
         names.ATTRIBUTE_GROUP_ID: world.app_group,
     }
-    text = alert["Message"]
+    text = alert["Email"]
     assert "Who:   user/test_user via Terraform" in text
     assert f"SSH (22/tcp) opened to the whole internet (0.0.0.0/0) on {world.app_group}" in text
     assert "What to do: Revoke the rule now" in text
@@ -106,7 +106,7 @@ def test_ingress_on_a_default_group_is_raised_by_enrichment(world: World) -> Non
     run(sqs_event(eventbridge(on_group(PRIVATE_ALL, world.default_group))))
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH"
-    assert f"{world.default_group} is the default security group of {world.vpc_id}" in alert["Message"]
+    assert f"{world.default_group} is the default security group of {world.vpc_id}" in alert["Email"]
 
 
 def test_attaching_a_world_open_group_is_raised_by_enrichment(world: World) -> None:
@@ -119,7 +119,7 @@ def test_attaching_a_world_open_group_is_raised_by_enrichment(world: World) -> N
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH"
     assert (
         f"{world.open_group}, which has SSH (22/tcp) opened to the whole internet (0.0.0.0/0), now guards {world.eni_id}"
-        in alert["Message"]
+        in alert["Email"]
     )
 
 
@@ -131,7 +131,7 @@ def test_enrichment_denied_still_alerts_and_says_what_is_missing(
         run(sqs_event(eventbridge(on_group(SSH_WORLD, world.app_group))))
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "CRITICAL"
-    assert f"{world.app_group}: not described (UnauthorizedOperation: You are not authorized)" in alert["Message"]
+    assert f"{world.app_group}: not described (UnauthorizedOperation: You are not authorized)" in alert["Email"]
     emitted = {name for name, _, _ in emf_metrics(capsys.readouterr().out)}
     assert names.METRIC_ENRICHMENT_FAILURES in emitted
 
@@ -153,7 +153,7 @@ def test_a_failed_publish_fails_exactly_its_records(world: World) -> None:
         sns.meta.events.unregister("before-parameter-build.sns.Publish", fail_the_open_groups_alert)
     assert response == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
     [delivered] = world.received(world.inbox_url)
-    assert world.app_group in delivered["Message"]
+    assert world.app_group in delivered["Email"]
 
 
 def test_an_unreadable_record_is_alerted_with_its_raw_record_not_retried(world: World) -> None:
@@ -163,12 +163,12 @@ def test_an_unreadable_record_is_alerted_with_its_raw_record_not_retried(world: 
     assert response == {"batchItemFailures": []}
     alerts = world.received(world.inbox_url)  # published side by side: in either order
     assert [alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] for alert in alerts] == ["MEDIUM", "MEDIUM"]
-    [not_json] = [alert for alert in alerts if "sqs message message-0: body is not valid JSON" in alert["Message"]]
+    [not_json] = [alert for alert in alerts if "sqs message message-0: body is not valid JSON" in alert["Email"]]
     assert body_json(not_json)["rawRecord"] == "this is not json"
     [bad_port] = [
         alert
         for alert in alerts
-        if "requestParameters.ipPermissions.items[0].fromPort: expected a port number, got 'ssh'" in alert["Message"]
+        if "requestParameters.ipPermissions.items[0].fromPort: expected a port number, got 'ssh'" in alert["Email"]
     ]
     assert body_json(bad_port)["rawRecord"]["eventID"] == broken["eventID"]
 
@@ -193,9 +193,9 @@ def test_untrusted_text_cannot_break_the_subject_forge_lines_or_overflow(world: 
     run(sqs_event(eventbridge(record)))
     [alert] = world.received(world.inbox_url)
     assert len(alert["Subject"]) <= MAX_SUBJECT and alert["Subject"].isascii() and "\n" not in alert["Subject"]
-    assert len(alert["Message"].encode()) <= MAX_MESSAGE_BYTES
-    assert "\nCRITICAL: all clear" not in alert["Message"]
-    assert "\nSubject: forged" not in alert["Message"]
+    assert world.outbox.sent[alert["MessageId"]].message_bytes <= MAX_MESSAGE_BYTES
+    assert "\nCRITICAL: all clear" not in alert["Email"]
+    assert "\nSubject: forged" not in alert["Email"]
 
 
 def test_the_same_event_in_two_batches_is_alerted_once(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -244,7 +244,7 @@ def test_the_policy_lowers_in_the_function_and_the_alert_says_which_entry(
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH"
     assert (
         "[CRITICAL lowered to HIGH by trusted policy trusted_principal[0] (policy line 1): the CI user]"
-        in alert["Message"]
+        in alert["Email"]
     )
     assert names.METRIC_LOWERED_BY_POLICY in {name for name, _, _ in emf_metrics(capsys.readouterr().out)}
 
@@ -330,7 +330,7 @@ def test_a_change_forwarded_from_another_region_is_described_in_its_region(
     run(sqs_event(eventbridge(record)))
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_REGION]["Value"] == "us-east-1"
-    assert f"{group}: name 'far-away', {vpc}" in alert["Message"]
+    assert f"{group}: name 'far-away', {vpc}" in alert["Email"]
     [by_region] = [document for name, _, document in emf_metrics(capsys.readouterr().out)
                    if name == names.METRIC_CHANGES_BY_REGION]  # fmt: skip
     assert by_region[names.REGION_DIMENSION] == "us-east-1"
@@ -352,7 +352,7 @@ def test_a_member_accounts_change_is_described_through_its_enrichment_role(
     run(sqs_event(eventbridge(record)))
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_ACCOUNT]["Value"] == member
-    assert f"{group}: name 'member-web', {vpc}" in alert["Message"]
+    assert f"{group}: name 'member-web', {vpc}" in alert["Email"]
 
 
 def test_a_role_that_cannot_be_assumed_still_alerts_and_says_so() -> None:
@@ -385,8 +385,8 @@ def test_a_rewritten_rule_that_ec2_says_is_outbound_is_rated_as_outbound(world: 
     run(sqs_event(eventbridge(record)))
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "LOW"  # not CRITICAL: it is outbound
-    assert f"Rule {egress_rule} rewritten: outbound 22/tcp to the whole internet" in alert["Message"]
-    assert "(EC2 says the rule is outbound)" in alert["Message"]
+    assert f"Rule {egress_rule} rewritten: outbound 22/tcp to the whole internet" in alert["Email"]
+    assert "(EC2 says the rule is outbound)" in alert["Email"]
 
 
 def test_with_security_hub_on_an_alert_is_also_a_finding_with_the_groups_details_and_a_redelivery_updates_it(

@@ -39,7 +39,7 @@ def test_a_launch_behind_a_world_open_ssh_group_is_high_and_names_the_instance(w
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH"
     assert (
         f"{world.open_group}, which has SSH (22/tcp) opened to the whole internet (0.0.0.0/0), now guards {instance}"
-        in alert["Message"]
+        in alert["Email"]
     )
     assert len(world.received(world.email_url)) == 1
 
@@ -89,5 +89,5 @@ def test_each_call_that_puts_a_world_open_group_in_front_of_a_resource_is_high(w
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH", alert["Message"][:400]
     assert (
         f"{world.open_group}, which has SSH (22/tcp) opened to the whole internet (0.0.0.0/0), now guards"
-        in (alert["Message"])
+        in alert["Email"]
     )

@@ -26,11 +26,11 @@ one per SQS message):
   number of times an invocation that died had already published it. Nothing else may duplicate.
 - published and dead-lettered: only when the change was delivered more than once (one copy can run out of receives
   while another is alerted) or an invocation holding it died (its message may run out of receives then).
-- every message SNS received: Subject, Message and attributes at most 262,144 bytes of UTF-8; the Subject printable
-  ASCII, one line, 1 to 100 characters; no control, format (bidi), surrogate or separator character in the Message
-  besides its newlines; a "--- JSON ---" line whose JSON part parses to an object; its severity attributes agree with
-  it; each alert names its events there (results, stubs of omitted results, or the minimal form's eventIDs), else it
-  could not be counted. The email subscription (the stack's filter policy) gets exactly the alerts of MEDIUM and up.
+- every message SNS received: Subject, Message (both per-protocol bodies) and attributes at most 262,144 bytes of
+  UTF-8; the Subject printable ASCII, one line, 1 to 100 characters; no control, format (bidi), surrogate or separator
+  character in the email text besides its newlines, nor in the JSON document that queue subscribers get, which parses
+  to an object; its severity attributes agree with it; each alert names its events there (results, stubs of omitted
+  results, or the minimal form's eventIDs), else it could not be counted. The email subscription (the stack's filter policy) gets exactly the alerts of MEDIUM and up.
 - the function's log: every line the deployed logger writes encodes on a UTF-8 stdout (none is dropped).
 
 The function publishes at the lowest threshold (INFO), so that every change is published and every alert measured.
@@ -66,7 +66,15 @@ from moto import mock_aws
 from sgwatch.core import names
 from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.severity import Severity
-from sgwatch.emulation.account import CLAIM_STALE_SECONDS, EMAIL_MIN, create_alert_topic, create_dedup_table, drain
+from sgwatch.emulation.account import (
+    CLAIM_STALE_SECONDS,
+    EMAIL_MIN,
+    Email,
+    EmailOutbox,
+    create_alert_topic,
+    create_dedup_table,
+    drain,
+)
 from sgwatch.runtime import handler
 from sgwatch.runtime.aws import DynamoDeduplicator, Ec2Enricher, SnsPublisher
 from sgwatch.runtime.pipeline import PipelineSettings, process_batch
@@ -93,7 +101,6 @@ FUNCTION_MEMORY_MB = int(_MEMORY.group(1))
 FUNCTION_CPU_SECONDS = FUNCTION_TIMEOUT * FUNCTION_MEMORY_MB / 1769
 VISIBILITY_TIMEOUT = int(_VISIBILITY.group(1)) * FUNCTION_TIMEOUT
 SNS_LIMIT = 262_144  # bytes of UTF-8: Subject, Message and message attributes together
-JSON_MARKER = "\n--- JSON ---\n"
 EXAMPLES = 40
 
 EMOJI = "\U0001f600"
@@ -182,6 +189,7 @@ class Account:
     table: str
     groups: dict[str, str]  # role -> group id
     lost_log_lines: list[str] = field(default_factory=list)  # the function's log lines that could not be written
+    outbox: EmailOutbox = field(default_factory=EmailOutbox)  # the email text of every publish SNS took
 
 
 class NullStdout(io.RawIOBase):
@@ -249,6 +257,8 @@ def account() -> Iterator[Account]:
             for group in (ruled, tagged):
                 ec2.create_network_interface(SubnetId=subnet, Groups=[group])
             topic_arn, inbox_url, email_url = create_alert_topic(sns, sqs)
+            outbox = EmailOutbox()
+            outbox.watch(sns)
             yield Account(
                 ec2,
                 sns,
@@ -266,6 +276,7 @@ def account() -> Iterator[Account]:
                     "missing": "sg-0000000000000dead",
                 },
                 lost,
+                outbox,
             )
 
 
@@ -644,7 +655,8 @@ def run_buffer(
             home_account=ACCOUNT,
         )
         dedup = DynamoDeduplicator(account.dynamodb, account.table, stale_seconds=CLAIM_STALE_SECONDS, clock=clock)
-        return FaultyEnricher(ec2, data), SnsPublisher(sns, account.topic_arn), CountedClaims(dedup, run.claims)
+        publisher = SnsPublisher(sns, account.topic_arn, structured=True)
+        return FaultyEnricher(ec2, data), publisher, CountedClaims(dedup, run.claims)
 
     enricher, publisher, deduplicator = container()
     waiting = list(messages)
@@ -706,19 +718,23 @@ _MESSAGE_ID = re.compile(r"sqs message (m\d+-\d+)")
 
 @dataclass(frozen=True)
 class Received:
+    """An alert: its subject, its JSON document (what a queue subscriber gets), its attributes, and what an email
+    subscriber got for the same publish."""
+
     subject: str
-    message: str
+    document: str
     attributes: dict[str, dict[str, str]]  # as SNS delivers them: {"Type": ..., "Value": ...}
     sns_id: str = ""
+    email: Email | None = None
 
     def payload(self) -> dict[str, Any]:
-        assert JSON_MARKER in self.message, f"no JSON part: {self.subject!r}"
-        value = json.loads(self.message.split(JSON_MARKER, 1)[1])
-        assert isinstance(value, dict), f"the JSON part is not an object: {self.subject!r}"
+        value = json.loads(self.document)
+        assert isinstance(value, dict), f"the JSON document is not an object: {self.subject!r}"
         return value
 
     def event_ids(self) -> list[str]:
-        """The events the alert names in its JSON part: results (or their stubs), or the minimal form's eventIDs."""
+        """The events the alert names in its JSON document: results (or their stubs), or the minimal form's
+        eventIDs."""
         payload = self.payload()
         if payload.get("minimal"):
             return [str(event_id) for event_id in payload["eventIDs"]]
@@ -748,10 +764,12 @@ class Received:
 
 def check_sns_limits(received: Received) -> None:
     """What SNS takes and a person or a parser can read."""
-    subject, message = received.subject, received.message
-    inert = sorted({f"U+{ord(c):04X}" for c in message if c != "\n" and unicodedata.category(c) in _INERT})
-    assert not inert, f"raw control, format, surrogate or separator characters {inert} in the message of {subject!r}"
-    size = len(subject.encode()) + len(message.encode())
+    subject, email = received.subject, received.email
+    assert email is not None, f"no email text was published for {subject!r}"
+    for body, allowed in ((email.text, "\n"), (received.document, "")):
+        inert = sorted({f"U+{ord(c):04X}" for c in body if c != allowed and unicodedata.category(c) in _INERT})
+        assert not inert, f"raw control, format, surrogate or separator characters {inert} in {subject!r}"
+    size = len(subject.encode()) + email.message_bytes
     size += sum(
         len(name.encode()) + len(a["Type"].encode()) + len(a["Value"].encode())
         for name, a in received.attributes.items()
@@ -771,7 +789,12 @@ def read_inbox(account: Account) -> list[Received]:
     for message in drain(account.sqs, account.inbox_url):
         envelope = json.loads(message["Body"])
         attributes = envelope.get("MessageAttributes", {})
-        found.append(Received(envelope.get("Subject", ""), envelope["Message"], attributes, envelope["MessageId"]))
+        sns_id = envelope["MessageId"]
+        found.append(
+            Received(
+                envelope.get("Subject", ""), envelope["Message"], attributes, sns_id, account.outbox.sent.get(sns_id)
+            )
+        )
     emailed = {json.loads(message["Body"])["MessageId"] for message in drain(account.sqs, account.email_url)}
     ranked = {
         alert.sns_id for alert in found if int(alert.attributes[names.ATTRIBUTE_SEVERITY_RANK]["Value"]) >= EMAIL_MIN
@@ -844,7 +867,7 @@ def test_every_change_is_alerted_once_or_dead_lettered(
     in_dead_invocation: Counter[str] = Counter()  # accepted by an invocation that later died
     anonymous_in_dead_invocation = 0
     for accepted in sns.accepted:
-        alert = Received(accepted.subject, accepted.message, {})
+        alert = Received(accepted.subject, json.loads(accepted.message)["default"], {})
         units = alert.event_ids() or alert.message_ids()
         if accepted.died_after:
             died_after.update(units)
@@ -858,7 +881,7 @@ def test_every_change_is_alerted_once_or_dead_lettered(
     event(f"claims found in flight: {'some' if run.claims[Claim.IN_FLIGHT] else 'none'}")
     event(f"duplicates suppressed: {'some' if run.claims[Claim.ALERTED] else 'none'}")
     event(f"minimal alerts: {'some' if any(alert.minimal for alert in received) else 'none'}")
-    largest = max((len(alert.message.encode()) for alert in received), default=0)
+    largest = max((alert.email.message_bytes for alert in received if alert.email), default=0)
     event(f"largest message: {'over' if largest > 200_000 else 'under'} 200 kB")
 
     for event_id, copies in (readable | unreadable_ids).items():
@@ -901,7 +924,7 @@ def publish_batch(account: Account, bodies: Sequence[str], first: int = 0) -> tu
     outcome = process_batch(
         {"Records": [sqs_record(message, 0.0) for message in batch]},
         enricher=enricher,
-        publisher=SnsPublisher(account.sns, account.topic_arn),
+        publisher=SnsPublisher(account.sns, account.topic_arn, structured=True),
         metrics=Metrics(),
         logger=handler.logger,
         settings=SETTINGS,
@@ -921,7 +944,7 @@ def _event_id() -> str:
 def test_a_failed_call_with_a_long_group_id_is_published_whole(account: Account, length: int) -> None:
     """A denied call records whatever group id the caller typed. Its alert must still fit SNS and name its event.
 
-    Where the JSON part's last resort drops every result, eventIDs included, and keeps the group ids whole, 12,000
+    Where the JSON document's last resort drops every result, eventIDs included, and keeps the group ids whole, 12,000
     emoji give an alert that names no event, and 21,000 one of 269,000 bytes of UTF-8, more than SNS takes (moto
     counts characters and lets it through; AWS refuses it and only the minimal form goes out)."""
     event_id = _event_id()
@@ -935,9 +958,9 @@ def test_a_failed_call_with_a_long_group_id_is_published_whole(account: Account,
 
 def test_a_denied_group_set_of_long_ids_still_names_its_event(account: Account) -> None:
     """A denied ModifyNetworkInterfaceAttribute naming 20 groups, each id 2,048 U+202E (124 KB of UTF-8). Its alert
-    must name its event in the JSON part, which has room for it: a stub of the one result is some 100 bytes.
+    must name its event in the JSON document, which has room for it: a stub of the one result is some 100 bytes.
 
-    Where the JSON part carries each group's facts with its whole id (12 KB once escaped), even the stubbed form
+    Where the JSON document carries each group's facts with its whole id (12 KB once escaped), even the stubbed form
     does not fit, and a last resort that empties results and groups alike ("results": [], "omittedResults": 1, in a
     message of 49 KB) leaves the SIEM or the automation reading the JSON no eventID."""
     event_id = _event_id()
@@ -952,7 +975,7 @@ def test_a_denied_group_set_of_long_ids_still_names_its_event(account: Account) 
 def test_a_denied_group_set_of_thousands_of_ids_still_names_its_event(account: Account) -> None:
     """A denied ModifyNetworkInterfaceAttribute naming 10,000 groups with short ids that EC2 would not take (about
     200 KB as the buffer holds it). Each id gets facts of its own ("not a security group id that EC2 accepts"):
-    1 MB of them in the JSON part, and the head's list of group ids alone is 90 KB. The alert must still fit SNS and
+    1 MB of them in the JSON document, and the head's list of group ids alone is 90 KB. The alert must still fit SNS and
     name its event: the groups' facts are given up before any result's stub, then the group ids past the first 20.
 
     Where the last resort drops every result instead, the alert names no event."""
@@ -1032,7 +1055,7 @@ def test_a_batch_of_denied_calls_fits_the_function(tmp_path: Path) -> None:
     shares their batches.
 
     Every one of the 10,000 changes carries the group id and every reason repeats it, 12 KB each once escaped for
-    JSON. Encoding all the results whole to assemble the JSON part, even those it then gives up, took about 800 MB
+    JSON. Encoding all the results whole to assemble the JSON document, even those it then gives up, took about 800 MB
     at the peak and 5.8 s of CPU; encoding no more of them than the message holds, about 150 MB and 3 s (the same
     batch with a short group id: 55 MB, 1 s of CPU)."""
     batch: list[dict[str, Any]] = []

@@ -58,13 +58,13 @@ def test_a_world_entry_opening_a_referenced_ssh_rule_is_critical_and_names_the_g
     [alert] = world.received(world.inbox_url)
     assert alert["Subject"] == f"CRITICAL: {list_id} opens 22/tcp from 0.0.0.0/0 on {world.app_group}"
     assert alert["MessageAttributes"][names.ATTRIBUTE_GROUP_ID]["Value"] == world.app_group
-    text = alert["Message"]
+    text = alert["Email"]
     assert (
         f"SSH (22/tcp) opened to the whole internet (0.0.0.0/0, added to prefix list {list_id} (office)) on"
         f" {world.app_group} through rule sgr-" in text
     )
     assert f"name 'payments-app', {world.vpc_id}, used by 2 network interfaces" in text  # the group, described
-    payload = json.loads(text.split("--- JSON ---\n", 1)[1])
+    payload = json.loads(alert["Message"])
     [result] = payload["results"]
     assert result["prefixList"] == {"prefixListId": list_id, "added": ["0.0.0.0/0"], "removed": []}
     assert result["groupIds"] == [world.app_group]
@@ -83,7 +83,7 @@ def test_a_rule_whose_source_is_a_list_holding_the_world_is_rated_by_its_entries
     run(sqs_event(eventbridge(record)))
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "CRITICAL"
-    assert f"the entries of prefix list {list_id} (office)" in alert["Message"]
+    assert f"the entries of prefix list {list_id} (office)" in alert["Email"]
 
 
 def test_an_aws_managed_list_is_named_and_not_the_world(world: World) -> None:
@@ -99,9 +99,7 @@ def test_an_aws_managed_list_is_named_and_not_the_world(world: World) -> None:
     run(sqs_event(eventbridge(record)))
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "LOW"
-    assert (
-        f"{s3['PrefixListName']}) is managed by AWS: addresses of an AWS service, not the internet" in alert["Message"]
-    )
+    assert f"{s3['PrefixListName']}) is managed by AWS: addresses of an AWS service, not the internet" in alert["Email"]
 
 
 def test_without_the_lists_facts_the_edit_is_rated_by_its_entries_and_the_failure_counted(
@@ -115,5 +113,5 @@ def test_without_the_lists_facts_the_edit_is_rated_by_its_entries_and_the_failur
     [alert] = world.received(world.inbox_url)
     assert alert["MessageAttributes"][names.ATTRIBUTE_SEVERITY]["Value"] == "HIGH"
     assert alert["Subject"] == f"HIGH: ModifyManagedPrefixList on prefix list {list_id}"
-    assert "exposure depends on the rules that reference this list" in alert["Message"]
+    assert "exposure depends on the rules that reference this list" in alert["Email"]
     assert names.METRIC_ENRICHMENT_FAILURES in {name for name, _, _ in emf_metrics(capsys.readouterr().out)}

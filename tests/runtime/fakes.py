@@ -63,13 +63,21 @@ class Facts:
 
 @dataclass(frozen=True)
 class Sent:
+    """One publish. An alert's message has per-protocol bodies: `text` is the email's, `payload` the JSON document
+    every other subscriber gets."""
+
     subject: str
     message: str
     attributes: Mapping[str, Mapping[str, str]]
 
     @property
+    def text(self) -> str:
+        text: str = json.loads(self.message)["email"]
+        return text
+
+    @property
     def payload(self) -> Any:
-        return json.loads(self.message.split("--- JSON ---\n", 1)[1])
+        return json.loads(json.loads(self.message)["default"])
 
 
 @dataclass
@@ -90,7 +98,7 @@ class Topic:
             raise ConnectionError("SNS could not be reached")
         if any(event_id in message for event_id in self.fail_on):
             raise ConnectionError("SNS could not be reached")
-        if self.refuse_full and '"minimal": true' not in message:
+        if self.refuse_full and not Sent(subject, message, attributes).payload.get("minimal"):
             raise MessageRefused("InvalidParameter: Message too long")
         self.sent.append(Sent(subject, message, attributes))
 

@@ -123,7 +123,7 @@ def test_an_enricher_that_raises_costs_the_facts_not_the_alert() -> None:
     outcome = run(batch(change("sg-0aaaaaaaaaaaaaaa1")), topic=topic, facts=Facts(failure=RuntimeError("defect")),
                   counts=counts)  # fmt: skip
     assert outcome.failed_message_ids == [] and len(topic.sent) == 1
-    assert "sg-0aaaaaaaaaaaaaaa1: not described (the enricher failed (RuntimeError))" in topic.sent[0].message
+    assert "sg-0aaaaaaaaaaaaaaa1: not described (the enricher failed (RuntimeError))" in topic.sent[0].text
     assert counts.totals[names.METRIC_ENRICHMENT_FAILURES] == 1
 
 

@@ -1,4 +1,5 @@
-"""Alerts: changes grouped by actor and group, rendered as SNS publishes them. Pure: data in, text out."""
+"""Alerts: changes grouped by actor and group, rendered as SNS publishes them: a text for people (email) and a JSON
+document for machines (every other protocol), in one message with per-protocol bodies. Pure: data in, text out."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from sgwatch.core import names
 from sgwatch.core.classify import Classification, prefix_list_phrase
 from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.findings import Verdict, most_severe, render_reason
+from sgwatch.core.ocsf import detection_finding
 from sgwatch.core.rules import UNREADABLE_RECORD
 from sgwatch.core.severity import Severity
 from sgwatch.core.text import clean
 
 MAX_SUBJECT = 100  # SNS's limit for email subjects
 MAX_MESSAGE_BYTES = 240 * 1024  # SNS allows 262,144 UTF-8 bytes with the attributes; headroom for them
-_JSON_MARKER = "--- JSON ---"
-_BODY_BUDGET = MAX_MESSAGE_BYTES // 2  # the human part; the JSON part has the rest
+#: The version of the alert document (schemas/alert.schema.json); 2: the whole message, each result's OCSF finding.
+SCHEMA_VERSION = 2
+_TEXT_BUDGET = MAX_MESSAGE_BYTES // 2  # the text, escaped as the message carries it; the document has the rest
 _TAIL_ALLOWANCE = 4 * 1024  # what follows the reasons and the groups: advice and links
 _SHOWN_GROUPS = 20
 _SHOWN_TAGS = 8
@@ -95,7 +98,13 @@ def _ascii(text: str, limit: int = 10_000) -> str:
 
 
 def _size(text: str) -> int:
-    return len(text.encode("utf-8", "replace"))
+    """What `text` takes in the message: escaped as a JSON string, in ASCII (each character a byte)."""
+    return len(_json(text)) - 2
+
+
+def _cost(text: str) -> int:
+    """What ASCII JSON takes once escaped again as the message's string: a quote or a backslash takes two."""
+    return len(text) + text.count('"') + text.count("\\")
 
 
 def subject(alert: Alert) -> str:
@@ -131,12 +140,6 @@ def subject(alert: Alert) -> str:
 def _fit_subject(text: str) -> str:
     text = _ascii(text)
     return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3] + "..."
-
-
-def reported_severity(result: Classification) -> Severity:
-    """A record's severity as it is alerted: an unreadable record's is the unreadable-record rule's (it may hide
-    anything), not NONE."""
-    return UNREADABLE_RECORD.severity if result.error else result.severity
 
 
 def group_url(region: str, group_id: str, domain: str) -> str:
@@ -183,21 +186,21 @@ def _reason_line(severity: str, reason: str) -> str:
 def _within(lines: list[str], candidates: Sequence[Callable[[], str]], budget: int, what: str) -> list[str]:
     """As many candidate lines as fit in `budget` bytes after `lines`, in order, then a line saying what was left.
     A candidate is rendered only when it is reached: an alert may hold thousands."""
-    used = sum(_size(line) + 1 for line in lines)
+    used = sum(_size(line) + 2 for line in lines)  # a line's newline is escaped: two bytes
     kept: list[str] = []
     for render in candidates:
         line = render()
-        used += _size(line) + 1
+        used += _size(line) + 2
         if used > budget:
             left = len(candidates) - len(kept)
-            return [*kept, f"  ({left} more {what} not shown here: see the JSON part or the function's log)"]
+            return [*kept, f"  ({left} more {what} not shown here: see the JSON document or the function's log)"]
         kept.append(line)
     return kept
 
 
-def message(alert: Alert, *, published_at: datetime | None = None, domain: str = "console.aws.amazon.com") -> str:
-    """The human summary (who, what, where, why, what to do, links), then the full JSON result, in at most
-    MAX_MESSAGE_BYTES of UTF-8. What does not fit is the least severe: results are ranked most severe first."""
+def alert_text(alert: Alert, *, domain: str = "console.aws.amazon.com") -> str:
+    """What a person reads (the email): who, what, where, why, what to do, links, in about half the message. What
+    does not fit is the least severe: results are ranked most severe first."""
     first = alert.first
     lines = [subject(alert), ""]
     if alert.is_unreadable:
@@ -238,20 +241,24 @@ def message(alert: Alert, *, published_at: datetime | None = None, domain: str =
             for verdict in sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
         )
         shown = [partial(_reason_line, severity, reason) for severity, reason in reasons]
-        lines += _within(lines, shown, _BODY_BUDGET - _TAIL_ALLOWANCE, "reasons")
+        lines += _within(lines, shown, _TEXT_BUDGET - _TAIL_ALLOWANCE, "reasons")
         lines += ["", f"What to do: {alert.top.advice}"]
         if alert.top.undo:
             lines.append(f"Undo: {clean(alert.top.undo, 1000)}")
     if alert.facts:
         lines += ["", "Groups now:"]
         facts = [partial(_facts_line, group) for group in alert.facts]
-        lines += _within(lines, facts, _BODY_BUDGET - _TAIL_ALLOWANCE, "groups")
+        lines += _within(lines, facts, _TEXT_BUDGET - _TAIL_ALLOWANCE, "groups")
     links = _console_links(alert, domain)
     if links:
         lines += ["", "Links:", *(f"  {link}" for link in links)]
-    body = "\n".join(lines)
-    head = f"{body}\n\n{_JSON_MARKER}\n"
-    return head + _fitted_json(alert, published_at, MAX_MESSAGE_BYTES - _size(head))
+    return "\n".join(lines)
+
+
+def document(alert: Alert, *, published_at: datetime | None = None, budget: int = MAX_MESSAGE_BYTES) -> str:
+    """What a machine reads (queues, functions, HTTPS): the alert's JSON document (schemas/alert.schema.json), whole
+    and valid, taking at most `budget` bytes once escaped into the message."""
+    return _fitted_json(alert, published_at, budget)
 
 
 def _json(value: Any) -> str:
@@ -264,12 +271,12 @@ _ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)
 
 
 def _bounded(value: Any, limit: int) -> str | None:
-    """`value` as _json encodes it, or None when that is longer than `limit` characters. The encoding stops there:
+    """`value` as _json encodes it, or None when that costs more than `limit` (_cost). The encoding stops there:
     a value of 12 MB costs about `limit` (one piece is one string at most), not 12 MB."""
     size = 0
     pieces: list[str] = []
     for piece in _ENCODER.iterencode(value):
-        size += len(piece)
+        size += _cost(piece)
         if size > limit:
             return None
         pieces.append(piece)
@@ -285,14 +292,14 @@ class _Frame:
 
     @property
     def size(self) -> int:
-        return len(self.prefix) + len(self.suffix)
+        return _cost(self.prefix) + _cost(self.suffix)
 
     def around(self, results: Sequence[str]) -> str:
         return self.prefix + ", ".join(results) + self.suffix
 
     def size_around(self, results: Sequence[str]) -> int:
-        """len(self.around(results)), without building it (ASCII: characters are bytes)."""
-        return self.size + sum(len(result) for result in results) + 2 * max(0, len(results) - 1)
+        """_cost(self.around(results)), without building it."""
+        return self.size + sum(_cost(result) for result in results) + 2 * max(0, len(results) - 1)
 
 
 def _frame(
@@ -327,14 +334,14 @@ def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> st
     The work is bounded by the budget, not by the alert: a result is encoded only when it is reached, at most
     `budget` characters of it, and once; sizes are summed from the pieces and only the answer is assembled."""
     ids = [_clip(group) for group in alert.group_ids]
-    head: dict[str, Any] = {"severity": alert.severity.name, "groupIds": ids}
+    head: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "severity": alert.severity.name, "groupIds": ids}
     if published_at is not None:
         head["publishedAt"] = published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     ranked = alert.ranked
 
     @cache
     def encoded(index: int) -> str | None:
-        return _bounded(ranked[index].to_dict(), budget)
+        return _bounded(_result_json(ranked[index], published_at), budget)
 
     groups = [group.to_dict() for group in alert.facts]
     extra: dict[str, Any] = {}
@@ -344,13 +351,13 @@ def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> st
         except (RecursionError, ValueError):
             extra["rawRecordOmitted"] = "nested too deeply to encode"
         else:
-            text = _whole(_frame(head, groups, {}, budget, raw), encoded, len(ranked), budget)
-            if text is not None:
-                return text
+            fitted = _whole(_frame(head, groups, {}, budget, raw), encoded, len(ranked), budget)
+            if fitted is not None:
+                return fitted
             extra["rawRecordOmitted"] = "too large for the message; the function's log has it"
-    text = _whole(_frame(head, groups, extra, budget), encoded, len(ranked), budget)
-    if text is not None:
-        return text
+    fitted = _whole(_frame(head, groups, extra, budget), encoded, len(ranked), budget)
+    if fitted is not None:
+        return fitted
     extra["truncated"] = True
     stubs = [_stub(result) for result in ranked]
     tagless = [{key: value for key, value in group.items() if key != "tags"} for group in groups]
@@ -366,17 +373,26 @@ def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> st
         extra = {**extra, "omittedGroupIds": len(ids) - _SHOWN_GROUPS}
         levels.append((head, [], extra))
     for level_head, level_groups, level_extra in levels:
-        text = _stubbed(_frame(level_head, level_groups, level_extra, budget), encoded, stubs, budget)
-        if text is not None:
-            return text
+        fitted = _stubbed(_frame(level_head, level_groups, level_extra, budget), encoded, stubs, budget)
+        if fitted is not None:
+            return fitted
     # More results than stubs fit (a log file's alert, not a batch's): the most severe stubs, and how many are not.
-    # message() leaves the JSON part over 100 KB, and a head of 20 clipped ids takes 62 KB at most.
-    text = _most_stubs(head, extra, stubs, budget) or _most_stubs(
+    # publication() leaves the document over 100 KB, and a head of 20 clipped ids takes 62 KB at most.
+    fitted = _most_stubs(head, extra, stubs, budget) or _most_stubs(
         {**head, "groupIds": []}, {**extra, "omittedGroupIds": len(ids)}, stubs, budget
     )
-    if text is None:
+    if fitted is None:
         raise ValueError(f"{budget} bytes cannot hold an alert's severity and counts")
-    return text
+    return fitted
+
+
+def _result_json(result: Classification, published_at: datetime | None) -> dict[str, Any]:
+    """A result as the document carries it: its JSON form, and under "ocsf" its OCSF Detection Finding (whose copy
+    of that JSON form, `unmapped`, would only repeat the result it sits in), dated `published_at` when the record's
+    own time cannot be read."""
+    finding = detection_finding(result, now=published_at)
+    finding.pop("unmapped", None)
+    return result.to_dict() | {"ocsf": finding}
 
 
 def _whole(frame: _Frame | None, encoded: Callable[[int], str | None], count: int, budget: int) -> str | None:
@@ -389,7 +405,7 @@ def _whole(frame: _Frame | None, encoded: Callable[[int], str | None], count: in
         result = encoded(index)
         if result is None:
             return None
-        room -= len(result) + (2 if index else 0)
+        room -= _cost(result) + (2 if index else 0)
         if room < 0:
             return None
         results.append(result)
@@ -400,13 +416,13 @@ def _stubbed(frame: _Frame | None, encoded: Callable[[int], str | None], stubs: 
     """The JSON with the most severe results whole as long as they fit, the others as stubs, if that fits."""
     if frame is None:
         return None
-    fixed = frame.size + sum(len(stub) + 2 for stub in stubs)
+    fixed = frame.size + sum(_cost(stub) + 2 for stub in stubs)
     results: list[str] = []
     while len(results) < len(stubs):
         result = encoded(len(results))
-        if result is None or fixed + len(result) - len(stubs[len(results)]) > budget:
+        if result is None or fixed + _cost(result) - _cost(stubs[len(results)]) > budget:
             break
-        fixed += len(result) - len(stubs[len(results)])
+        fixed += _cost(result) - _cost(stubs[len(results)])
         results.append(result)
     results += stubs[len(results) :]
     return frame.around(results) if frame.size_around(results) <= budget else None
@@ -418,8 +434,8 @@ def _most_stubs(head: dict[str, Any], extra: dict[str, Any], stubs: list[str], b
     if frame is None:
         return None
     room, shown = budget - frame.size, 0  # sized for all omitted: a smaller count takes no more digits
-    while shown < len(stubs) and len(stubs[shown]) + 2 <= room:
-        room -= len(stubs[shown]) + 2
+    while shown < len(stubs) and _cost(stubs[shown]) + 2 <= room:
+        room -= _cost(stubs[shown]) + 2
         shown += 1
     frame = _frame(head, [], {**extra, "omittedResults": len(stubs) - shown}, budget)
     return frame.around(stubs[:shown]) if frame else None
@@ -449,17 +465,33 @@ def attributes(alert: Alert) -> dict[str, dict[str, str]]:
 
 @dataclass(frozen=True)
 class Publication:
-    """An alert as SNS receives it."""
+    """An alert as SNS receives it: `text` for email, `document` (JSON) for every other protocol."""
 
     subject: str
-    message: str
+    text: str
+    document: str
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """The SNS message with per-protocol bodies (published with MessageStructure=json): "email" is the text,
+        "default" (SQS, Lambda, HTTP/S, email-json, Firehose) the document."""
+        return _json({"default": self.document, "email": self.text})
+
+
+#: What the message takes besides its two bodies.
+_ENVELOPE = len(Publication("", "", "").message)
 
 
 def publication(
     alert: Alert, *, published_at: datetime | None = None, domain: str = "console.aws.amazon.com"
 ) -> Publication:
-    return Publication(subject(alert), message(alert, published_at=published_at, domain=domain), attributes(alert))
+    """The alert in at most MAX_MESSAGE_BYTES: the text first (about half), the document in what is left."""
+    body = alert_text(alert, domain=domain)
+    budget = MAX_MESSAGE_BYTES - _ENVELOPE - _size(body)
+    return Publication(
+        subject(alert), body, document(alert, published_at=published_at, budget=budget), attributes(alert)
+    )
 
 
 def minimal_publication(alert: Alert, *, published_at: datetime | None = None) -> Publication:
@@ -474,6 +506,7 @@ def minimal_publication(alert: Alert, *, published_at: datetime | None = None) -
     headline = _ascii(f"{alert.severity.name}: {what} on {groups}")
     title = headline if len(headline) <= MAX_SUBJECT else headline[: MAX_SUBJECT - 3] + "..."
     payload: dict[str, Any] = {
+        "schemaVersion": SCHEMA_VERSION,
         "severity": alert.severity.name,
         "account": _ascii(first.account, 64),
         "region": _ascii(first.region, 64),
@@ -492,9 +525,6 @@ def minimal_publication(alert: Alert, *, published_at: datetime | None = None) -
             f"Severity: {alert.severity.name}",
             f"Where:    account {payload['account'] or 'unknown'}, region {payload['region'] or 'unknown'}, {groups}",
             f"Events:   {', '.join(event_ids) or 'no event id in the record'}",
-            "",
-            _JSON_MARKER,
-            _json(payload),
         ]
     )
-    return Publication(title, body, attributes(alert))
+    return Publication(title, body, _json(payload), attributes(alert))

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sgwatch.core.alerts import REGION_NAME, event_url, group_url, reported_severity
-from sgwatch.core.classify import Classification
+from sgwatch.core.alerts import REGION_NAME, event_url, group_url
+from sgwatch.core.classify import Classification, reported_severity
 from sgwatch.core.enrich import GroupFacts
 from sgwatch.core.parse import parse_time
 from sgwatch.core.rules import Family

@@ -26,6 +26,7 @@ from sgwatch.core.rules import (
     PREFIX_LIST_RESTORED,
     RULE_REVOKED,
     TAMPER_DENIED,
+    UNREADABLE_RECORD,
     WORLD_ALL_TRAFFIC,
     Context,
     Family,
@@ -183,6 +184,12 @@ class Classification:
             )
             changes += change is not None
         return findings
+
+
+def reported_severity(result: Classification) -> Severity:
+    """A record's severity as it is alerted: an unreadable record's is the unreadable-record rule's (it may hide
+    anything), not NONE."""
+    return UNREADABLE_RECORD.severity if result.error else result.severity
 
 
 def _unclassified(record: Any, location: str, account: str, region: str, error: str = "") -> Classification:

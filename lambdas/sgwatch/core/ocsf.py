@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sgwatch import __version__
-from sgwatch.core.alerts import reported_severity
-from sgwatch.core.classify import Classification
+from sgwatch.core.classify import Classification, reported_severity
 from sgwatch.core.parse import parse_time
 from sgwatch.core.severity import Severity
 

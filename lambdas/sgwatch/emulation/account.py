@@ -1,8 +1,9 @@
 """The emulated account of `sgwatch demo`, the tests and the benchmarks: the whole pipeline in process, on moto.
 
 EventBridge rule (the stack's own pattern) -> buffer queue -> the real handler, in batches shaped as Lambda receives
-them -> SNS topic -> an inbox queue and an email-filtered queue. Needs the development install (moto); never part
-of the Lambda.
+them -> SNS topic -> an inbox queue and an email-filtered queue, which receive the alert's JSON document, as any queue
+subscriber does; the email text is read from the function's publish calls (EmailOutbox). Needs the development
+install (moto); never part of the Lambda.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import json
 import logging
 import os
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -39,14 +41,25 @@ _GROUP_PATHS = (
 )
 
 
+@dataclass(frozen=True)
+class Email:
+    """What an email subscriber of the alert topic is sent, and the size of the whole message (every protocol's body)
+    in UTF-8, which SNS limits."""
+
+    subject: str
+    text: str
+    message_bytes: int = 0
+
+
 @dataclass
 class DemoResult:
     replayed: int = 0
     delivered: int = 0
     batches: int = 0
     failed_messages: int = 0
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    emailed: set[str] = field(default_factory=set)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # the inbox queue's: SNS's envelope of the document
+    emailed: set[str] = field(default_factory=set)  # the MessageIds the email subscription's filter passes
+    emails: dict[str, Email] = field(default_factory=dict)  # what an email subscriber is sent, by MessageId
     metrics: dict[str, list[tuple[dict[str, str], float]]] = field(default_factory=lambda: defaultdict(list))
     setup: str = ""
     undelivered_changes: list[str] = field(default_factory=list)
@@ -255,8 +268,38 @@ def prefix_list_opens_group(ec2: Any, group_id: str, at: datetime) -> dict[str, 
 DEMO_RULE, DEMO_GUARD_RULE = "sgwatch", "sgwatch-guard"
 
 
-def moto_clients() -> Callable[..., Any]:
-    """The function's boto3 clients, with what moto does not emulate answered from moto's own state."""
+class EmailOutbox:
+    """The email bodies of the function's publishes with per-protocol bodies, by SNS MessageId. SNS sends email
+    outside anything moto emulates (a queue subscriber gets the "default" body), so the text is read from the publish
+    call: its parameters before it is made, its MessageId once SNS has taken it."""
+
+    _KEY = "sgwatch_publish"
+
+    def __init__(self) -> None:
+        self.sent: dict[str, Email] = {}
+        self._lock = threading.Lock()  # the function publishes a batch's alerts side by side
+
+    def watch(self, sns: Any) -> None:
+        sns.meta.events.register("before-parameter-build.sns.Publish", self._before)
+        sns.meta.events.register("after-call.sns.Publish", self._after)
+
+    def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[self._KEY] = dict(params)
+
+    def _after(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        params = context.get(self._KEY) or {}
+        if params.get("MessageStructure") != "json" or "MessageId" not in parsed:
+            return
+        bodies = json.loads(params["Message"])
+        with self._lock:
+            self.sent[parsed["MessageId"]] = Email(
+                params.get("Subject", ""), bodies.get("email", bodies["default"]), len(params["Message"].encode())
+            )
+
+
+def moto_clients(outbox: EmailOutbox | None = None) -> Callable[..., Any]:
+    """The function's boto3 clients, with what moto does not emulate answered from moto's own state, and the email
+    bodies of its publishes kept in `outbox`."""
     from sgwatch.runtime.handler import aws_clients  # noqa: PLC0415 - the function's own client settings
 
     make = aws_clients()
@@ -265,6 +308,8 @@ def moto_clients() -> Callable[..., Any]:
         made = make(service, **options)
         if service == "ec2":
             answer_prefix_list_associations(made)
+        if service == "sns" and outbox is not None:
+            outbox.watch(made)
         return made
 
     return client
@@ -389,7 +434,8 @@ def run_pipeline(
                 or {"stack": "sgwatch", "detectionRules": [DEMO_RULE], "guardRules": [DEMO_GUARD_RULE], "names": []}
             )
             # A new container of the function, configured by the environment the stack gives it, for this replay.
-            function = handler.build_runtime(settings_from_env(os.environ), clients=moto_clients())
+            outbox = EmailOutbox()
+            function = handler.build_runtime(settings_from_env(os.environ), clients=moto_clients(outbox))
             delivered_ids: set[str] = set()
 
             def invoke(event: dict[str, Any]) -> dict[str, Any]:
@@ -423,6 +469,7 @@ def run_pipeline(
             ]
             result.alerts = [json.loads(message["Body"]) for message in drain(sqs, inbox)]
             result.emailed = {json.loads(message["Body"])["MessageId"] for message in drain(sqs, email)}
+            result.emails = dict(outbox.sent)
             hub = boto3.client("securityhub", region_name=REGION)
             result.findings = [
                 finding for page in hub.get_paginator("get_findings").paginate() for finding in page["Findings"]

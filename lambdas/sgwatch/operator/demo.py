@@ -22,14 +22,18 @@ HEARTBEAT_MINUTES = 30  # the stack's default (heartbeatMinutes)
 def _results_carry(alert: dict[str, Any], key: str) -> bool:
     """Whether one of an alert's JSON results has `key`: `resource` for a call that can blind the monitor,
     `prefixList` for an edited prefix list."""
-    payload = json.loads(alert["Message"].split("\n\n--- JSON ---\n", 1)[1])
-    return any(key in result for result in payload.get("results", []))
+    return any(key in result for result in json.loads(alert["Message"]).get("results", []))
 
 
-def _email(alert: dict[str, Any]) -> str:
-    """An alert's text as its email reads, between rules."""
-    human: str = alert["Message"].split("\n\n--- JSON ---", 1)[0]
-    return "-" * 100 + "\n" + human + "\n" + "-" * 100 + "\n"
+def _between_rules(text: str) -> str:
+    return "-" * 100 + "\n" + text + "\n" + "-" * 100 + "\n"
+
+
+def _queued(alert: dict[str, Any], lines: int = 60) -> str:
+    """The JSON document a queue subscriber receives (SNS's envelope: its "Message"), indented, its first `lines`."""
+    shown = json.dumps(json.loads(alert["Message"]), indent=2).splitlines()
+    more = f"\n... ({len(shown) - lines} more lines)" if len(shown) > lines else ""
+    return _between_rules("\n".join(shown[:lines]) + more)
 
 
 def _rank(alert: dict[str, Any]) -> int:
@@ -87,11 +91,16 @@ def render(result: DemoResult, out: TextIO) -> None:
     for alert in sorted(result.alerts, key=_rank, reverse=True):
         mark = "*" if alert["MessageId"] in result.emailed else " "
         write(f" {mark} {alert['Subject']}\n")
+
+    def email(alert: dict[str, Any]) -> str:
+        """An alert's text as its email reads, between rules."""
+        return _between_rules(result.emails[alert["MessageId"]].text)
+
     if result.alerts:
         # The most severe; among equals, the one that groups the most records shows the most.
-        worst = max(result.alerts, key=lambda alert: (_rank(alert), alert["Message"].count('"eventID"')))
-        write("\nThe most severe alert, as its email reads (the JSON result follows it in the message):\n")
-        write(_email(worst))
+        worst = max(result.alerts, key=lambda alert: (_rank(alert), len(json.loads(alert["Message"])["results"])))
+        write("\nThe most severe alert, as its email reads:\n")
+        write(email(worst))
     for key, heading in (
         ("prefixList", "A prefix list opens a group (the call names no security group; the function finds the rules"
                        " that reference the list):"),
@@ -100,7 +109,8 @@ def render(result: DemoResult, out: TextIO) -> None:
         carrying = [alert for alert in result.alerts if _results_carry(alert, key)]
         if carrying:
             write(f"\n{heading}\n")
-            write(_email(max(carrying, key=_rank)))
+            write(email(max(carrying, key=_rank)))
+    _render_document(result, write)
     _render_findings(result, write)
     _render_chat(result, write)
     write("\nMetrics (namespace sgwatch), as the dashboard will show them:\n")
@@ -122,6 +132,20 @@ def render(result: DemoResult, out: TextIO) -> None:
             write(f"  {name:<32}{', '.join(f'{region} {count}' for region, count in sorted(regions.items()))}\n")
         else:
             write(f"  {name:<32}{sum(values):.0f}\n")
+
+
+def _render_document(result: DemoResult, write: Callable[[str], object]) -> None:
+    """The JSON document a queue subscriber receives for one alert: the shortest of the most severe on a group."""
+    if not result.alerts:
+        return
+    on_groups = [alert for alert in result.alerts if json.loads(alert["Message"])["groupIds"]] or result.alerts
+    shown = min(on_groups, key=lambda alert: (-_rank(alert), len(alert["Message"])))
+    write(
+        "\nWhat a queue, function or HTTPS subscriber receives instead of the text: the alert's JSON document"
+        " (schemas/alert.schema.json), each result with its OCSF Detection Finding. For"
+        f" '{shown['Subject']}':\n"
+    )
+    write(_queued(shown))
 
 
 _LABEL_RANK = {label: rank for rank, label in enumerate(("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"))}

@@ -323,13 +323,24 @@ class Ec2Enricher:
 
 
 class SnsPublisher:
-    def __init__(self, client: Any, topic_arn: str) -> None:
+    """Publishes to one topic. `structured`: each message is a JSON object of per-protocol bodies (the alert topic's:
+    email gets text, the other protocols JSON); otherwise every subscriber gets the message as it is (the chat
+    topic's)."""
+
+    def __init__(self, client: Any, topic_arn: str, *, structured: bool = False) -> None:
         self.client = client
         self.topic_arn = topic_arn
+        self.structure = {"MessageStructure": "json"} if structured else {}
 
     def publish(self, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None:
         try:
-            self.client.publish(TopicArn=self.topic_arn, Subject=subject, Message=message, MessageAttributes=attributes)
+            self.client.publish(
+                TopicArn=self.topic_arn,
+                Subject=subject,
+                Message=message,
+                MessageAttributes=attributes,
+                **self.structure,
+            )
         except Exception as error:
             if error_code(error) in _REFUSED_MESSAGE_CODES:
                 raise MessageRefused(_error_text(error)) from error

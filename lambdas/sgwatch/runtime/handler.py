@@ -124,7 +124,7 @@ def build_runtime(
     return Runtime(
         settings,
         enricher,
-        SnsPublisher(client("sns"), settings.topic_arn),
+        SnsPublisher(client("sns"), settings.topic_arn, structured=True),
         metrics if metrics is not None else PowertoolsMetrics(),
         deduplicator,
         CloudTrailInspector(service_for("cloudtrail")),

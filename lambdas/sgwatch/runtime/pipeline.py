@@ -27,12 +27,18 @@ from sgwatch.core.alerts import (
     group_key,
     minimal_publication,
     publication,
-    reported_severity,
     subject,
 )
 from sgwatch.core.asff import security_hub_finding
 from sgwatch.core.chat import chat_notification
-from sgwatch.core.classify import DEFAULT_SETTINGS, Classification, Settings, classify, judged_across
+from sgwatch.core.classify import (
+    DEFAULT_SETTINGS,
+    Classification,
+    Settings,
+    classify,
+    judged_across,
+    reported_severity,
+)
 from sgwatch.core.enrich import (
     MAX_REFERENCING_RATED,
     GroupFacts,
