@@ -78,3 +78,7 @@ def test_demo_shows_each_output_a_deployment_can_enable() -> None:
     chat = re.search(r"Chat \(Slack or Teams\): (\d+) cards \(alerts from HIGH up\); the most severe reads:", text)
     assert chat is not None and 0 < int(chat.group(1)) < int(findings.group(1))
     assert "  | CRITICAL: " in text and "  | *Who:* `" in text and "  | Next steps:" in text
+    queued = text.split("What a queue, function or HTTPS subscriber receives instead of the text", 1)
+    assert len(queued) == 2  # the document a queue gets, as JSON, after the emails as text
+    shown = queued[1].split("\n")
+    assert shown[2] == "{" and shown[3] == '  "schemaVersion": 2,' and '      "ocsf": {' in shown
