@@ -442,7 +442,7 @@ def _most_stubs(head: dict[str, Any], extra: dict[str, Any], stubs: list[str], b
 
 
 def _clip(text: str, limit: int = 256) -> str:
-    """An id as the JSON part carries it: real ids are short, a failed call's can be anything the caller typed."""
+    """An id as the JSON document carries it: real ids are short, a failed call's can be anything the caller typed."""
     return text if len(text) <= limit else f"{text[:limit]}...({len(text) - limit} more characters)"
 
 
