@@ -271,16 +271,18 @@ _ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)
 
 
 def _bounded(value: Any, limit: int) -> str | None:
-    """`value` as _json encodes it, or None when that costs more than `limit` (_cost). The encoding stops there:
-    a value of 12 MB costs about `limit` (one piece is one string at most), not 12 MB."""
+    """`value` as _json encodes it, or None when that costs more than `limit` (_cost). The encoding stops once its
+    length alone is over (a cost is never less than the length): a value of 12 MB costs about `limit` (one piece is
+    one string at most), not 12 MB."""
     size = 0
     pieces: list[str] = []
     for piece in _ENCODER.iterencode(value):
-        size += _cost(piece)
+        size += len(piece)
         if size > limit:
             return None
         pieces.append(piece)
-    return "".join(pieces)
+    text = "".join(pieces)
+    return text if _cost(text) <= limit else None
 
 
 @dataclass(frozen=True)
@@ -331,8 +333,9 @@ def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> st
     severity), the groups' ids past 256 characters, the groups, the group ids past the first 20, and last the least
     severe stubs (only when an alert has more results than stubs fit: a batch's alert has ten at most).
 
-    The work is bounded by the budget, not by the alert: a result is encoded only when it is reached, at most
-    `budget` characters of it, and once; sizes are summed from the pieces and only the answer is assembled."""
+    The work is bounded by the budget and the records, not by the alert: a result is encoded only when it is reached,
+    once, in one pass of the C encoder (a result's size is its record's, which a queue message held); the head and the
+    groups, which grow with the alert, are encoded piece by piece up to `budget`; only the answer is assembled."""
     ids = [_clip(group) for group in alert.group_ids]
     head: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "severity": alert.severity.name, "groupIds": ids}
     if published_at is not None:
@@ -341,7 +344,8 @@ def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> st
 
     @cache
     def encoded(index: int) -> str | None:
-        return _bounded(_result_json(ranked[index], published_at), budget)
+        text = _json(_result_json(ranked[index], published_at))
+        return text if _cost(text) <= budget else None
 
     groups = [group.to_dict() for group in alert.facts]
     extra: dict[str, Any] = {}
@@ -390,9 +394,7 @@ def _result_json(result: Classification, published_at: datetime | None) -> dict[
     """A result as the document carries it: its JSON form, and under "ocsf" its OCSF Detection Finding (whose copy
     of that JSON form, `unmapped`, would only repeat the result it sits in), dated `published_at` when the record's
     own time cannot be read."""
-    finding = detection_finding(result, now=published_at)
-    finding.pop("unmapped", None)
-    return result.to_dict() | {"ocsf": finding}
+    return result.to_dict() | {"ocsf": detection_finding(result, now=published_at, unmapped=False)}
 
 
 def _whole(frame: _Frame | None, encoded: Callable[[int], str | None], count: int, budget: int) -> str | None:

@@ -29,9 +29,10 @@ SEVERITY_IDS = {
 SECURITY_GROUP_TYPE = "AWS::EC2::SecurityGroup"
 
 
-def detection_finding(result: Classification, *, now: datetime | None = None) -> dict[str, Any]:
+def detection_finding(result: Classification, *, now: datetime | None = None, unmapped: bool = True) -> dict[str, Any]:
     """The OCSF Detection Finding of one judged record (a security-group change, a tamper call, or a record that
-    could not be read). Its time is the event's; `now` when the record gives none that can be read."""
+    could not be read). Its time is the event's; `now` when the record gives none that can be read. `unmapped`: carry
+    the classification's JSON form under unmapped.sgwatch (not where the finding sits beside it already)."""
     severity = reported_severity(result)
     severity_id, severity_name = SEVERITY_IDS.get(severity, (0, "Unknown"))
     moment = parse_time(result.event_time) or now
@@ -77,8 +78,9 @@ def detection_finding(result: Classification, *, now: datetime | None = None) ->
             {"uid": group_id, "type": SECURITY_GROUP_TYPE, **({"region": result.region} if result.region else {})}
             for group_id in result.group_ids
         ],
-        "unmapped": {"sgwatch": result.to_dict()},
     }
+    if unmapped:
+        finding["unmapped"] = {"sgwatch": result.to_dict()}
     if result.account:
         finding["cloud"]["account"] = {
             "uid": result.account,
