@@ -5,12 +5,15 @@ takes in. Pure data, built from the classification; the classification's own JSO
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sgwatch import __version__
 from sgwatch.core.classify import Classification, reported_severity
 from sgwatch.core.parse import parse_time
 from sgwatch.core.severity import Severity
+
+if TYPE_CHECKING:  # the function never scans: it must not load the scan's classes at a cold start
+    from sgwatch.core.scan import ScanFinding
 
 OCSF_VERSION = "1.5.0"
 DETECTION_FINDING = (2004, "Detection Finding")
@@ -91,4 +94,53 @@ def detection_finding(result: Classification, *, now: datetime | None = None, un
     advice = [verdict.advice for verdict in verdicts if verdict.advice]
     if advice:
         finding["remediation"] = {"desc": advice[0]}
+    return finding
+
+
+def scan_detection_finding(found: ScanFinding, *, now: datetime) -> dict[str, Any]:
+    """A rule that `sgwatch scan` judged, as an OCSF Detection Finding of the moment it was read: its uid names the
+    rule, so the same rule found by the next scan is the same finding."""
+    verdict = found.verdict
+    severity_id, severity_name = SEVERITY_IDS.get(found.severity, (0, "Unknown"))
+    group, rule = found.group, found.rule
+    finding: dict[str, Any] = {
+        "activity_id": CREATE[0],
+        "activity_name": CREATE[1],
+        "category_uid": FINDINGS[0],
+        "category_name": FINDINGS[1],
+        "class_uid": DETECTION_FINDING[0],
+        "class_name": DETECTION_FINDING[1],
+        "type_uid": DETECTION_FINDING[0] * 100 + CREATE[0],
+        "type_name": f"{DETECTION_FINDING[1]}: {CREATE[1]}",
+        "severity_id": severity_id,
+        "severity": severity_name,
+        "status_id": STATUS_NEW[0],
+        "status": STATUS_NEW[1],
+        "time": int(now.timestamp() * 1000),
+        "message": verdict.summary,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {"name": "sgwatch", "vendor_name": "sgwatch", "version": __version__},
+            "uid": f"sgwatch-scan:{group.account}:{group.region}:{rule.rule_id}",
+            "event_code": "scan",
+            "profiles": ["cloud"],
+        },
+        "finding_info": {
+            "uid": f"sgwatch-scan:{group.account}:{group.region}:{rule.rule_id}",
+            "title": verdict.summary,
+            "desc": f"{verdict.summary}. Why it matters: {verdict.why}. {found.reach_phrase}.",
+            "types": [verdict.rule.id],
+            "data_sources": ["Amazon EC2 DescribeSecurityGroupRules"],
+        },
+        "cloud": {"provider": "AWS", "region": group.region},
+        "resources": [{"uid": group.group_id, "name": group.name, "type": SECURITY_GROUP_TYPE, "region": group.region}],
+        "remediation": {"desc": f"{verdict.rule.advice} To revoke exactly this rule: {found.revoke_command}"},
+    }
+    if group.account:
+        finding["cloud"]["account"] = {
+            "uid": group.account,
+            "name": group.account,
+            "type_id": AWS_ACCOUNT[0],
+            "type": AWS_ACCOUNT[1],
+        }
     return finding

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
@@ -437,6 +437,25 @@ def apply_policy(
     if verdicts == list(result.verdicts):
         return result
     return replace(result, verdicts=tuple(verdicts))
+
+
+def apply_policy_to_standing(
+    verdict: Verdict, policy: Policy, *, group_id: str, account: str, tags: Mapping[str, str], today: date
+) -> Verdict:
+    """A rule as it stands now (`sgwatch scan`), with the policy applied: the approvals of its group (and its
+    sgwatch:approved tag when tag_approvals is on), expired ones said, then the mutes. No principal is trusted: nobody
+    is making a change."""
+    change = verdict.change
+    if change is not None:
+        candidates = [approval for approval in policy.approvals if approval.group_id == group_id]
+        tag_found, tag_problems = tag_approvals(group_id, dict(tags)) if policy.tag_approvals else ([], [])
+        verdict = _approvals_applied(verdict, change, [*candidates, *tag_found], tag_problems, today)
+    mute = next((entry for entry, muted in policy.muted_accounts if muted == account), None) or next(
+        (entry for entry, muted in policy.muted_groups if muted == group_id), None
+    )
+    if mute is not None:
+        verdict = verdict.lower(_lowering(PolicyAction.MUTED, mute, verdict, Severity.INFO))
+    return verdict
 
 
 def _trusted(policy: Policy, actor: Actor) -> Entry | None:

@@ -548,3 +548,52 @@ def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
         entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(batch)]
         sqs.delete_message_batch(QueueUrl=url, Entries=entries)
     return found
+
+
+def seed_open_groups(ec2: Any) -> dict[str, str]:
+    """A VPC of the emulated account holding the exposures `sgwatch scan` is compared on, each in a group of its own:
+    the group ids by what they hold. Two interfaces use groups, one with a public address."""
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.1.0/24")["Subnet"]["SubnetId"]
+    office = ec2.create_managed_prefix_list(
+        PrefixListName="office", MaxEntries=5, AddressFamily="IPv4", Entries=[{"Cidr": "0.0.0.0/0"}]
+    )["PrefixList"]["PrefixListId"]
+
+    def world(protocol: str, first: int, last: int) -> dict[str, Any]:
+        return {"IpProtocol": protocol, "FromPort": first, "ToPort": last, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+
+    layout: dict[str, list[dict[str, Any]]] = {
+        "world-ssh": [world("tcp", 22, 22)],
+        "world-all-traffic": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        "world-https": [world("tcp", 443, 443)],
+        "broad-postgres": [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "20.0.0.0/8"}]}],
+        "prefix-list-rdp": [{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "PrefixListIds": [{"PrefixListId": office}]}],
+        "unused-world-mysql": [world("tcp", 3306, 3306)],
+        "world-ssh-ipv6": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}],
+        "private-app": [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "10.40.0.0/16"}]}],
+        "web-tier": [],
+    }  # fmt: skip
+    groups = {
+        name: ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"] for name in layout
+    }
+    for name, permissions in layout.items():
+        if permissions:
+            ec2.authorize_security_group_ingress(GroupId=groups[name], IpPermissions=permissions)
+    groups["app-from-web"] = ec2.create_security_group(GroupName="app-from-web", Description="app", VpcId=vpc)[
+        "GroupId"
+    ]
+    ec2.authorize_security_group_ingress(
+        GroupId=groups["app-from-web"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443,
+                        "UserIdGroupPairs": [{"GroupId": groups["web-tier"]}]}],
+    )  # fmt: skip
+    groups["default"] = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=groups["default"], IpPermissions=[world("tcp", 80, 80)])
+    public = ec2.create_network_interface(SubnetId=subnet, Groups=[groups["world-ssh"], groups["world-https"]])
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=public["NetworkInterface"]["NetworkInterfaceId"])
+    ec2.create_network_interface(SubnetId=subnet, Groups=[groups["world-all-traffic"], groups["private-app"]])
+    groups["vpc"], groups["prefix-list"] = vpc, office
+    return groups

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from sgwatch import __version__
-from sgwatch.operator.commands import audit, classify, demo, history, policy
+from sgwatch.operator.commands import audit, classify, demo, history, policy, scan
 from sgwatch.operator.commands.common import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, MissingDependency
 
 __all__ = ["EXIT_OK", "EXIT_UNREADABLE", "EXIT_USAGE", "build_parser", "entry_point", "main"]
 
 #: The commands in the order `sgwatch --help` lists them.
-COMMANDS = (classify, demo, audit, history, policy)
+COMMANDS = (classify, demo, audit, history, scan, policy)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,7 +59,7 @@ def assumed_role_keys(sts: Any, role_arn: str, session_name: str) -> dict[str, s
     }
 
 
-def _error_text(error: Exception) -> str:
+def error_text(error: Exception) -> str:
     code = error_code(error)
     if code:
         message = getattr(error, "response", {}).get("Error", {}).get("Message", "")
@@ -128,7 +128,7 @@ class Ec2Enricher:
             client = self._client(region, account)
         except Exception as error:  # a region the SDK cannot reach ("..." in a redacted record): no facts, say why
             where = f"account {account}, region {region!r}" if account else f"region {region!r}"
-            return {gid: GroupFacts(gid, error=f"{where}: {_error_text(error)}") for gid in group_ids}
+            return {gid: GroupFacts(gid, error=f"{where}: {error_text(error)}") for gid in group_ids}
         found, missing = _cached_or_missing(
             group_ids, self._cache, (region, account), now=now, valid=_GROUP_ID, limit=MAX_GROUPS_DESCRIBED,
             unknown=GroupFacts, kind=("security group", "groups"),
@@ -153,14 +153,14 @@ class Ec2Enricher:
                 if len(group_ids) > 1 and error_code(error) in _ONE_GROUP_ERRORS:
                     # one deleted group must not hide the others: each alone, its other calls only once it is found
                     return {gid: facts for one in group_ids for gid, facts in self._describe_one(client, one).items()}
-                return {group_id: GroupFacts(group_id, error=_error_text(error)) for group_id in group_ids}
+                return {group_id: GroupFacts(group_id, error=error_text(error)) for group_id in group_ids}
             return self._facts(groups, group_ids, counted.result(), outbound.result())
 
     def _describe_one(self, client: Any, group_id: str) -> dict[str, GroupFacts]:
         try:
             groups = client.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
         except Exception as error:
-            return {group_id: GroupFacts(group_id, error=_error_text(error))}
+            return {group_id: GroupFacts(group_id, error=error_text(error))}
         return self._facts(
             groups, [group_id], self._interface_counts(client, [group_id]), self._egress_rule_ids(client, [group_id])
         )
@@ -245,7 +245,7 @@ class Ec2Enricher:
         try:
             client = self._client(region, account)
         except Exception as error:
-            return {list_id: PrefixListFacts(list_id, error=_error_text(error)) for list_id in list_ids}
+            return {list_id: PrefixListFacts(list_id, error=error_text(error)) for list_id in list_ids}
         found, missing = _cached_or_missing(
             list_ids, self._lists, (region, account), now=now, valid=_PREFIX_LIST_ID,
             limit=MAX_PREFIX_LISTS_DESCRIBED, unknown=PrefixListFacts, kind=("prefix list", "prefix lists"),
@@ -259,7 +259,7 @@ class Ec2Enricher:
                 for list_id in missing:
                     found.update(self.prefix_lists([list_id], region, account))
                 return found
-            return found | {list_id: PrefixListFacts(list_id, error=_error_text(error)) for list_id in missing}
+            return found | {list_id: PrefixListFacts(list_id, error=error_text(error)) for list_id in missing}
         for prefix_list in described:
             facts = self._prefix_list(client, prefix_list)
             found[facts.list_id] = facts
@@ -278,7 +278,7 @@ class Ec2Enricher:
             )
             entries = tuple(entry["Cidr"] for page in pages for entry in page.get("Entries", []) if "Cidr" in entry)
         except Exception as error:
-            return replace(facts, error=f"entries not read: {_error_text(error)}")
+            return replace(facts, error=f"entries not read: {error_text(error)}")
         facts = replace(facts, entries=entries)
         if facts.aws_managed:  # AWS's lists are judged by what they are, not by the rules that use them
             return facts
@@ -343,7 +343,7 @@ class SnsPublisher:
             )
         except Exception as error:
             if error_code(error) in _REFUSED_MESSAGE_CODES:
-                raise MessageRefused(_error_text(error)) from error
+                raise MessageRefused(error_text(error)) from error
             raise
 
 
@@ -436,7 +436,7 @@ class SecurityHubImporter:
             try:
                 answer = self.client_for(region).batch_import_findings(Findings=chunk)
             except Exception as error:  # denied, throttled, Security Hub not enabled in the region
-                refused += [f"{finding.get('Id', '')}: {_error_text(error)}" for finding in chunk]
+                refused += [f"{finding.get('Id', '')}: {error_text(error)}" for finding in chunk]
                 continue
             refused += [
                 f"{failed.get('Id', '')}: {failed.get('ErrorCode', '')} {failed.get('ErrorMessage', '')}".strip()

@@ -43,6 +43,8 @@ class Clients:
         self._session = session or boto3.session.Session(profile_name=profile)
         self._config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
         self._lookup_config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20)
+        # A scan reads every page of an account: throttling is waited out, paced by botocore's adaptive mode.
+        self._scan_config = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=5, read_timeout=60)
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], object] = {}
         # AWS_REGION is what the AWS CLI and SDKs v2 read; boto3 reads AWS_DEFAULT_REGION: honour both.
@@ -65,8 +67,10 @@ class Clients:
             key = (service, region)
             if key not in self._clients:
                 # LookupEvents retries are sgwatch's own: they must wait for the rate limiter.
-                config = self._lookup_config if service == "cloudtrail-lookup" else self._config
-                name = "cloudtrail" if service == "cloudtrail-lookup" else service
+                config = {"cloudtrail-lookup": self._lookup_config, "ec2-scan": self._scan_config}.get(
+                    service, self._config
+                )
+                name = {"cloudtrail-lookup": "cloudtrail", "ec2-scan": "ec2"}.get(service, service)
                 self._clients[key] = self._session.client(name, region_name=region, config=config)
             return self._clients[key]
 

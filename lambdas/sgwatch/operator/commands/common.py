@@ -18,6 +18,7 @@ from sgwatch.core.tamper import GUESSED_BY_NAME, OwnResources
 from sgwatch.core.text import clean
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
+EXIT_FOUND = 1  # scan: something at or above the threshold is open
 
 #: What `add_subparsers()` returns, which each command module registers itself with.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
