@@ -81,10 +81,11 @@ def offline_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LookUps:
     return given
 
 
-@pytest.mark.parametrize("command", list(PRINTING))
+@pytest.mark.parametrize("command", [*PRINTING, "scan"])
 def test_format_has_one_meaning_and_each_commands_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    default = DEFAULT_FORMAT[command]
-    forms = "json,text,ocsf,asff" if command == "classify" else "json,text"  # findings come from judged records
+    default = DEFAULT_FORMAT.get(command, "text")
+    # findings come from judged records (classify) and judged rules (scan)
+    forms = {"classify": "json,text,ocsf,asff", "scan": "json,text,ocsf"}.get(command, "json,text")
     assert option_help(help_of(command, capsys), "--format") == f"--format {{{forms}}} output form (default {default})"
 
 
@@ -137,6 +138,8 @@ def test_the_aws_options_read_the_same_on_every_command_that_calls_aws(capsys: p
         "--regions REGIONS, --region REGIONS all (the account's enabled regions) or a comma list (default all)"
     )
     assert regions["history"] == regions["audit"].replace("(default all)", "(default the current region)")
+    scan = help_of("scan", capsys)  # scan's are audit's: every region unless told otherwise, no blind spot
+    assert option_help(scan, "--regions") == regions["audit"] and option_help(scan, "--profile") == profile["audit"]
 
 
 @pytest.mark.parametrize("command", CALLING_AWS)
