@@ -40,7 +40,7 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
 from sgwatch.core.events import EVENTBRIDGE_DETAIL_TYPE, EVENTBRIDGE_SOURCE
-from sgwatch.core.names import AUDIT_PERMISSIONS
+from sgwatch.core.names import AUDIT_PERMISSIONS, SCAN_PERMISSIONS
 from sgwatch.core.tamper import guard_pattern
 
 from infra.forwarder import (
@@ -157,9 +157,10 @@ class MemberStack(Stack):
             self,
             "AuditRole",
             role_name=AUDIT_ROLE_NAME,
-            description="sgwatch audit: read whether security-group changes are monitored here (read-only)",
+            description="sgwatch audit and scan: read whether security-group changes are monitored here, and what is"
+            " open (read-only)",
             assumed_by=iam.AccountPrincipal(central_account),
-            inline_policies={"audit-read-only": _allow(list(AUDIT_PERMISSIONS))},
+            inline_policies={"audit-read-only": _allow([*AUDIT_PERMISSIONS, *SCAN_PERMISSIONS])},
         )
         for construct, condition in (
             (self.forwarder, not_central_bus),

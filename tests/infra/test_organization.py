@@ -256,8 +256,10 @@ def test_bad_organization_context_names_the_key(context: dict[str, str], message
 
 
 def test_the_member_audit_role_is_read_only_and_trusts_the_central_account(central: Any) -> None:
-    from sgwatch.core.names import AUDIT_PERMISSIONS as PERMISSIONS
+    """It serves `sgwatch audit --accounts` and `sgwatch scan --accounts`, and allows what they read, no more."""
+    from sgwatch.core.names import AUDIT_PERMISSIONS, SCAN_PERMISSIONS
 
+    PERMISSIONS = (*AUDIT_PERMISSIONS, *SCAN_PERMISSIONS)
     stack, template = central
     role = _member_template(stack, template)["Resources"]["AuditRole"]
     assert role["Condition"] == "EnrichmentRegion"

@@ -238,3 +238,13 @@ def test_ocsf_findings_are_valid_and_name_the_rule(account: dict[str, str]) -> N
         assert finding["finding_info"]["uid"].startswith("sgwatch-scan:123456789012:eu-west-1:sgr-")
         assert "revoke-security-group-ingress" in finding["remediation"]["desc"]
     assert findings[0]["severity"] == "Critical"
+
+
+def test_the_scan_reads_only_what_the_audit_role_allows(account: dict[str, str]) -> None:
+    from sgwatch.core.names import SCAN_PERMISSIONS
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    made: set[str] = set()
+    ec2.meta.events.register("before-call.ec2", lambda model, **_: made.add(model.name))
+    inventory.Ec2Inventory(ec2, "123456789012", REGION).snapshot()
+    assert made == {action.split(":")[1] for action in SCAN_PERMISSIONS}  # the seeded account needs every one

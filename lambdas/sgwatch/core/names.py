@@ -115,3 +115,12 @@ AUDIT_PERMISSIONS: Final = (
     "cloudwatch:DescribeAlarms",
     "cloudwatch:GetMetricStatistics",
 )
+#: What `sgwatch scan` reads, besides DescribeRegions: every rule, the groups, the interfaces that use them, and the
+#: prefix lists the rules reference. The audit role in member accounts allows them too (`scan --accounts`).
+SCAN_PERMISSIONS: Final = (
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeManagedPrefixLists",
+    "ec2:GetManagedPrefixListEntries",
+)
