@@ -47,5 +47,10 @@ class Alerting(Construct):
             )
         if operations_email:
             self.operations.add_subscription(subscriptions.EmailSubscription(operations_email))
-        CfnOutput(self, "AlertTopicArn", value=self.topic.topic_arn, description="subscribe chat, tickets or a SIEM")
+        CfnOutput(
+            self,
+            "AlertTopicArn",
+            value=self.topic.topic_arn,
+            description="subscribe tickets, a SIEM or a function: they get each alert's JSON document, email the text",
+        )
         CfnOutput(self, "OperationsTopicArn", value=self.operations.topic_arn, description="sgwatch's own alarms")

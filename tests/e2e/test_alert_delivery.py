@@ -121,21 +121,25 @@ def _denied(record: dict[str, Any], event_id: str, group_ids: list[str], rules: 
     return denied
 
 
-def test_a_batch_at_every_limit_names_every_event() -> None:
+@pytest.mark.parametrize("long_ids", [False, True], ids=["short event ids", "event ids of 250 emoji"])
+def test_a_batch_at_every_limit_names_every_event(long_ids: bool) -> None:
     """The most a batch's alert can hold against its JSON document: a text filled to its budget by distinct reasons,
     links as long as they are kept, and 25 group ids of 2,048 emoji (12 bytes each once escaped for JSON, 14 once
     escaped again into the message), each with facts. Ten results, as a batch brings at most: the message fits, and
-    its document names every event."""
+    its document names every event. With event ids as long as a failed call's can be, the ten event links are kept as
+    long as they fit too, and the stubs of ten such ids outweigh the head's 20 group ids: the ids give way, not an
+    event (before, the links were outside the text's budget and one stub was dropped)."""
     groups = ["sg-" + chr(0x1F600 + index) * 2045 for index in range(25)]
-    records = [_denied(DENIED, f"limit-{index}", [groups[index]], rules=300) for index in range(5)]
-    records += [_denied(GROUP_SET, f"limit-{5 + index}", groups[5 + 4 * index : 9 + 4 * index]) for index in range(5)]
+    event_ids = [f"limit-{index}" + ("-" + "\U0001f525" * 250 if long_ids else "") for index in range(10)]
+    records = [_denied(DENIED, event_ids[index], [groups[index]], rules=300) for index in range(5)]
+    records += [_denied(GROUP_SET, event_ids[5 + index], groups[5 + 4 * index : 9 + 4 * index]) for index in range(5)]
     results = tuple(classify(record) for record in records)
     facts = tuple(GroupFacts(group, error="not a security group id that EC2 accepts") for group in groups)
     rendered = publication(Alert(results, facts), published_at=datetime(2026, 11, 29, tzinfo=UTC))
     assert len(rendered.message.encode()) <= alerts.MAX_MESSAGE_BYTES
     assert len(json.dumps(rendered.text)) > alerts.MAX_MESSAGE_BYTES * 0.45  # the text took about all it may
     payload = document_of(rendered.message)
-    assert {result["eventID"] for result in payload["results"]} == {f"limit-{index}" for index in range(10)}
+    assert {result["eventID"] for result in payload["results"]} == {alerts._clip(event_id) for event_id in event_ids}
     assert payload["truncated"] is True and "omittedResults" not in payload
 
 

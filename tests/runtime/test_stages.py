@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sgwatch.core import classify as classification
 from sgwatch.core import enrich, names
+from sgwatch.core.alerts import Alert, publication
 from sgwatch.core.severity import Severity
 from sgwatch.runtime import pipeline
 from sgwatch.runtime.pipeline import BatchOutcome, PipelineSettings, classify_record, process_batch, read_message
@@ -167,6 +168,22 @@ def test_an_unreadable_body_is_a_record_that_carries_its_body() -> None:
     classified = classify_record(read, PipelineSettings().classification)
     assert classified.found is None and classified.raw == "not json"
     assert classified.classified.error.startswith("sqs message m-1: body is not valid JSON")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_body_with_a_number_json_has_not_is_unreadable_and_its_alert_stays_json(constant: str) -> None:
+    """Python's decoder takes NaN and Infinity; JSON has neither, and a consumer in another language would refuse a
+    document that carried one back."""
+    body = f'{{"detail": {{"eventName": "AuthorizeSecurityGroupIngress", "x": {constant}}}}}'
+    [read] = read_message({"messageId": "m-1", "body": body})
+    classified = classify_record(read, PipelineSettings().classification)
+    assert classified.classified.error == f"sqs message m-1: body is not valid JSON ({constant} is not a JSON value)"
+    document = publication(Alert((classified.classified,), raw=classified.raw)).document
+
+    def refuse(value: str) -> None:
+        raise AssertionError(f"{value} in the document")
+
+    assert json.loads(document, parse_constant=refuse)["rawRecord"] == body
 
 
 def test_a_record_that_fails_to_classify_carries_the_record_itself() -> None:

@@ -26,7 +26,7 @@ MAX_MESSAGE_BYTES = 240 * 1024  # SNS allows 262,144 UTF-8 bytes with the attrib
 #: The version of the alert document (schemas/alert.schema.json); 2: the whole message, each result's OCSF finding.
 SCHEMA_VERSION = 2
 _TEXT_BUDGET = MAX_MESSAGE_BYTES // 2  # the text, escaped as the message carries it; the document has the rest
-_TAIL_ALLOWANCE = 4 * 1024  # what follows the reasons and the groups: advice and links
+_TAIL_ALLOWANCE = 8 * 1024  # what follows the reasons and the groups before the links: advice and undo, escaped
 _SHOWN_GROUPS = 20
 _SHOWN_TAGS = 8
 _SHOWN_LINKS = 5
@@ -250,8 +250,9 @@ def alert_text(alert: Alert, *, domain: str = "console.aws.amazon.com") -> str:
         facts = [partial(_facts_line, group) for group in alert.facts]
         lines += _within(lines, facts, _TEXT_BUDGET - _TAIL_ALLOWANCE, "groups")
     links = _console_links(alert, domain)
-    if links:
-        lines += ["", "Links:", *(f"  {link}" for link in links)]
+    if links:  # within the text's budget too: ten links of long ids are 20 KB
+        lines += ["", "Links:"]
+        lines += _within(lines, [partial(str, f"  {link}") for link in links], _TEXT_BUDGET, "links")
     return "\n".join(lines)
 
 
@@ -380,14 +381,16 @@ def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> st
         fitted = _stubbed(_frame(level_head, level_groups, level_extra, budget), encoded, stubs, budget)
         if fitted is not None:
             return fitted
-    # More results than stubs fit (a log file's alert, not a batch's): the most severe stubs, and how many are not.
-    # publication() leaves the document over 100 KB, and a head of 20 clipped ids takes 62 KB at most.
-    fitted = _most_stubs(head, extra, stubs, budget) or _most_stubs(
-        {**head, "groupIds": []}, {**extra, "omittedGroupIds": len(ids)}, stubs, budget
-    )
-    if fitted is None:
+    # More results than stubs fit: the most severe stubs, and how many are not. The event ids count more than the
+    # group ids (the subject and the attributes name a group): the ids go when that names more events.
+    with_ids = _most_stubs(head, extra, stubs, budget)
+    if with_ids is not None and with_ids[1] == len(stubs):
+        return with_ids[0]
+    without = _most_stubs({**head, "groupIds": []}, {**extra, "omittedGroupIds": len(ids)}, stubs, budget)
+    best = max((found for found in (with_ids, without) if found is not None), key=lambda found: found[1], default=None)
+    if best is None:
         raise ValueError(f"{budget} bytes cannot hold an alert's severity and counts")
-    return fitted
+    return best[0]
 
 
 def _result_json(result: Classification, published_at: datetime | None) -> dict[str, Any]:
@@ -430,8 +433,9 @@ def _stubbed(frame: _Frame | None, encoded: Callable[[int], str | None], stubs: 
     return frame.around(results) if frame.size_around(results) <= budget else None
 
 
-def _most_stubs(head: dict[str, Any], extra: dict[str, Any], stubs: list[str], budget: int) -> str | None:
-    """The JSON with no group, as many stubs as fit (most severe first) and the count of those that do not."""
+def _most_stubs(head: dict[str, Any], extra: dict[str, Any], stubs: list[str], budget: int) -> tuple[str, int] | None:
+    """The JSON with no group, as many stubs as fit (most severe first) and the count of those that do not; and how
+    many it names."""
     frame = _frame(head, [], {**extra, "omittedResults": len(stubs)}, budget)
     if frame is None:
         return None
@@ -439,8 +443,9 @@ def _most_stubs(head: dict[str, Any], extra: dict[str, Any], stubs: list[str], b
     while shown < len(stubs) and _cost(stubs[shown]) + 2 <= room:
         room -= _cost(stubs[shown]) + 2
         shown += 1
-    frame = _frame(head, [], {**extra, "omittedResults": len(stubs) - shown}, budget)
-    return frame.around(stubs[:shown]) if frame else None
+    left = {"omittedResults": len(stubs) - shown} if shown < len(stubs) else {}
+    frame = _frame(head, [], {**extra, **left}, budget)
+    return (frame.around(stubs[:shown]), shown) if frame else None
 
 
 def _clip(text: str, limit: int = 256) -> str:

@@ -43,8 +43,8 @@ _GROUP_PATHS = (
 
 @dataclass(frozen=True)
 class Email:
-    """What an email subscriber of the alert topic is sent, and the size of the whole message (every protocol's body)
-    in UTF-8, which SNS limits."""
+    """What an email subscriber of the alert topic is sent, and the UTF-8 size of the publish's Message parameter (every
+    protocol's body, escaped into it), which SNS limits together with the subject and the attributes."""
 
     subject: str
     text: str
@@ -290,7 +290,10 @@ class EmailOutbox:
         params = context.get(self._KEY) or {}
         if params.get("MessageStructure") != "json" or "MessageId" not in parsed:
             return
-        bodies = json.loads(params["Message"])
+        try:
+            bodies = json.loads(params["Message"])
+        except ValueError:  # SNS refuses such a message before this runs; never turn a publish it took into an error
+            return
         with self._lock:
             self.sent[parsed["MessageId"]] = Email(
                 params.get("Subject", ""), bodies.get("email", bodies["default"]), len(params["Message"].encode())

@@ -137,13 +137,19 @@ def region_dimension(region: str) -> str:
     return region if REGION_NAME.match(region) else "unknown"
 
 
+def _not_json(constant: str) -> Any:
+    """NaN and Infinity, which Python's decoder takes but JSON has not: a body holding one is not valid JSON (the
+    alert's document carries the raw body, and must stay JSON that any parser reads)."""
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def read_message(message: Any) -> list[BatchRecord]:
     """Every record of one SQS message, unclassified. An undecodable body is an unreadable record, not an exception."""
     message_id = str(message.get("messageId", "")) if isinstance(message, dict) else ""
     body = message.get("body") if isinstance(message, dict) else None
     location = f"sqs message {message_id or '(no id)'}"
     try:
-        document = json.loads(body) if isinstance(body, str) else body
+        document = json.loads(body, parse_constant=_not_json) if isinstance(body, str) else body
     except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the decoder goes
         problem = "nested too deeply to decode" if isinstance(error, RecursionError) else f"not valid JSON ({error})"
         return [BatchRecord(message_id, Item(location, error=f"{location}: body is {problem}"), raw=body)]
