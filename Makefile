@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python -m bench.classify_throughput
 	$(BIN)/python -m bench.batch_round_trips
 	$(BIN)/python -m bench.history_requests
+	$(BIN)/python -m bench.scan_inventory --groups 1000 --runs 3
 
 synth: setup
 	$(CDK) synth --quiet
