@@ -54,6 +54,7 @@ FUNCTION_FILES = [
     "sgwatch/runtime/inventory.py",
     "sgwatch/runtime/pipeline.py",
     "sgwatch/runtime/ports.py",
+    "sgwatch/runtime/scheduled_scan.py",
     "sgwatch/runtime/settings.py",
     "sgwatch/runtime/watchdog.py",
 ]

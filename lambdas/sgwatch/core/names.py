@@ -18,6 +18,10 @@ ENV_ENRICHMENT_ROLE: Final = "SGWATCH_ENRICHMENT_ROLE"  # organization mode: the
 ENV_CLAIM_STALE_SECONDS: Final = "SGWATCH_CLAIM_STALE_SECONDS"
 #: Set when alerts go to chat too: the chat topic (Amazon Q Developer in chat applications) and the lowest severity.
 ENV_CHAT_TOPIC_ARN: Final = "SGWATCH_CHAT_TOPIC_ARN"
+# The scheduled scan's function: the regions it scans, how long a reported finding is remembered, its threshold.
+ENV_SCAN_REGIONS: Final = "SGWATCH_SCAN_REGIONS"
+ENV_SCAN_KEEP_SECONDS: Final = "SGWATCH_SCAN_KEEP_SECONDS"
+ENV_SCAN_MIN_SEVERITY: Final = "SGWATCH_SCAN_MIN_SEVERITY"
 ENV_CHAT_MIN_SEVERITY: Final = "SGWATCH_CHAT_MIN_SEVERITY"
 #: Set when findings go to Security Hub too: the lowest severity imported (context securityHubMinSeverity).
 ENV_SECURITY_HUB_MIN_SEVERITY: Final = "SGWATCH_SECURITY_HUB_MIN_SEVERITY"
@@ -81,6 +85,10 @@ METRIC_FINDING_IMPORT_FAILURES: Final = "FindingImportFailures"  # refused or no
 METRIC_CHAT_FAILURES: Final = "ChatPublishFailures"  # a chat notification not published; the alert went out anyway
 #: The metrics only a deployment with Security Hub findings has.
 SECURITY_HUB_METRICS: Final = (METRIC_FINDINGS_IMPORTED, METRIC_FINDING_IMPORT_FAILURES)
+METRIC_SCAN_NEW_FINDINGS: Final = "ScanNewFindings"  # findings the scheduled scan reported for the first time
+METRIC_SCAN_FAILURES: Final = "ScanFailures"  # regions the scheduled scan could not read, or whose alert failed
+#: The metrics only a deployment with the scheduled scan has.
+SCAN_METRICS: Final = (METRIC_SCAN_NEW_FINDINGS, METRIC_SCAN_FAILURES)
 #: The metrics only organization mode has (its dashboard shows them, with the watchdog's alarm).
 ORGANIZATION_METRICS: Final = (METRIC_MEMBER_HEARTBEATS, METRIC_HEARTBEATS_MISSING)
 

@@ -7,18 +7,34 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import Enum
+from functools import partial
 from typing import Any
 
+from sgwatch.core import names
 from sgwatch.core.addresses import Peer, PeerKind, classify_cidr, most_open
+from sgwatch.core.alerts import (
+    _ENVELOPE,
+    MAX_MESSAGE_BYTES,
+    MAX_SUBJECT,
+    SCHEMA_VERSION,
+    Publication,
+    _ascii,
+    _clip,
+    _cost,
+    _json,
+    _size,
+    _within,
+)
 from sgwatch.core.classify import DEFAULT_SETTINGS, Settings, ingress_verdict, prefix_list_phrase
 from sgwatch.core.enrich import PUBLIC_BY_DESIGN, PrefixListFacts
-from sgwatch.core.findings import Verdict, render_reason
+from sgwatch.core.findings import PolicyAction, Verdict, render_reason
 from sgwatch.core.model import Action, Direction, RuleChange, protocol_name
 from sgwatch.core.policy import Policy, apply_policy_to_standing
 from sgwatch.core.rules import DEFAULT_GROUP_INGRESS
 from sgwatch.core.severity import Severity
+from sgwatch.core.text import clean
 
 
 @dataclass(frozen=True)
@@ -232,3 +248,97 @@ def totals(findings: Sequence[ScanFinding], min_severity: Severity) -> Totals:
             counts[found.severity] += 1
     groups = {(found.group.account, found.group.region, found.group.group_id) for found in findings}
     return Totals(len(findings), len(groups), counts)
+
+
+# --- the scheduled scan's digest ----------------------------------------------------------------------------------
+
+#: The event_name attribute of a digest: subscribers' filter policies can tell it from a change's alert.
+DIGEST_EVENT_NAME = "ScheduledScan"
+_DIGEST_LINES_BUDGET = 100 * 1024  # the text's findings, escaped; the document has the rest
+
+
+def approval_expired(found: ScanFinding) -> bool:
+    return any(lowering.action is PolicyAction.APPROVAL_EXPIRED for lowering in found.verdict.lowered_by)
+
+
+def state_key(found: ScanFinding) -> str:
+    """What the scheduled scan remembers of a finding: its place, rule, verdict and severity, and whether an
+    approval of it has expired. A finding whose key the last scans did not see is new: the same rule judged worse (an
+    approval expired, an interface with a public address put behind it) is new too."""
+    group, rule = found.group, found.rule
+    expired = "approval-expired" if approval_expired(found) else ""
+    return "|".join(
+        [
+            "scan",
+            group.account,
+            group.region,
+            group.group_id,
+            rule.rule_id,
+            found.verdict.rule.id,
+            found.severity.name,
+            expired,
+        ]
+    )
+
+
+def digest_publication(
+    findings: Sequence[ScanFinding], *, account: str, region: str, published_at: datetime
+) -> Publication:
+    """The findings of one account's region that the last scans did not report, as one alert: the text lists them
+    most severe first, each with its reason, what uses its group and the command that revokes the rule; the document
+    carries them as `sgwatch scan --format json` prints them. Both within SNS's limit: what does not fit is counted."""
+    ranked = sorted(findings, key=lambda found: (-found.severity, found.group.group_id, found.rule.rule_id))
+    worst = ranked[0].severity if ranked else Severity.INFO
+    place = f"{_ascii(account, 64) or 'unknown'}/{_ascii(region, 64) or 'unknown'}"
+    count = f"{len(ranked)} rule{'s' if len(ranked) != 1 else ''}"
+    title = _ascii(f"{worst.name}: sgwatch scan: {count} open in {place} not reported before")[:MAX_SUBJECT]
+    lines = [
+        title,
+        "",
+        f"The scheduled scan of {place} found {count} open now that no earlier scan reported, or whose approval has"
+        " expired: exposures no change event revealed (made before sgwatch watched, or missed).",
+        "",
+    ]
+
+    def entry(found: ScanFinding) -> str:
+        group = found.group
+        name = f" ({clean(group.name, 255)})" if group.name else ""
+        return (
+            f"  [{found.severity.name}] {clean(group.group_id, 64)}{name}: {clean(found.verdict.summary, 2000)}\n"
+            f"    {found.reach_phrase}\n    revoke: {found.revoke_command}"
+        )
+
+    lines += _within(lines, [partial(entry, found) for found in ranked], _DIGEST_LINES_BUDGET, "findings")
+    text = "\n".join(lines)
+    budget = MAX_MESSAGE_BYTES - _ENVELOPE - _size(text)
+    head: dict[str, Any] = {
+        "schemaVersion": SCHEMA_VERSION,
+        "kind": "scan",
+        "severity": worst.name,
+        "account": _clip(account),
+        "region": _clip(region),
+        "publishedAt": published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    shown: list[str] = []
+    room = budget - _cost(_json({**head, "findings": [], "omittedFindings": len(ranked)}))
+    for found in ranked:
+        encoded = _json(found.to_dict())
+        if _cost(encoded) + 2 > room:
+            break
+        room -= _cost(encoded) + 2
+        shown.append(encoded)
+    omitted = {"omittedFindings": len(ranked) - len(shown)} if len(shown) < len(ranked) else {}
+    document = _json({**head, **omitted})[:-1] + f', "findings": [{", ".join(shown)}]}}'
+
+    def string(value: str) -> dict[str, str]:
+        return {"DataType": "String", "StringValue": _ascii(value)[:256] or "unknown"}
+
+    attributes = {
+        names.ATTRIBUTE_SEVERITY: string(worst.name),
+        names.ATTRIBUTE_SEVERITY_RANK: {"DataType": "Number", "StringValue": str(int(worst))},
+        names.ATTRIBUTE_EVENT_NAME: string(DIGEST_EVENT_NAME),
+        names.ATTRIBUTE_ACCOUNT: string(account),
+        names.ATTRIBUTE_REGION: string(region),
+        names.ATTRIBUTE_GROUP_ID: string(ranked[0].group.group_id if ranked else ""),
+    }
+    return Publication(title, text, document, attributes)
