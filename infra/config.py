@@ -93,6 +93,13 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "teamsTeamId": ("", "the Microsoft Teams team id"),
     "teamsChannelId": ("", "a Microsoft Teams channel that shows alerts from chatMinSeverity up"),
     "chatMinSeverity": ("HIGH", "with a Slack or Teams channel: the lowest severity posted there"),
+    "scanSchedule": (
+        "",
+        "a schedule (rate(1 day), or cron(...)) for `sgwatch scan` of the home region and each watched region: an"
+        " alert per region of the open rules no earlier scan reported, or whose approval has expired (none: no"
+        " scheduled scan)",
+    ),
+    "scanMinSeverity": ("MEDIUM", "with scanSchedule: the lowest severity the scheduled scan reports"),
     "stackName": ("sgwatch", "name of the CloudFormation stack"),
 }
 
@@ -169,6 +176,18 @@ class MonitorConfig:
     slack: SlackChannel | None = None
     teams: TeamsChannel | None = None
     chat_min_severity: Severity = Severity.HIGH
+    scan_schedule: str = ""  # an EventBridge schedule expression; "" for no scheduled scan
+    scan_min_severity: Severity = Severity.MEDIUM
+
+    @property
+    def scan_keep_seconds(self) -> int:
+        """How long the scheduled scan remembers a finding it has not seen again: two intervals and an hour for a
+        rate, eight days for a cron expression (whose interval is not read here), within an hour and 90 days."""
+        found = _RATE.match(self.scan_schedule)
+        if not found:
+            return 8 * 86_400
+        seconds = int(found.group(1)) * _RATE_UNITS[found.group(2).rstrip("s")]
+        return max(3600, min(90 * 86_400, 2 * seconds + 3600))
 
     @property
     def regional_forwarders(self) -> tuple[str, ...]:
@@ -269,6 +288,7 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
             else None
         ),
         **_chat(value),
+        **_scan(value),
     )
     _check_names(config)
     return config
@@ -278,6 +298,28 @@ _SLACK_ID = re.compile(r"^[A-Z0-9]{1,255}$")
 _TEAMS_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 #: CloudFormation's pattern for a Teams channel id: URL-encoded, as it appears in the channel's link (19%3a...%40thread...)
 _TEAMS_CHANNEL = re.compile(r"^([a-zA-Z0-9-_=+/.,])*%3[aA]([a-zA-Z0-9-_=+/.,])*%40([a-zA-Z0-9-_=+/.,])*$")
+
+
+_RATE = re.compile(r"^rate\((\d+) (minutes?|hours?|days?)\)$")
+_RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86_400}
+_CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$")
+
+
+def _scan(value: Callable[[str], Any]) -> dict[str, Any]:
+    """The scheduled scan: an EventBridge schedule expression, no more often than hourly (a scan reads every page)."""
+    schedule = str(value("scanSchedule")).strip()
+    minimum = _severity("scanMinSeverity", value("scanMinSeverity"))
+    if not schedule:
+        return {"scan_schedule": "", "scan_min_severity": minimum}
+    rate = _RATE.match(schedule)
+    if rate is None and not _CRON.match(schedule):
+        raise ConfigError(
+            f"context scanSchedule: {schedule!r} is not a schedule expression: rate(1 day), rate(12 hours), or"
+            " cron(minutes hours day-of-month month day-of-week year)"
+        )
+    if rate is not None and int(rate.group(1)) * _RATE_UNITS[rate.group(2).rstrip("s")] < 3600:
+        raise ConfigError(f"context scanSchedule: {schedule!r} is more often than hourly: a scan reads every page")
+    return {"scan_schedule": schedule, "scan_min_severity": minimum}
 
 
 def _chat(value: Callable[[str], Any]) -> dict[str, Any]:

@@ -156,21 +156,23 @@ class Processor(Construct):
                     " and a finding is imported in its own region",
                 )
             )
+        #: The policy's layer and where a function finds it: the scheduled scan applies the same policy.
+        self.policy: tuple[lambda_.ILayerVersion, str] | None = None
         if policy_text:
             # The validated policy travels as a small layer: the function reads it at /opt on its first invocation.
             staging = Path(tempfile.mkdtemp(prefix="sgwatch-policy-"))
             (staging / names.POLICY_LAYER_PATH).parent.mkdir(parents=True)
             (staging / names.POLICY_LAYER_PATH).write_text(policy_text)
-            layers.append(
-                lambda_.LayerVersion(
-                    self,
-                    "Policy",
-                    code=lambda_.Code.from_asset(str(staging)),
-                    compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
-                    description="sgwatch policy",
-                )
+            policy_layer = lambda_.LayerVersion(
+                self,
+                "Policy",
+                code=lambda_.Code.from_asset(str(staging)),
+                compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
+                description="sgwatch policy",
             )
+            layers.append(policy_layer)
             environment[names.ENV_POLICY_FILE] = f"/opt/{names.POLICY_LAYER_PATH}"
+            self.policy = (policy_layer, environment[names.ENV_POLICY_FILE])
         self.function = lambda_.Function(
             self,
             "Function",

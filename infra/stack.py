@@ -26,6 +26,7 @@ from infra.heartbeat import Canary
 from infra.monitoring import Monitoring
 from infra.organization import ENRICHMENT_ROLE_NAME, Organization
 from infra.processor import TIMEOUT, Processor
+from infra.scan import ScheduledScan
 
 
 class SgwatchStack(Stack):
@@ -114,6 +115,20 @@ class SgwatchStack(Stack):
             security_hub=config.security_hub_min_severity is not None,
             chat=chat.topic if chat else None,
         )
+        if config.scan_schedule:
+            ScheduledScan(
+                self,
+                "ScheduledScan",
+                schedule=config.scan_schedule,
+                keep_seconds=config.scan_keep_seconds,
+                regions=[self.region, *config.forwarded_regions],
+                topic=alerting.topic,
+                key=alerting.key,
+                dedup_table=deduplication.table,
+                min_severity=config.scan_min_severity,
+                policy=processor.policy,
+                operations=alerting.operations,
+            )
         if config.heartbeat_minutes:
             canary = Canary(self, "Canary", stack_name=config.stack_name, interval_minutes=config.heartbeat_minutes)
             if canary.errors_alarm is not None:
