@@ -309,6 +309,8 @@ class Organization(Construct):
             CENTRAL_BUS_ARN: bus_arn,
             CENTRAL_FUNCTION_ROLE_ARN: function_role.role_arn,
         }
+        self.stack_set_name = f"{stack.stack_name}-members"
+        self.call_as = "DELEGATED_ADMIN" if delegated_admin else "SELF"
         self.stack_set = cloudformation.CfnStackSet(
             self,
             "Members",

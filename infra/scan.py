@@ -3,7 +3,7 @@ alert topic what no earlier scan reported: drift that no change event revealed."
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -30,7 +30,10 @@ class ScheduledScan(Construct):
         self, scope: Construct, construct_id: str, *, schedule: str, keep_seconds: int, regions: list[str],
         topic: sns.ITopic, key: kms.IKey, dedup_table: dynamodb.ITable, min_severity: Severity,
         policy: tuple[lambda_.ILayerVersion, str] | None, operations: sns.ITopic,
+        members: tuple[str, str, str] | None = None,
     ) -> None:  # fmt: skip
+        """`members`, in organization mode: the member StackSet's name, how to call it (SELF or DELEGATED_ADMIN), and
+        the read-only role to assume in each member account."""
         super().__init__(scope, construct_id)
         log_group = logs.LogGroup(
             self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
@@ -56,6 +59,38 @@ class ScheduledScan(Construct):
         }
         if policy is not None:
             environment[names.ENV_POLICY_FILE] = policy[1]
+        if members is not None:
+            stack_set, call_as, member_role = members
+            environment |= {
+                names.ENV_SCAN_STACK_SET: stack_set,
+                names.ENV_SCAN_CALL_AS: call_as,
+                names.ENV_SCAN_ROLE: member_role,
+            }
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["cloudformation:ListStackInstances"],
+                    resources=[
+                        f"arn:{Aws.PARTITION}:cloudformation:{Aws.REGION}:{Aws.ACCOUNT_ID}:stackset/{stack_set}:*"
+                    ],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["sts:AssumeRole"], resources=[f"arn:{Aws.PARTITION}:iam::*:role/{member_role}"]
+                )
+            )
+            Validations.of(role).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:"
+                    f"<AWS::AccountId>:stackset/{stack_set}:*]",
+                    reason="a StackSet's ARN ends with an id assigned at creation; the name fixes which one",
+                ),
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/{member_role}]",
+                    reason="the read-only audit role of every member account, which the StackSet deploys: the members"
+                    " are known only when the scan lists the StackSet's instances",
+                ),
+            )
         self.function = lambda_.Function(
             self,
             "Function",

@@ -24,7 +24,7 @@ from infra.forwarder import (
 )
 from infra.heartbeat import Canary
 from infra.monitoring import Monitoring
-from infra.organization import ENRICHMENT_ROLE_NAME, Organization
+from infra.organization import AUDIT_ROLE_NAME, ENRICHMENT_ROLE_NAME, Organization
 from infra.processor import TIMEOUT, Processor
 from infra.scan import ScheduledScan
 
@@ -116,6 +116,11 @@ class SgwatchStack(Stack):
             chat=chat.topic if chat else None,
         )
         if config.scan_schedule:
+            members = (
+                (self.organization.stack_set_name, self.organization.call_as, AUDIT_ROLE_NAME)
+                if self.organization is not None
+                else None
+            )
             ScheduledScan(
                 self,
                 "ScheduledScan",
@@ -128,6 +133,7 @@ class SgwatchStack(Stack):
                 min_severity=config.scan_min_severity,
                 policy=processor.policy,
                 operations=alerting.operations,
+                members=members,
             )
         if config.heartbeat_minutes:
             canary = Canary(self, "Canary", stack_name=config.stack_name, interval_minutes=config.heartbeat_minutes)

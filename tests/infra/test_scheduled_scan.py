@@ -106,3 +106,20 @@ def test_a_bad_schedule_names_the_key(schedule: str, message: str) -> None:
 )
 def test_what_is_reported_is_remembered_for_two_intervals(schedule: str, keep: int) -> None:
     assert load_config({"scanSchedule": schedule}.get).scan_keep_seconds == keep
+
+
+def test_in_organization_mode_the_scan_reads_each_member_through_the_audit_role() -> None:
+    from tests.infra.test_organization import ORG
+
+    stack, template = synth(**ORG, scanSchedule="rate(1 day)")
+    variables = resource(template, stack, "ScheduledScan", "Function")["Properties"]["Environment"]["Variables"]
+    assert variables[names.ENV_SCAN_STACK_SET] == f"{stack.stack_name}-members"
+    assert variables[names.ENV_SCAN_ROLE] == "sgwatch-audit"
+    assert variables[names.ENV_SCAN_CALL_AS] == "DELEGATED_ADMIN"  # delegatedAdmin defaults to true
+    statements = _statements(template, stack, "ScheduledScan", "Role")
+    assume = [s for s in statements if s["Action"] == "sts:AssumeRole"]
+    assert len(assume) == 1 and assume[0]["Resource"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::*:role/sgwatch-audit"]]
+    }
+    listing = [s for s in statements if s["Action"] == "cloudformation:ListStackInstances"]
+    assert len(listing) == 1

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from sgwatch.core import names
 from sgwatch.core.errors import ConfigError
@@ -23,7 +24,13 @@ from sgwatch.core.severity import Severity
 from sgwatch.emulation.account import EmailOutbox, create_alert_topic, create_dedup_table, drain, seed_open_groups
 from sgwatch.runtime import scheduled_scan
 from sgwatch.runtime.aws import SnsPublisher
-from sgwatch.runtime.scheduled_scan import ScanSettings, run_scheduled_scan, scan_settings_from_env
+from sgwatch.runtime.scheduled_scan import (
+    ScanSettings,
+    home_places,
+    member_places,
+    run_scheduled_scan,
+    scan_settings_from_env,
+)
 
 REGION = "eu-west-1"
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "alert.schema.json").read_text())
@@ -44,9 +51,8 @@ class Account:
 
     def scan(self, at: datetime, **changes: Any) -> scheduled_scan.ScanOutcome:
         settings = replace(self.settings, **changes)
-        return run_scheduled_scan(
-            settings, lambda region: boto3.client("ec2", region_name=region), self.dynamodb, self.publisher, now=at
-        )
+        places = home_places(settings, lambda region: boto3.client("ec2", region_name=region))
+        return run_scheduled_scan(settings, places, self.dynamodb, self.publisher, now=at)
 
     def alerts(self) -> list[dict[str, Any]]:
         """The documents the inbox queue received, each with the email text of the same publish under "email"."""
@@ -133,10 +139,8 @@ def test_a_region_that_cannot_be_read_fails_alone_and_an_unpublished_alert_is_re
         GroupId=account.groups["world-https"],
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 25, "ToPort": 25, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
-    failed = run_scheduled_scan(
-        account.settings, lambda region: boto3.client("ec2", region_name=region), account.dynamodb,
-        Refusing(), now=T0 + DAY,  # type: ignore[arg-type]
-    )  # fmt: skip
+    places = home_places(account.settings, lambda region: boto3.client("ec2", region_name=region))
+    failed = run_scheduled_scan(account.settings, places, account.dynamodb, Refusing(), now=T0 + DAY)  # type: ignore[arg-type]
     assert failed.new == 1 and failed.published == 0
     assert failed.failures == ["eu-west-1: 1 new findings not published: ConnectionError: SNS could not be reached"]
     retried = account.scan(T0 + 2 * DAY)
@@ -181,3 +185,52 @@ def test_a_bad_environment_names_what_to_fix(missing: str, message: str) -> None
     del environment[missing]
     with pytest.raises(ConfigError, match=message):
         scan_settings_from_env(environment)
+
+
+def test_organization_mode_scans_each_member_of_the_stack_set_through_its_audit_role(account: Account) -> None:
+    """The StackSet's instances (CloudFormation, answered by a Stubber: moto's StackSets are partial), each member's
+    EC2 through the audit role (moto's STS); a member whose role cannot be assumed fails alone."""
+    sts = boto3.client("sts", region_name=REGION)
+    keys = sts.assume_role(RoleArn="arn:aws:iam::111111111111:role/sgwatch-audit", RoleSessionName="seed")[
+        "Credentials"
+    ]
+    member = boto3.client(
+        "ec2", region_name=REGION, aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )  # fmt: skip
+    vpc = member.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    group = member.create_security_group(GroupName="member-rdp", Description="m", VpcId=vpc)["GroupId"]
+    member.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    summaries = [
+        {"Account": account_id, "Region": REGION} for account_id in ("123456789012", "111111111111", "222222222222")
+    ]
+
+    class Denying:
+        """STS as it answers when a member has no audit role (222222222222 left the StackSet's OUs)."""
+
+        def assume_role(self, **request: Any) -> Any:
+            if ":222222222222:" in request["RoleArn"]:
+                raise PermissionError("AccessDenied: not authorized to perform sts:AssumeRole")
+            return sts.assume_role(**request)
+
+    settings = replace(account.settings, stack_set="sgwatch-members", role="sgwatch-audit")
+    with Stubber(cloudformation) as stubber:
+        stubber.add_response(
+            "list_stack_instances", {"Summaries": summaries}, {"StackSetName": "sgwatch-members", "CallAs": "SELF"}
+        )
+        members = member_places(
+            settings, cloudformation, Denying(),
+            lambda service, region, keys: boto3.client(service, region_name=region, **keys),
+        )  # fmt: skip
+    assert [(place[0], place[1]) for place in members] == [("111111111111", REGION), ("222222222222", REGION)]
+    places = home_places(settings, lambda region: boto3.client("ec2", region_name=region)) + members
+    outcome = run_scheduled_scan(settings, places, account.dynamodb, account.publisher, now=T0)
+    assert outcome.failures and outcome.failures[0].startswith("222222222222/eu-west-1: could not be scanned: ")
+    digests = {digest["account"]: digest for digest in account.alerts()}
+    assert set(digests) == {"123456789012", "111111111111"}
+    [finding] = digests["111111111111"]["findings"]
+    assert finding["groupName"] == "member-rdp" and finding["severity"] == "HIGH"  # CRITICAL, unused: one lower

@@ -22,6 +22,10 @@ ENV_CHAT_TOPIC_ARN: Final = "SGWATCH_CHAT_TOPIC_ARN"
 ENV_SCAN_REGIONS: Final = "SGWATCH_SCAN_REGIONS"
 ENV_SCAN_KEEP_SECONDS: Final = "SGWATCH_SCAN_KEEP_SECONDS"
 ENV_SCAN_MIN_SEVERITY: Final = "SGWATCH_SCAN_MIN_SEVERITY"
+# Organization mode: the member StackSet whose instances are scanned too, how to call it, the role to assume there.
+ENV_SCAN_STACK_SET: Final = "SGWATCH_SCAN_STACK_SET"
+ENV_SCAN_CALL_AS: Final = "SGWATCH_SCAN_CALL_AS"
+ENV_SCAN_ROLE: Final = "SGWATCH_SCAN_ROLE"
 ENV_CHAT_MIN_SEVERITY: Final = "SGWATCH_CHAT_MIN_SEVERITY"
 #: Set when findings go to Security Hub too: the lowest severity imported (context securityHubMinSeverity).
 ENV_SECURITY_HUB_MIN_SEVERITY: Final = "SGWATCH_SECURITY_HUB_MIN_SEVERITY"

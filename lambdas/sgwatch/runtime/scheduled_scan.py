@@ -1,6 +1,7 @@
-"""The scheduled scan's function: `sgwatch scan` of the home account's watched regions on a schedule, publishing to
-the alert topic, for each region, one alert of the findings that no earlier scan reported (or whose approval has
-expired since). What it has reported is kept in the deduplication table, each key for a few intervals and renewed
+"""The scheduled scan's function: `sgwatch scan` of the home account's watched regions (and, in organization mode,
+of every member account and region of the StackSet, through the read-only audit role) on a schedule, publishing to
+the alert topic, for each account's region, one alert of the findings that no earlier scan reported (or whose
+approval has expired since). What it has reported is kept in the deduplication table, each key for a few intervals and renewed
 while the finding stands, so a rule that is revoked and opened again is reported again."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sgwatch.core import names
@@ -18,7 +20,7 @@ from sgwatch.core.errors import ConfigError, PolicyError
 from sgwatch.core.policy import Policy, read_policy
 from sgwatch.core.scan import digest_publication, scan, state_key
 from sgwatch.core.severity import Severity
-from sgwatch.runtime.aws import BATCH_WRITE_LIMIT, SnsPublisher, error_text
+from sgwatch.runtime.aws import BATCH_WRITE_LIMIT, SnsPublisher, assumed_role_keys, error_text
 from sgwatch.runtime.inventory import Ec2Inventory
 
 #: BatchGetItem takes at most this many keys a call.
@@ -33,6 +35,9 @@ class ScanSettings:
     min_severity: Severity
     keep_seconds: int  # how long a reported finding is remembered without being seen again
     policy: Policy | None = None
+    stack_set: str = ""  # organization mode: the member StackSet, whose instances are scanned too
+    call_as: str = "SELF"
+    role: str = ""  # organization mode: the read-only role to assume in each member account
 
     @property
     def account(self) -> str:
@@ -58,7 +63,18 @@ def scan_settings_from_env(environ: Mapping[str, str]) -> ScanSettings:
         policy = read_policy(policy_file) if policy_file else None
     except (ValueError, PolicyError) as error:
         raise ConfigError(f"the scheduled scan's environment: {error}") from None
-    return ScanSettings(topic, table, regions, minimum, int(keep), policy)
+    stack_set, role = environ.get(names.ENV_SCAN_STACK_SET, ""), environ.get(names.ENV_SCAN_ROLE, "")
+    if bool(stack_set) != bool(role):
+        raise ConfigError(f"{names.ENV_SCAN_STACK_SET} and {names.ENV_SCAN_ROLE} go together (organization mode)")
+    call_as = environ.get(names.ENV_SCAN_CALL_AS, "SELF")
+    if call_as not in ("SELF", "DELEGATED_ADMIN"):
+        raise ConfigError(f"{names.ENV_SCAN_CALL_AS} must be SELF or DELEGATED_ADMIN, got {call_as!r}")
+    return ScanSettings(topic, table, regions, minimum, int(keep), policy, stack_set, call_as, role)
+
+
+#: One account's region to scan: the account, the region, and what makes its EC2 client (it may fail: the role cannot
+#: be assumed).
+Place = tuple[str, str, Callable[[], Any]]
 
 
 @dataclass
@@ -74,24 +90,30 @@ class ScanOutcome:
         return {"judged": self.judged, "new": self.new, "published": self.published, "failures": self.failures or []}
 
 
+def home_places(settings: ScanSettings, ec2_for: Callable[[str], Any]) -> list[Place]:
+    """The home account's watched regions."""
+    return [(settings.account, region, partial(ec2_for, region)) for region in settings.regions]
+
+
 def run_scheduled_scan(
     settings: ScanSettings,
-    ec2_for: Callable[[str], Any],
+    places: Sequence[Place],
     dynamodb: Any,
     publisher: SnsPublisher,
     *,
     now: datetime,
 ) -> ScanOutcome:
-    """Each region scanned; its findings from the threshold up that the table does not hold are published as one
-    alert, then remembered. A region that cannot be read, or whose alert cannot be published, is a failure (counted,
-    logged, and alarmed): nothing of it is remembered, so the next scan reports it."""
+    """Each account's region scanned; its findings from the threshold up that the table does not hold are published
+    as one alert, then remembered. A place that cannot be read, or whose alert cannot be published, is a failure
+    (counted, logged, and alarmed): nothing new of it is remembered, so the next scan reports it."""
     outcome = ScanOutcome(failures=[])
     assert outcome.failures is not None
-    for region in settings.regions:
+    for account, region, ec2 in places:
+        label = region if account == settings.account else f"{account}/{region}"
         try:
-            snapshot = Ec2Inventory(ec2_for(region), settings.account, region).snapshot()
+            snapshot = Ec2Inventory(ec2(), account, region).snapshot()
         except Exception as error:
-            outcome.failures.append(f"{region}: could not be scanned: {error_text(error)}")
+            outcome.failures.append(f"{label}: could not be scanned: {error_text(error)}")
             continue
         findings = [
             found
@@ -104,11 +126,11 @@ def run_scheduled_scan(
         new = [found for key, found in keys.items() if key not in seen]
         outcome.new += len(new)
         if new:
-            rendered = digest_publication(new, account=settings.account, region=region, published_at=now)
+            rendered = digest_publication(new, account=account, region=region, published_at=now)
             try:
                 publisher.publish(rendered.subject, rendered.message, rendered.attributes)
             except Exception as error:
-                outcome.failures.append(f"{region}: {len(new)} new findings not published: {error_text(error)}")
+                outcome.failures.append(f"{label}: {len(new)} new findings not published: {error_text(error)}")
                 _remember(dynamodb, settings.table, [k for k in keys if k in seen], now, settings.keep_seconds)
                 continue
             outcome.published += 1
@@ -177,25 +199,57 @@ def _metrics(outcome: ScanOutcome) -> str:
     )
 
 
+def member_places(settings: ScanSettings, cloudformation: Any, sts: Any, session: Callable[..., Any]) -> list[Place]:
+    """Organization mode: each instance (account and region) of the member StackSet, its EC2 client made through the
+    account's audit role when it is first scanned (a role that cannot be assumed fails that place only). The home
+    account's own instances are scanned as home places."""
+    from sgwatch.runtime.watchdog import stack_set_instances  # noqa: PLC0415 - organization mode only
+
+    partition = settings.topic_arn.split(":")[1]
+    keys: dict[str, dict[str, str]] = {}
+
+    def ec2_in(account: str, region: str) -> Any:
+        if account not in keys:
+            role = f"arn:{partition}:iam::{account}:role/{settings.role}"
+            keys[account] = assumed_role_keys(sts, role, "sgwatch-scheduled-scan")
+        return session("ec2", region, keys[account])
+
+    instances = stack_set_instances(cloudformation, settings.stack_set, settings.call_as)
+    return [
+        (account, region, partial(ec2_in, account, region))
+        for account, region in dict.fromkeys(instances)
+        if account != settings.account
+    ]
+
+
 _clients: dict[str, Any] = {}
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """The schedule's target. Clients and settings are made once per container."""
-    if "settings" not in _clients:
-        import boto3  # noqa: PLC0415 - at the first invocation, not at import
-        from botocore.config import Config  # noqa: PLC0415
+    import boto3  # noqa: PLC0415 - at the first invocation, not at import
+    from botocore.config import Config  # noqa: PLC0415
 
+    config = Config(retries={"mode": "adaptive", "max_attempts": 10})
+    if "settings" not in _clients:
         settings = scan_settings_from_env(os.environ)
-        config = Config(retries={"mode": "adaptive", "max_attempts": 10})
         _clients.update(
             settings=settings,
             dynamodb=boto3.client("dynamodb"),
             publisher=SnsPublisher(boto3.client("sns"), settings.topic_arn, structured=True),
-            ec2_for=lambda region: boto3.client("ec2", region_name=region, config=config),
         )
-    outcome = run_scheduled_scan(
-        _clients["settings"], _clients["ec2_for"], _clients["dynamodb"], _clients["publisher"], now=datetime.now(UTC)
-    )
+    settings = _clients["settings"]
+    places = home_places(settings, lambda region: boto3.client("ec2", region_name=region, config=config))
+    failures: list[str] = []
+    if settings.stack_set:
+        try:
+            places += member_places(
+                settings, boto3.client("cloudformation"), boto3.client("sts"),
+                lambda service, region, keys: boto3.client(service, region_name=region, config=config, **keys),
+            )  # fmt: skip
+        except Exception as error:  # the StackSet could not be listed: the members are not scanned this time
+            failures.append(f"the member accounts could not be listed: {error_text(error)}")
+    outcome = run_scheduled_scan(settings, places, _clients["dynamodb"], _clients["publisher"], now=datetime.now(UTC))
+    outcome.failures = [*failures, *(outcome.failures or [])]
     print(_metrics(outcome), flush=True)
     return outcome.to_dict()
