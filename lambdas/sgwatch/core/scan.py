@@ -305,7 +305,7 @@ def digest_publication(
         name = f" ({clean(group.name, 255)})" if group.name else ""
         return (
             f"  [{found.severity.name}] {clean(group.group_id, 64)}{name}: {clean(found.verdict.summary, 2000)}\n"
-            f"    {found.reach_phrase}\n    revoke: {found.revoke_command}"
+            f"    {found.reach_phrase}\n    revoke: {clean(found.revoke_command, 2000)}"
         )
 
     lines += _within(lines, [partial(entry, found) for found in ranked], _DIGEST_LINES_BUDGET, "findings")
