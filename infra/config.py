@@ -181,13 +181,14 @@ class MonitorConfig:
 
     @property
     def scan_keep_seconds(self) -> int:
-        """How long the scheduled scan remembers a finding it has not seen again: two intervals and an hour for a
-        rate, eight days for a cron expression (whose interval is not read here), within an hour and 90 days."""
+        """How long the scheduled scan remembers a finding it has not seen again (each scan renews what stands): two
+        intervals and an hour for a rate, at least a day; 45 days for a cron expression, whose interval is at most a
+        month. Shorter than the interval, every scan would report everything again."""
         found = _RATE.match(self.scan_schedule)
         if not found:
-            return 8 * 86_400
+            return 45 * 86_400
         seconds = int(found.group(1)) * _RATE_UNITS[found.group(2).rstrip("s")]
-        return max(3600, min(90 * 86_400, 2 * seconds + 3600))
+        return max(86_400, 2 * seconds + 3600)
 
     @property
     def regional_forwarders(self) -> tuple[str, ...]:
@@ -302,7 +303,8 @@ _TEAMS_CHANNEL = re.compile(r"^([a-zA-Z0-9-_=+/.,])*%3[aA]([a-zA-Z0-9-_=+/.,])*%
 
 _RATE = re.compile(r"^rate\((\d+) (minutes?|hours?|days?)\)$")
 _RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86_400}
-_CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$")
+#: A cron expression whose minutes field is one minute: it runs at most hourly.
+_CRON = re.compile(r"^cron\(\d{1,2} \S+ \S+ \S+ \S+ \S+\)$")
 
 
 def _scan(value: Callable[[str], Any]) -> dict[str, Any]:
@@ -314,11 +316,15 @@ def _scan(value: Callable[[str], Any]) -> dict[str, Any]:
     rate = _RATE.match(schedule)
     if rate is None and not _CRON.match(schedule):
         raise ConfigError(
-            f"context scanSchedule: {schedule!r} is not a schedule expression: rate(1 day), rate(12 hours), or"
-            " cron(minutes hours day-of-month month day-of-week year)"
+            f"context scanSchedule: {schedule!r} is not a schedule expression that runs at most hourly: rate(1 day),"
+            " rate(12 hours), or cron(MINUTE hours day-of-month month day-of-week year) with one minute"
         )
-    if rate is not None and int(rate.group(1)) * _RATE_UNITS[rate.group(2).rstrip("s")] < 3600:
-        raise ConfigError(f"context scanSchedule: {schedule!r} is more often than hourly: a scan reads every page")
+    seconds = int(rate.group(1)) * _RATE_UNITS[rate.group(2).rstrip("s")] if rate else 3600
+    if not 3600 <= seconds <= 30 * 86_400:
+        raise ConfigError(
+            f"context scanSchedule: {schedule!r}: from hourly to every 30 days (a scan reads every page; a rarer one"
+            " reports drift too late)"
+        )
     return {"scan_schedule": schedule, "scan_min_severity": minimum}
 
 

@@ -9,7 +9,15 @@ from datetime import UTC, date, datetime
 
 from sgwatch.core import alerts
 from sgwatch.core.enrich import PrefixListFacts
-from sgwatch.core.scan import Reach, ScannedGroup, ScannedRule, Snapshot, digest_publication, scan
+from sgwatch.core.scan import (
+    MAX_PER_DIGEST,
+    Reach,
+    ScannedGroup,
+    ScannedRule,
+    Snapshot,
+    digest_publication,
+    scan,
+)
 from sgwatch.core.severity import Severity
 
 TODAY = date(2026, 12, 3)
@@ -57,15 +65,17 @@ def test_the_digest_of_thousands_of_hostile_findings_fits_and_stays_inert() -> N
     }  # fmt: skip
     rules = [world(f"sgr-{index:05d}", f"sg-{index:05d}", 3389) for index in range(5000)]
     findings = scan(Snapshot("123456789012", "eu-west-1", groups, rules), today=TODAY)
-    rendered = digest_publication(
+    rendered, listed = digest_publication(
         findings, account="123456789012", region="eu-west-1", published_at=datetime(2026, 12, 3, tzinfo=UTC)
     )
     assert len(rendered.message.encode()) <= alerts.MAX_MESSAGE_BYTES
     assert len(rendered.subject) <= alerts.MAX_SUBJECT and rendered.subject.isascii()
     document = json.loads(rendered.document)
-    assert 0 < len(document["findings"]) < 5000
-    assert document["omittedFindings"] == 5000 - len(document["findings"])
+    assert 0 < len(listed) == len(document["findings"]) <= MAX_PER_DIGEST  # the text and the document list the same
+    assert [f["ruleId"] for f in document["findings"]] == [found.rule.rule_id for found in listed]
+    assert rendered.text.count("\n  [CRITICAL] ") == len(listed)
+    assert document["omittedFindings"] == 5000 - len(listed)
     lines = rendered.text.split("\n")
     assert not INERT.search(rendered.text)
     assert not [line for line in lines if line.startswith("[CRITICAL] forged")]  # no line of its own
-    assert lines[-1].startswith("  (") and "more findings not shown here" in lines[-1]
+    assert lines[-1] == f"  ({5000 - len(listed)} more not listed here: the next alert lists them)"

@@ -91,8 +91,10 @@ def test_the_policy_reaches_the_scan_too(tmp_path: Any) -> None:
     ("schedule", "message"),
     [
         ("daily", "is not a schedule expression"),
-        ("rate(30 minutes)", "more often than hourly"),
+        ("rate(30 minutes)", "from hourly to every 30 days"),
+        ("rate(100 days)", "from hourly to every 30 days"),
         ("cron(0 6 * * ?)", "is not a schedule expression"),
+        ("cron(0/5 * * * ? *)", "is not a schedule expression that runs at most hourly"),
     ],
 )
 def test_a_bad_schedule_names_the_key(schedule: str, message: str) -> None:
@@ -102,7 +104,12 @@ def test_a_bad_schedule_names_the_key(schedule: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("schedule", "keep"),
-    [("rate(1 day)", 2 * 86_400 + 3600), ("rate(6 hours)", 12 * 3600 + 3600), ("cron(0 6 * * ? *)", 8 * 86_400)],
+    [
+        ("rate(1 day)", 2 * 86_400 + 3600),
+        ("rate(6 hours)", 86_400),  # at least a day
+        ("rate(30 days)", 60 * 86_400 + 3600),
+        ("cron(0 6 * * ? *)", 45 * 86_400),
+    ],
 )
 def test_what_is_reported_is_remembered_for_two_intervals(schedule: str, keep: int) -> None:
     assert load_config({"scanSchedule": schedule}.get).scan_keep_seconds == keep

@@ -15,6 +15,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding
+from sgwatch.core.enrich import PrefixListFacts
 from sgwatch.emulation.account import seed_open_groups
 from sgwatch.operator.cli import main
 from sgwatch.operator.commands import aws
@@ -248,3 +249,21 @@ def test_the_scan_reads_only_what_the_audit_role_allows(account: dict[str, str])
     ec2.meta.events.register("before-call.ec2", lambda model, **_: made.add(model.name))
     inventory.Ec2Inventory(ec2, "123456789012", REGION).snapshot()
     assert made == {action.split(":")[1] for action in SCAN_PERMISSIONS}  # the seeded account needs every one
+
+
+def test_what_could_not_be_read_is_said_beside_the_findings(
+    account: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(self: inventory.Ec2Inventory, list_ids: list[str]) -> dict[str, Any]:
+        return {list_id: PrefixListFacts(list_id, error="AccessDenied: not authorized") for list_id in list_ids}
+
+    monkeypatch.setattr(inventory.Ec2Inventory, "_prefix_lists", unreadable)
+    status, out, err = scan("--format", "json", "--min-severity", "INFO")
+    assert status == 1 and "world-ssh" in by_group(out)  # the other findings stand
+    assert f"prefix list {account['prefix-list']} could not be read (AccessDenied: not authorized)" in err
+    assert "the entries of prefix list" in by_group(out)["prefix-list-rdp"]["reason"]
+
+
+def test_accounts_that_name_no_account_are_a_usage_error(account: dict[str, str]) -> None:
+    status, _, err = scan("--accounts", " , ")
+    assert status == 2 and "--accounts ' , ' names no account" in err

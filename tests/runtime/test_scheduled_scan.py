@@ -234,3 +234,85 @@ def test_organization_mode_scans_each_member_of_the_stack_set_through_its_audit_
     assert set(digests) == {"123456789012", "111111111111"}
     [finding] = digests["111111111111"]["findings"]
     assert finding["groupName"] == "member-rdp" and finding["severity"] == "HIGH"  # CRITICAL, unused: one lower
+
+
+def test_a_first_scan_of_many_findings_lists_them_all_across_alerts_and_remembers_only_what_it_listed(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vpc = account.ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    for index in range(230):
+        group = account.ec2.create_security_group(GroupName=f"open-{index}", Description="o", VpcId=vpc)["GroupId"]
+        account.ec2.authorize_security_group_ingress(
+            GroupId=group,
+            IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+            ],
+        )
+    first = account.scan(T0)
+    digests = account.alerts()
+    assert first.new == 237 and first.published == len(digests) == 3  # 100, 100 and 37
+    listed = [finding["ruleId"] for digest in digests for finding in digest["findings"]]
+    assert len(listed) == len(set(listed)) == 237
+    assert account.scan(T0 + DAY).new == 0 and account.alerts() == []
+
+    # At most MAX_DIGESTS_PER_PLACE alerts a run: the rest, not remembered, come in the next run.
+    monkeypatch.setattr(scheduled_scan, "MAX_DIGESTS_PER_PLACE", 1)
+    later = account.scan(T0 + 10 * DAY)  # every key expired: all are new again
+    assert later.published == 1 and len(account.alerts()) == 1
+    rest = account.scan(T0 + 10 * DAY + timedelta(hours=1))
+    assert rest.new == 137 and rest.published == 1
+    [digest] = account.alerts()
+    assert len(digest["findings"]) == 100
+
+
+def test_a_group_that_stops_being_used_is_not_a_new_finding(account: Account) -> None:
+    account.scan(T0)
+    account.alerts()
+    interfaces = account.ec2.describe_network_interfaces(
+        Filters=[{"Name": "group-id", "Values": [account.groups["world-ssh"]]}]
+    )["NetworkInterfaces"]
+    for interface in interfaces:  # the instance behind it is gone: the group is unused, one level lower
+        account.ec2.modify_network_interface_attribute(
+            NetworkInterfaceId=interface["NetworkInterfaceId"], Groups=[account.groups["web-tier"]]
+        )
+    assert account.scan(T0 + DAY).new == 0 and account.alerts() == []
+
+
+def test_a_state_store_that_fails_costs_its_place_only_and_unreadable_interfaces_report_nothing(
+    account: Account,
+) -> None:
+    class FailingStore:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def batch_get_item(self, **request: Any) -> Any:
+            raise ConnectionError("DynamoDB could not be reached")
+
+        def batch_write_item(self, **request: Any) -> Any:
+            return self.real.batch_write_item(**request)
+
+    places = home_places(account.settings, lambda region: boto3.client("ec2", region_name=region))
+    outcome = run_scheduled_scan(account.settings, places, FailingStore(account.dynamodb), account.publisher, now=T0)
+    assert outcome.published == 0 and account.alerts() == []  # every finding would look new: nothing reported
+    assert outcome.failures == [
+        "eu-west-1: what was reported could not be read: ConnectionError: DynamoDB could not be reached"
+    ]
+
+    def blind_ec2(region: str) -> Any:
+        client = boto3.client("ec2", region_name=region)
+        stubbed = Stubber(client)
+        stubbed.add_client_error("describe_network_interfaces", "UnauthorizedOperation", "not authorized")
+        real = client.get_paginator
+
+        def paginator(operation: str) -> Any:
+            if operation == "describe_network_interfaces":
+                stubbed.activate()
+            return real(operation)
+
+        client.get_paginator = paginator
+        return client
+
+    blind = run_scheduled_scan(account.settings, home_places(account.settings, blind_ec2), account.dynamodb,
+                               account.publisher, now=T0)  # fmt: skip
+    assert blind.published == 0 and account.alerts() == []
+    assert blind.failures and blind.failures[-1] == "eu-west-1: not reported: the network interfaces could not be read"

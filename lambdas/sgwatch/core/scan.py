@@ -81,6 +81,13 @@ class Snapshot:
     groups: Mapping[str, ScannedGroup]
     rules: Sequence[ScannedRule]
     prefix_lists: Mapping[str, PrefixListFacts] = field(default_factory=dict)
+    interfaces_unread: bool = False  # what uses each group is unknown: every group reads as reachable
+    problems: tuple[str, ...] = ()  # what could not be read, said wherever the findings are shown
+
+    @property
+    def unread_prefix_lists(self) -> list[str]:
+        """The referenced prefix lists whose entries could not be read: their rules are rated without them."""
+        return [list_id for list_id, facts in self.prefix_lists.items() if facts.error]
 
 
 class Reach(Enum):
@@ -254,7 +261,9 @@ def totals(findings: Sequence[ScanFinding], min_severity: Severity) -> Totals:
 
 #: The event_name attribute of a digest: subscribers' filter policies can tell it from a change's alert.
 DIGEST_EVENT_NAME = "ScheduledScan"
-_DIGEST_LINES_BUDGET = 100 * 1024  # the text's findings, escaped; the document has the rest
+#: The most findings one alert lists: each is about 1 KB in the document and 0.5 KB in the text. More make more alerts.
+MAX_PER_DIGEST = 100
+_DIGEST_TEXT_BUDGET = 100 * 1024  # the text, escaped; the document has the rest
 
 
 def approval_expired(found: ScanFinding) -> bool:
@@ -262,32 +271,36 @@ def approval_expired(found: ScanFinding) -> bool:
 
 
 def state_key(found: ScanFinding) -> str:
-    """What the scheduled scan remembers of a finding: its place, rule, verdict and severity, and whether an
-    approval of it has expired. A finding whose key the last scans did not see is new: the same rule judged worse (an
-    approval expired, an interface with a public address put behind it) is new too."""
+    """What the scheduled scan remembers of a finding: its place, its rule, the verdict's rule and severity (the
+    policy's lowerings included, what uses the group not: a group that is used by day and not by night is the same
+    finding), and whether an approval of it has expired. A key the last scans did not see is a new finding: the same
+    rule judged worse by the rules or the policy (an approval that expired) is new too."""
     group, rule = found.group, found.rule
     expired = "approval-expired" if approval_expired(found) else ""
-    return "|".join(
-        [
-            "scan",
-            group.account,
-            group.region,
-            group.group_id,
-            rule.rule_id,
-            found.verdict.rule.id,
-            found.severity.name,
-            expired,
-        ]
-    )
+    parts = [group.account, group.region, group.group_id, rule.rule_id, found.verdict.rule.id]
+    return "|".join(["scan", *parts, found.verdict.severity.name, expired])
 
 
 def digest_publication(
     findings: Sequence[ScanFinding], *, account: str, region: str, published_at: datetime
-) -> Publication:
-    """The findings of one account's region that the last scans did not report, as one alert: the text lists them
-    most severe first, each with its reason, what uses its group and the command that revokes the rule; the document
-    carries them as `sgwatch scan --format json` prints them. Both within SNS's limit: what does not fit is counted."""
+) -> tuple[Publication, list[ScanFinding]]:
+    """Findings of one account's region that no earlier scan reported, as one alert, and the findings it lists: the
+    most severe, at most MAX_PER_DIGEST and as many as fit SNS's limit, the same in the text (each with its reason,
+    what uses its group and the command that revokes the rule) and in the document (as `sgwatch scan --format json`
+    prints them). The caller publishes the others in the next alert."""
     ranked = sorted(findings, key=lambda found: (-found.severity, found.group.group_id, found.rule.rule_id))
+    shown = ranked[:MAX_PER_DIGEST]
+    while True:  # rarely more than once: only hostile names make the findings too large for their share
+        publication, fitted = _digest(ranked, shown, account, region, published_at)
+        if fitted == len(shown) or fitted == 0:
+            return publication, shown[:fitted]
+        shown = shown[:fitted]
+
+
+def _digest(
+    ranked: list[ScanFinding], shown: list[ScanFinding], account: str, region: str, published_at: datetime
+) -> tuple[Publication, int]:
+    """The alert listing `shown` (the most severe of `ranked`), and how many of them fit both text and document."""
     worst = ranked[0].severity if ranked else Severity.INFO
     place = f"{_ascii(account, 64) or 'unknown'}/{_ascii(region, 64) or 'unknown'}"
     count = f"{len(ranked)} rule{'s' if len(ranked) != 1 else ''}"
@@ -308,7 +321,11 @@ def digest_publication(
             f"    {found.reach_phrase}\n    revoke: {clean(found.revoke_command, 2000)}"
         )
 
-    lines += _within(lines, [partial(entry, found) for found in ranked], _DIGEST_LINES_BUDGET, "findings")
+    listed = _within(lines, [partial(entry, found) for found in shown], _DIGEST_TEXT_BUDGET, "findings")
+    in_text = sum(1 for line in listed if line.startswith("  ["))  # _within's own closing note is replaced below
+    lines += listed[:in_text]
+    if len(ranked) > in_text:
+        lines.append(f"  ({len(ranked) - in_text} more not listed here: the next alert lists them)")
     text = "\n".join(lines)
     budget = MAX_MESSAGE_BYTES - _ENVELOPE - _size(text)
     head: dict[str, Any] = {
@@ -319,16 +336,16 @@ def digest_publication(
         "region": _clip(region),
         "publishedAt": published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    shown: list[str] = []
+    encoded: list[str] = []
     room = budget - _cost(_json({**head, "findings": [], "omittedFindings": len(ranked)}))
-    for found in ranked:
-        encoded = _json(found.to_dict())
-        if _cost(encoded) + 2 > room:
+    for found in shown[:in_text]:
+        document = _json(found.to_dict())
+        if _cost(document) + 2 > room:
             break
-        room -= _cost(encoded) + 2
-        shown.append(encoded)
-    omitted = {"omittedFindings": len(ranked) - len(shown)} if len(shown) < len(ranked) else {}
-    document = _json({**head, **omitted})[:-1] + f', "findings": [{", ".join(shown)}]}}'
+        room -= _cost(document) + 2
+        encoded.append(document)
+    omitted = {"omittedFindings": len(ranked) - len(encoded)} if len(encoded) < len(ranked) else {}
+    document = _json({**head, **omitted})[:-1] + f', "findings": [{", ".join(encoded)}]}}'
 
     def string(value: str) -> dict[str, str]:
         return {"DataType": "String", "StringValue": _ascii(value)[:256] or "unknown"}
@@ -339,6 +356,6 @@ def digest_publication(
         names.ATTRIBUTE_EVENT_NAME: string(DIGEST_EVENT_NAME),
         names.ATTRIBUTE_ACCOUNT: string(account),
         names.ATTRIBUTE_REGION: string(region),
-        names.ATTRIBUTE_GROUP_ID: string(ranked[0].group.group_id if ranked else ""),
+        names.ATTRIBUTE_GROUP_ID: string(shown[0].group.group_id if shown else ""),
     }
-    return Publication(title, text, document, attributes)
+    return Publication(title, text, document, attributes), len(encoded)

@@ -29,6 +29,7 @@ class Place:
     region: str
     findings: list[ScanFinding] = field(default_factory=list)
     error: str = ""
+    problems: tuple[str, ...] = ()  # what was read in part (interfaces, prefix lists), said beside the findings
     calls: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -50,7 +51,8 @@ def run_scan(
         try:
             inventory = Ec2Inventory(client(), account, region)
             try:
-                place.findings = scan(inventory.snapshot(), policy, today=today)
+                snapshot = inventory.snapshot()
+                place.findings, place.problems = scan(snapshot, policy, today=today), snapshot.problems
             finally:
                 place.calls = inventory.calls
         except Exception as error:  # denied, throttled past the retries, unreachable: this place only
@@ -83,7 +85,8 @@ def render_table(findings: Sequence[ScanFinding], total: Totals, minimum: Severi
         group = found_here[0].group
         name = f" ({clean(group.name, 255)})" if group.name else ""
         vpc = f", {clean(group.vpc_id, 64)}" if group.vpc_id else ""
-        lines.append(f"{found_here[0].severity.name:<9}{clean(group_id, 64)}{name}  {account}/{region}{vpc}")
+        where = f"{clean(account, 64)}/{clean(region, 64)}"
+        lines.append(f"{found_here[0].severity.name:<9}{clean(group_id, 64)}{name}  {where}{vpc}")
         lines.append(f"         {found_here[0].reach_phrase}")
         for found in found_here:
             change = found.verdict.change
@@ -95,7 +98,7 @@ def render_table(findings: Sequence[ScanFinding], total: Totals, minimum: Severi
             for lowering in found.verdict.lowered_by:
                 lines.append(f"           policy: {lowering.action.value} by {clean(lowering.entry, 200)}"
                              f" ({lowering.from_severity.name} -> {lowering.to_severity.name})")  # fmt: skip
-            lines.append(f"           revoke: {found.revoke_command}")
+            lines.append(f"           revoke: {clean(found.revoke_command, 2000)}")
         lines.append("")
     counts = ", ".join(
         f"{count} {severity.name}" for severity, count in sorted(total.by_severity.items(), reverse=True)

@@ -34,7 +34,7 @@ class Ec2Inventory:
     def snapshot(self) -> Snapshot:
         rules = [_rule(item) for item in self._pages("describe_security_group_rules", "SecurityGroupRules")]
         groups = list(self._pages("describe_security_groups", "SecurityGroups"))
-        interfaces, public = self._usage()
+        interfaces, public, unread = self._usage()
         scanned = {}
         for item in groups:
             group_id = item["GroupId"]
@@ -49,7 +49,17 @@ class Ec2Inventory:
                 None if public is None else public[group_id],
             )
         lists = sorted({rule.prefix_list_id for rule in rules if rule.prefix_list_id and not rule.egress})
-        return Snapshot(self.account, self.region, scanned, rules, self._prefix_lists(lists))
+        facts = self._prefix_lists(lists)
+        problems = (
+            [f"the network interfaces could not be read ({unread}): every group is taken as used"] if unread else []
+        )
+        problems += [
+            f"prefix list {list_id} could not be read ({facts[list_id].error}): the rules that reference it are rated"
+            " without its entries"
+            for list_id in lists
+            if facts[list_id].error
+        ]
+        return Snapshot(self.account, self.region, scanned, rules, facts, bool(unread), tuple(problems))
 
     def _pages(self, operation: str, key: str, **parameters: Any) -> Iterator[dict[str, Any]]:
         size = PAGE_SIZES.get(operation)
@@ -60,20 +70,27 @@ class Ec2Inventory:
                 self.on_page(operation)
             yield from page.get(key, [])
 
-    def _usage(self) -> tuple[Counter[str] | None, Counter[str] | None]:
+    def _usage(self) -> tuple[Counter[str] | None, Counter[str] | None, str]:
         """How many interfaces use each group, and how many of those have a public address (a public IPv4 address
-        associated, or any IPv6 address: VPC IPv6 addresses are global). None, None when they cannot be read."""
+        associated with any of its private addresses, or any IPv6 address: VPC IPv6 addresses are global). When they
+        cannot be read: None, None and why (every finding says so, and the rules are still judged)."""
         interfaces: Counter[str] = Counter()
         public: Counter[str] = Counter()
         try:
             for item in self._pages("describe_network_interfaces", "NetworkInterfaces"):
-                exposed = bool((item.get("Association") or {}).get("PublicIp")) or bool(item.get("Ipv6Addresses"))
+                associations = [
+                    item.get("Association"),
+                    *(a.get("Association") for a in item.get("PrivateIpAddresses", [])),
+                ]
+                exposed = any((found or {}).get("PublicIp") for found in associations) or bool(
+                    item.get("Ipv6Addresses")
+                )
                 for group in item.get("Groups", []):
                     interfaces[group["GroupId"]] += 1
                     public[group["GroupId"]] += exposed
-        except Exception:  # without usage, every finding says so; the rules are still judged
-            return None, None
-        return interfaces, public
+        except Exception as error:
+            return None, None, error_text(error)
+        return interfaces, public, ""
 
     def _prefix_lists(self, list_ids: list[str]) -> dict[str, PrefixListFacts]:
         found: dict[str, PrefixListFacts] = {}

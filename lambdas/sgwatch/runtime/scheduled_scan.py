@@ -10,6 +10,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -20,7 +21,13 @@ from sgwatch.core.errors import ConfigError, PolicyError
 from sgwatch.core.policy import Policy, read_policy
 from sgwatch.core.scan import digest_publication, scan, state_key
 from sgwatch.core.severity import Severity
-from sgwatch.runtime.aws import BATCH_WRITE_LIMIT, SnsPublisher, assumed_role_keys, error_text
+from sgwatch.runtime.aws import (
+    BATCH_WRITE_LIMIT,
+    UNPROCESSED_RETRIES,
+    SnsPublisher,
+    assumed_role_keys,
+    error_text,
+)
 from sgwatch.runtime.inventory import Ec2Inventory
 
 #: BatchGetItem takes at most this many keys a call.
@@ -95,6 +102,13 @@ def home_places(settings: ScanSettings, ec2_for: Callable[[str], Any]) -> list[P
     return [(settings.account, region, partial(ec2_for, region)) for region in settings.regions]
 
 
+#: The most alerts one account's region gets from one scan: a first scan of a large account lists its worst
+#: findings in these, and the next scans the rest.
+MAX_DIGESTS_PER_PLACE = 10
+#: Places scanned side by side: EC2 throttles per account and region, so they do not compete.
+WORKERS = 8
+
+
 def run_scheduled_scan(
     settings: ScanSettings,
     places: Sequence[Place],
@@ -103,39 +117,69 @@ def run_scheduled_scan(
     *,
     now: datetime,
 ) -> ScanOutcome:
-    """Each account's region scanned; its findings from the threshold up that the table does not hold are published
-    as one alert, then remembered. A place that cannot be read, or whose alert cannot be published, is a failure
-    (counted, logged, and alarmed): nothing new of it is remembered, so the next scan reports it."""
+    """Each account's region scanned, eight side by side, starting each hour from another place (a run cut short by
+    the timeout leaves out different places each time); its findings from the threshold up that the table does not
+    hold are published, at most MAX_PER_DIGEST an alert, and only the findings an alert listed are remembered. A place
+    that cannot be read (its rules, its interfaces, its state), or whose alert cannot be published, is a failure
+    (counted, logged, and alarmed); what it did not report is reported by the next scan."""
     outcome = ScanOutcome(failures=[])
-    assert outcome.failures is not None
-    for account, region, ec2 in places:
-        label = region if account == settings.account else f"{account}/{region}"
-        try:
-            snapshot = Ec2Inventory(ec2(), account, region).snapshot()
-        except Exception as error:
-            outcome.failures.append(f"{label}: could not be scanned: {error_text(error)}")
-            continue
-        findings = [
-            found
-            for found in scan(snapshot, settings.policy, today=now.date())
-            if found.severity >= settings.min_severity
-        ]
-        outcome.judged += len(findings)
-        keys = {state_key(found): found for found in findings}
-        seen = _seen(dynamodb, settings.table, list(keys), int(now.timestamp()))
-        new = [found for key, found in keys.items() if key not in seen]
-        outcome.new += len(new)
-        if new:
-            rendered = digest_publication(new, account=account, region=region, published_at=now)
-            try:
-                publisher.publish(rendered.subject, rendered.message, rendered.attributes)
-            except Exception as error:
-                outcome.failures.append(f"{label}: {len(new)} new findings not published: {error_text(error)}")
-                _remember(dynamodb, settings.table, [k for k in keys if k in seen], now, settings.keep_seconds)
-                continue
-            outcome.published += 1
-        _remember(dynamodb, settings.table, list(keys), now, settings.keep_seconds)
+    start = int(now.timestamp() // 3600) % len(places) if places else 0
+    rotated = [*places[start:], *places[:start]]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for judged, new, published, failures in pool.map(
+            lambda place: _scan_place(settings, place, dynamodb, publisher, now), rotated
+        ):
+            outcome.judged += judged
+            outcome.new += new
+            outcome.published += published
+            outcome.failures = [*(outcome.failures or []), *failures]
     return outcome
+
+
+def _scan_place(
+    settings: ScanSettings, place: Place, dynamodb: Any, publisher: SnsPublisher, now: datetime
+) -> tuple[int, int, int, list[str]]:
+    """One account's region: (findings judged, new, alerts published, failures)."""
+    account, region, ec2 = place
+    label = region if account == settings.account else f"{account}/{region}"
+    try:
+        snapshot = Ec2Inventory(ec2(), account, region).snapshot()
+    except Exception as error:
+        return 0, 0, 0, [f"{label}: could not be scanned: {error_text(error)}"]
+    failures = [f"{label}: {problem}" for problem in snapshot.problems]
+    if snapshot.interfaces_unread:  # every unused group would read as used: no alert on a guess
+        return 0, 0, 0, [*failures, f"{label}: not reported: the network interfaces could not be read"]
+    findings = [
+        found for found in scan(snapshot, settings.policy, today=now.date()) if found.severity >= settings.min_severity
+    ]
+    keys = {state_key(found): found for found in findings}
+    try:
+        seen = _seen(dynamodb, settings.table, list(keys), int(now.timestamp()))
+    except Exception as error:  # without the state every finding would look new: nothing is reported
+        return len(findings), 0, 0, [*failures, f"{label}: what was reported could not be read: {error_text(error)}"]
+    new = [found for key, found in keys.items() if key not in seen]
+    remembered = [key for key in keys if key in seen]  # renewed while they stand
+    published = 0
+    while new and published < MAX_DIGESTS_PER_PLACE:
+        rendered, listed = digest_publication(new, account=account, region=region, published_at=now)
+        if not listed:
+            failures.append(f"{label}: a finding too large for an alert: see the function's log")
+            break
+        try:
+            publisher.publish(rendered.subject, rendered.message, rendered.attributes)
+        except Exception as error:
+            failures.append(f"{label}: {len(new)} new findings not published: {error_text(error)}")
+            break
+        published += 1
+        remembered += [state_key(found) for found in listed]
+        listed_keys = {state_key(found) for found in listed}
+        new = [found for found in new if state_key(found) not in listed_keys]
+    try:
+        _remember(dynamodb, settings.table, remembered, now, settings.keep_seconds)
+    except Exception as error:  # reported, not remembered: the next scan reports them again (a duplicate, no loss)
+        failures.append(f"{label}: what was reported could not be remembered: {error_text(error)}")
+    new_count = len(keys) - len([key for key in keys if key in seen])
+    return len(findings), new_count, published, failures
 
 
 def _seen(dynamodb: Any, table: str, keys: Sequence[str], now: int) -> set[str]:
@@ -143,14 +187,17 @@ def _seen(dynamodb: Any, table: str, keys: Sequence[str], now: int) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(keys), BATCH_GET_LIMIT):
         pending: list[dict[str, Any]] = [{names.DEDUP_KEY: {"S": key}} for key in keys[start : start + BATCH_GET_LIMIT]]
-        while pending:
+        for attempt in range(UNPROCESSED_RETRIES + 1):
             answer = dynamodb.batch_get_item(RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
             for item in answer.get("Responses", {}).get(table, []):
                 if int(item.get(names.DEDUP_EXPIRY, {}).get("N", "0")) > now:
                     found.add(item[names.DEDUP_KEY]["S"])
             pending = answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
-            if pending:
-                time.sleep(0.05)
+            if not pending:
+                break
+            if attempt == UNPROCESSED_RETRIES:
+                raise RuntimeError(f"DynamoDB left {len(pending)} keys unread after {attempt + 1} attempts")
+            time.sleep(0.05 * 2**attempt)
     return found
 
 
@@ -165,13 +212,15 @@ def _remember(dynamodb: Any, table: str, keys: Iterable[str], now: datetime, kee
         }
         for key in dict.fromkeys(keys)
     ]
-    while requests:
-        chunk, requests = requests[:BATCH_WRITE_LIMIT], requests[BATCH_WRITE_LIMIT:]
-        answer = dynamodb.batch_write_item(RequestItems={table: chunk})
-        left = answer.get("UnprocessedItems", {}).get(table, [])
-        if left:
-            time.sleep(0.05)
-            requests = left + requests
+    for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+        chunk = requests[start : start + BATCH_WRITE_LIMIT]
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            chunk = dynamodb.batch_write_item(RequestItems={table: chunk}).get("UnprocessedItems", {}).get(table, [])
+            if not chunk:
+                break
+            if attempt == UNPROCESSED_RETRIES:
+                raise RuntimeError(f"DynamoDB left {len(chunk)} writes undone after {attempt + 1} attempts")
+            time.sleep(0.05 * 2**attempt)
 
 
 def _metrics(outcome: ScanOutcome) -> str:

@@ -73,7 +73,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         regions = aws.regions(args.regions, home, default_all=True)
         targets: list[tuple[str, Any]] = []
         if args.accounts:
-            for account in [a.strip() for a in args.accounts.split(",") if a.strip()]:
+            accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
+            if not accounts:
+                raise ValueError(f"--accounts {args.accounts!r} names no account")
+            for account in accounts:
                 try:
                     targets.append((account, home.in_account(account, args.role)))
                 except Exception as error:  # the role cannot be assumed: that account only
@@ -100,6 +103,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if err.isatty():
         err.write("\n")
     errors += [place.error for place in scanned if place.error]
+    for place in scanned:  # read in part: the findings stand, and what they could not take into account is said
+        for problem in place.problems:
+            err.write(f"sgwatch scan: {place.label}: {clean(problem, 2000)}\n")
     findings = scan.ranked(scanned, minimum)
     if args.format == JSON:
         for found in findings:
