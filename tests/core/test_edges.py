@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -253,3 +254,27 @@ def test_a_time_at_the_calendars_edge_is_kept_as_written_and_judged_as_any_other
     result = classify(dict(record, eventTime=event_time))
     assert result.severity is Severity.CRITICAL and not result.error
     assert result.event_time == event_time
+
+
+def test_an_added_rule_carries_the_id_ec2_gave_it_matched_by_its_content() -> None:
+    """The response's securityGroupRuleSet names each added rule's id: matched by direction, protocol, ports and peer,
+    whatever the order, so that a rule can be revoked by its id and by nothing broader."""
+    record = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+    [change] = classify(record).to_dict()["changes"]
+    assert change["ruleId"] == "sgr-0ab4202bcd11d93d2"
+
+    two = json.loads(json.dumps(record))
+    https = {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}}
+    two["requestParameters"]["ipPermissions"]["items"].append(https)
+    [ssh_item] = two["responseElements"]["securityGroupRuleSet"]["items"]
+    https_item = dict(
+        ssh_item, securityGroupRuleId="sgr-0bbbbbbbbbbbbbbbb", fromPort=443, toPort=443, cidrIpv4="10.0.0.0/8"
+    )
+    unmatched = dict(ssh_item, securityGroupRuleId="sgr-0ccccccccccccccccc", fromPort=3389, toPort=3389)
+    two["responseElements"]["securityGroupRuleSet"]["items"] = [unmatched, https_item, ssh_item]  # any order
+    assert [(c["ports"], c.get("ruleId")) for c in classify(two).to_dict()["changes"]] == [
+        ("22/tcp", "sgr-0ab4202bcd11d93d2"),
+        ("443/tcp", "sgr-0bbbbbbbbbbbbbbbb"),
+    ]
+    del two["responseElements"]["securityGroupRuleSet"]["items"][2]  # EC2 did not state the SSH rule: no id guessed
+    assert [c.get("ruleId") for c in classify(two).to_dict()["changes"]] == [None, "sgr-0bbbbbbbbbbbbbbbb"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -225,7 +226,7 @@ class _RuleReader:
         for place in places:
             found = list(place())
             if found:
-                return found
+                return self._with_added_rule_ids(found, response) if action is Action.ADD else found
         if error_code:
             return []  # a failed call may have been rejected for the very reason that it names no rule
         raise RecordError(params.path, f"{event.name} names no rule (no ipPermissions, flat rule or rule ids)")
@@ -272,6 +273,24 @@ class _RuleReader:
         rule_id = item.text() if isinstance(item.value, str) else item.get("securityGroupRuleId").text()
         description = "" if isinstance(item.value, str) else item.get("description").text("")
         return RuleChange(action, direction, "", None, None, Peer(PeerKind.UNKNOWN, ""), group_id, rule_id, description)
+
+    def _with_added_rule_ids(self, changes: list[RuleChange], response: Field) -> list[RuleChange]:
+        """The rules a call added, each with the id EC2 gave it (the response's securityGroupRuleSet, matched by
+        direction, protocol, ports and peer): what a rule can be revoked by, and nothing else."""
+        given: dict[tuple[object, ...], str] = {}
+        for item in response.get("securityGroupRuleSet").items():
+            try:
+                rule = self._response_rule(item, Action.ADD, Direction.UNSTATED)
+            except RecordError:
+                continue  # an item sgwatch cannot read names no rule it can match
+            if rule.rule_id:
+                given.setdefault(_rule_key(rule), rule.rule_id)
+        if not given:
+            return changes
+        return [
+            replace(change, rule_id=given.get(_rule_key(change), "")) if not change.rule_id else change
+            for change in changes
+        ]
 
     def _response_rule(self, item: Field, action: Action, direction: Direction) -> RuleChange:
         """A rule as the response states it (one item per rule and peer)."""
@@ -320,3 +339,10 @@ class _RuleReader:
         if referenced.present:
             return Peer(PeerKind.SECURITY_GROUP, referenced.text())
         raise RecordError(rule.path, f"names no peer: none of {ipv4}, {ipv6}, {prefix_list}, {group}")
+
+
+def _rule_key(change: RuleChange) -> tuple[object, ...]:
+    """What tells one rule from another in a call: direction, protocol, ports (-1 for every port or type), peer."""
+    first = change.from_port if change.from_port is not None and change.from_port >= 0 else -1
+    last = change.to_port if change.to_port is not None and change.to_port >= 0 else -1
+    return (change.direction, change.protocol, first, last, change.peer.address)
