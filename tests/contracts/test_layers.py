@@ -42,6 +42,7 @@ FUNCTION_FILES = [
     "sgwatch/core/parse.py",
     "sgwatch/core/policy.py",
     "sgwatch/core/ports.py",
+    "sgwatch/core/remediation.py",
     "sgwatch/core/rules.py",
     "sgwatch/core/scan.py",
     "sgwatch/core/severity.py",

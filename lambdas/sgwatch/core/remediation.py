@@ -1,0 +1,142 @@
+"""Opt-in remediation, planned: which rules a change added that sgwatch would revoke, by their ids, or why it would
+not, and the command that restores each. Pure: a judged record in, a plan out; the function acts on it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from sgwatch.core.addresses import PeerKind
+from sgwatch.core.classify import Classification
+from sgwatch.core.events import EventKind
+from sgwatch.core.findings import Verdict
+from sgwatch.core.model import Direction, RuleChange
+from sgwatch.core.severity import Severity
+
+
+class Mode(Enum):
+    DRY_RUN = "dry-run"  # says what enforce would do, and does nothing
+    ENFORCE = "enforce"
+
+
+@dataclass(frozen=True)
+class RemediationSettings:
+    """What the team has said: the severities to act on, the mode, and the tag that exempts a group."""
+
+    severities: frozenset[Severity]
+    mode: Mode = Mode.DRY_RUN
+    break_glass_tag: str = ""  # a group carrying this tag key is never acted on
+
+    @property
+    def setting(self) -> str:
+        """The setting, as the alert names it: "remediate=CRITICAL,HIGH (dry-run)"."""
+        names = ",".join(severity.name for severity in sorted(self.severities, reverse=True))
+        return f"remediate={names} ({self.mode.value})"
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One added rule that the setting covers: revoked by its id, restored by the command."""
+
+    group_id: str
+    rule_id: str
+    severity: Severity
+    restore: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the setting makes of one record: the rules to revoke (or that dry-run would revoke), and the rules it
+    covers but will not touch, each with why."""
+
+    event_id: str
+    region: str
+    revoke: tuple[Revocation, ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()  # (rule id or a description of the rule, why not)
+
+
+def plan(result: Classification, settings: RemediationSettings, tags: Mapping[str, Mapping[str, str]]) -> Plan | None:
+    """The rules `result` added whose verdict (the policy applied) is one of the setting's severities, to revoke by
+    the ids EC2 gave them; None when the record is none of that. Never: a failed call, a rule the policy lowered (an
+    approval or a trusted principal), a group with the break-glass tag, a rule whose id or direction the record does
+    not state (nothing broader than that rule is ever revoked)."""
+    record = result.record
+    if record is None or record.event.kind is not EventKind.RULES_ADDED or result.heartbeat:
+        return None
+    covered = [
+        verdict for verdict in result.verdicts if verdict.change is not None and verdict.severity in settings.severities
+    ]
+    lowered = [
+        verdict
+        for verdict in result.verdicts
+        if verdict.change is not None and verdict.lowered_by and verdict.rule.severity in settings.severities
+    ]
+    if not covered and not lowered:
+        return None
+    revoke: list[Revocation] = []
+    refused: list[tuple[str, str]] = []
+    for verdict in lowered:
+        if verdict.severity not in settings.severities:
+            entries = ", ".join(lowering.entry for lowering in verdict.lowered_by)
+            refused.append((_named(verdict.change), f"the policy lowered it ({entries})"))
+    for verdict in covered:
+        change = verdict.change
+        assert change is not None
+        why = _why_not(result, verdict, change, settings, tags)
+        if why:
+            refused.append((_named(change), why))
+        else:
+            revoke.append(
+                Revocation(change.group_id, change.rule_id, verdict.severity, restore_command(change, result.region))
+            )
+    return Plan(result.event_id, result.region, tuple(revoke), tuple(refused))
+
+
+def _why_not(
+    result: Classification, verdict: Verdict, change: RuleChange, settings: RemediationSettings,
+    tags: Mapping[str, Mapping[str, str]],
+) -> str:  # fmt: skip
+    if result.record is not None and result.record.failed:
+        return "the call failed: it added nothing"
+    if any(lowering.lowered for lowering in verdict.lowered_by):
+        return "the policy lowered it"
+    if change.direction is not Direction.INGRESS:
+        return "the record does not say the rule is inbound"
+    if not change.rule_id:
+        return "the record does not state the rule's id: sgwatch revokes a rule by its id, nothing broader"
+    if settings.break_glass_tag and settings.break_glass_tag in tags.get(change.group_id, {}):
+        return f"the group carries the break-glass tag {settings.break_glass_tag}"
+    return ""
+
+
+def _named(change: RuleChange | None) -> str:
+    if change is None:
+        return "a rule"
+    return change.rule_id or f"{change.ports_label()} from {change.peer.address or 'an unstated source'}"
+
+
+def restore_command(change: RuleChange, region: str) -> str:
+    """The AWS CLI command that adds the rule back as the record states it: protocol, ports, source, description."""
+    permission: dict[str, object] = {"IpProtocol": "-1" if change.protocol == "all" else change.protocol}
+    if change.protocol != "all":
+        permission["FromPort"] = change.from_port if change.from_port is not None else -1
+        permission["ToPort"] = change.to_port if change.to_port is not None else -1
+    described = {"Description": change.description} if change.description else {}
+    peer = change.peer
+    if peer.kind is PeerKind.SECURITY_GROUP:
+        permission["UserIdGroupPairs"] = [{"GroupId": peer.address, **described}]
+    elif peer.kind is PeerKind.PREFIX_LIST:
+        permission["PrefixListIds"] = [{"PrefixListId": peer.address, **described}]
+    elif ":" in peer.address:
+        permission["Ipv6Ranges"] = [{"CidrIpv6": peer.address, **described}]
+    else:
+        permission["IpRanges"] = [{"CidrIp": peer.address, **described}]
+    return shlex.join(
+        [
+            "aws", "ec2", "authorize-security-group-ingress", "--region", region, "--group-id", change.group_id,
+            "--ip-permissions", json.dumps([permission], separators=(",", ":"), ensure_ascii=True),
+        ]
+    )  # fmt: skip

@@ -1,0 +1,123 @@
+"""The remediation plan: the added rules the setting covers, by the ids EC2 gave them, or why not; and a restore
+command that, run against moto, brings the revoked rule back exactly."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from sgwatch.core.classify import classify
+from sgwatch.core.policy import apply_policy, load_policy
+from sgwatch.core.remediation import Mode, RemediationSettings, plan
+from sgwatch.core.severity import Severity
+
+from tests.conftest import REAL_RECORDS, load
+
+SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
+GROUP = SSH_WORLD["requestParameters"]["groupId"]
+CRITICAL = RemediationSettings(frozenset({Severity.CRITICAL}), Mode.ENFORCE, break_glass_tag="sgwatch:break-glass")
+
+
+def test_a_world_ssh_rule_is_planned_for_revocation_by_its_id_only() -> None:
+    found = plan(classify(SSH_WORLD), CRITICAL, {})
+    assert found is not None and found.refused == ()
+    [revocation] = found.revoke
+    assert (revocation.group_id, revocation.rule_id, revocation.severity) == (
+        GROUP, "sgr-0ab4202bcd11d93d2", Severity.CRITICAL,
+    )  # fmt: skip
+    assert CRITICAL.setting == "remediate=CRITICAL (enforce)"
+
+
+@pytest.mark.parametrize(
+    ("policy", "why"),
+    [
+        (
+            f'[[approved_exposure]]\ngroup_id = "{GROUP}"\nexposure = "22/tcp from world"\nowner = "ops"\nreason = "bastion"\n',
+            "the policy lowered it (approved_exposure[0])",
+        ),
+        (
+            '[[trusted_principal]]\narn = "arn:aws:iam::*:user/test_user"\nreason = "the platform team"\n',
+            "the policy lowered it",
+        ),
+    ],
+    ids=["approved exposure", "trusted principal"],
+)
+def test_what_the_policy_lowered_is_never_revoked(policy: str, why: str) -> None:
+    result = apply_policy(classify(SSH_WORLD), load_policy(policy))
+    found = plan(result, RemediationSettings(frozenset({Severity.CRITICAL, Severity.HIGH})), {})
+    assert found is not None and found.revoke == ()
+    [(_, reason)] = found.refused
+    assert reason.startswith(why)
+
+
+def test_an_expired_approval_protects_nothing() -> None:
+    policy = load_policy(
+        f'[[approved_exposure]]\ngroup_id = "{GROUP}"\nexposure = "22/tcp from world"\nowner = "ops"\n'
+        'expires = 2020-01-01\nreason = "bastion"\n'
+    )
+    found = plan(apply_policy(classify(SSH_WORLD), policy), CRITICAL, {})
+    assert found is not None and [r.rule_id for r in found.revoke] == ["sgr-0ab4202bcd11d93d2"]
+
+
+def test_break_glass_a_missing_id_and_other_severities_are_left_alone() -> None:
+    tagged = plan(classify(SSH_WORLD), CRITICAL, {GROUP: {"sgwatch:break-glass": "incident 42"}})
+    assert tagged is not None and tagged.revoke == ()
+    assert tagged.refused == (("sgr-0ab4202bcd11d93d2", "the group carries the break-glass tag sgwatch:break-glass"),)
+
+    unstated = json.loads(json.dumps(SSH_WORLD))
+    del unstated["responseElements"]["securityGroupRuleSet"]
+    found = plan(classify(unstated), CRITICAL, {})
+    assert found is not None and found.revoke == ()
+    assert found.refused[0][1].startswith("the record does not state the rule's id")
+
+    assert plan(classify(SSH_WORLD), RemediationSettings(frozenset({Severity.HIGH})), {}) is None
+    failed = dict(SSH_WORLD, errorCode="Client.UnauthorizedOperation", responseElements=None)
+    denied = plan(classify(failed), CRITICAL, {})
+    assert denied is None or denied.revoke == ()  # a denied call added nothing
+
+
+def test_the_restore_command_brings_the_revoked_rule_back_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="eu-west-1")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        group = ec2.create_security_group(GroupName="bastion", Description="b", VpcId=vpc)["GroupId"]
+        added = ec2.authorize_security_group_ingress(
+            GroupId=group,
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                            "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "it's \"temporary\""}]}],
+        )["SecurityGroupRules"]  # fmt: skip
+        record = json.loads(json.dumps(SSH_WORLD))
+        record["requestParameters"]["groupId"] = group
+        record["awsRegion"] = "eu-west-1"
+        permission = record["requestParameters"]["ipPermissions"]["items"][0]
+        permission["ipRanges"]["items"][0]["description"] = 'it\'s "temporary"'
+        item = record["responseElements"]["securityGroupRuleSet"]["items"][0]
+        item.update(groupId=group, securityGroupRuleId=added[0]["SecurityGroupRuleId"])
+        [revocation] = plan(classify(record), CRITICAL, {}).revoke  # type: ignore[union-attr]
+        ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[revocation.rule_id])
+        assert _ingress(ec2, group) == []
+
+        words = shlex.split(revocation.restore)
+        options = dict(zip(words[3::2], words[4::2], strict=True))
+        assert words[:3] == ["aws", "ec2", "authorize-security-group-ingress"]
+        assert options["--region"] == "eu-west-1" and options["--group-id"] == group
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=json.loads(options["--ip-permissions"]))
+        [rule] = _ingress(ec2, group)
+        assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIpv4"], rule["Description"]) == (
+            "tcp", 22, 22, "0.0.0.0/0", "it's \"temporary\"",
+        )  # fmt: skip
+
+
+def _ingress(ec2: Any, group: str) -> list[dict[str, Any]]:
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
+    return [rule for rule in rules if not rule["IsEgress"]]
