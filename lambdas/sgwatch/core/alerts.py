@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sgwatch.core import names
@@ -20,6 +20,9 @@ from sgwatch.core.ocsf import detection_finding
 from sgwatch.core.rules import UNREADABLE_RECORD
 from sgwatch.core.severity import Severity
 from sgwatch.core.text import clean
+
+if TYPE_CHECKING:  # the function loads remediation only where it is set: not at every cold start
+    from sgwatch.core.remediation import Outcome
 
 MAX_SUBJECT = 100  # SNS's limit for email subjects
 MAX_MESSAGE_BYTES = 240 * 1024  # SNS allows 262,144 UTF-8 bytes with the attributes; headroom for them
@@ -41,6 +44,7 @@ class Alert:
     results: tuple[Classification, ...]
     facts: tuple[GroupFacts, ...] = ()
     raw: Any = None  # the undecodable record, attached to an unreadable-record alert
+    remediation: tuple[Outcome, ...] = ()  # what the remediate setting did (or would do) about the added rules
 
     @property
     def severity(self) -> Severity:
@@ -179,6 +183,20 @@ def _facts_line(group: GroupFacts) -> str:
     )
 
 
+def _remediation_line(outcome: Outcome) -> str:
+    rule, group = clean(outcome.rule, 300), clean(outcome.group_id, 300)
+    where = f" on {group}" if group else ""
+    restore = clean(outcome.restore, 3000)
+    done = outcome.done.value
+    if done == "revoked":
+        return f"  revoked {rule}{where}. To restore it: {restore}"
+    if done == "would revoke":
+        return f"  would revoke {rule}{where} (dry-run: nothing was done). It would be restored by: {restore}"
+    if done == "already gone":
+        return f"  {rule}{where} was already gone: nothing to do"
+    return f"  not revoked: {rule}{where}: {clean(outcome.detail, 1000)}"
+
+
 def _reason_line(severity: str, reason: str) -> str:
     return f"  [{severity}] {clean(reason, 1500)}"
 
@@ -245,6 +263,10 @@ def alert_text(alert: Alert, *, domain: str = "console.aws.amazon.com") -> str:
         lines += ["", f"What to do: {alert.top.advice}"]
         if alert.top.undo:
             lines.append(f"Undo: {clean(alert.top.undo, 1000)}")
+        if alert.remediation:
+            lines += ["", f"Remediation ({clean(alert.remediation[0].setting, 200)}):"]
+            said = [partial(_remediation_line, outcome) for outcome in alert.remediation]
+            lines += _within(lines, said, _TEXT_BUDGET - _TAIL_ALLOWANCE, "remediation lines")
     if alert.facts:
         lines += ["", "Groups now:"]
         facts = [partial(_facts_line, group) for group in alert.facts]
@@ -350,6 +372,10 @@ def _fitted_json(alert: Alert, published_at: datetime | None, budget: int) -> st
 
     groups = [group.to_dict() for group in alert.facts]
     extra: dict[str, Any] = {}
+    if alert.remediation:  # a few per alert: one per rule the setting covers
+        extra["remediation"] = [
+            {key: _clip(value, 3000) for key, value in outcome.to_dict().items()} for outcome in alert.remediation[:100]
+        ]
     if alert.raw is not None:
         try:
             raw = _json(alert.raw)  # one record, as the buffer held it

@@ -18,6 +18,10 @@ ENV_ENRICHMENT_ROLE: Final = "SGWATCH_ENRICHMENT_ROLE"  # organization mode: the
 ENV_CLAIM_STALE_SECONDS: Final = "SGWATCH_CLAIM_STALE_SECONDS"
 #: Set when alerts go to chat too: the chat topic (Amazon Q Developer in chat applications) and the lowest severity.
 ENV_CHAT_TOPIC_ARN: Final = "SGWATCH_CHAT_TOPIC_ARN"
+# Remediation (opt-in): the severities acted on, dry-run or enforce, the most revocations an hour.
+ENV_REMEDIATE: Final = "SGWATCH_REMEDIATE"
+ENV_REMEDIATE_MODE: Final = "SGWATCH_REMEDIATE_MODE"
+ENV_REMEDIATE_MAX_PER_HOUR: Final = "SGWATCH_REMEDIATE_MAX_PER_HOUR"
 # The scheduled scan's function: the regions it scans, how long a reported finding is remembered, its threshold.
 ENV_SCAN_REGIONS: Final = "SGWATCH_SCAN_REGIONS"
 ENV_SCAN_KEEP_SECONDS: Final = "SGWATCH_SCAN_KEEP_SECONDS"
@@ -91,6 +95,17 @@ METRIC_CHAT_FAILURES: Final = "ChatPublishFailures"  # a chat notification not p
 SECURITY_HUB_METRICS: Final = (METRIC_FINDINGS_IMPORTED, METRIC_FINDING_IMPORT_FAILURES)
 METRIC_SCAN_NEW_FINDINGS: Final = "ScanNewFindings"  # findings the scheduled scan reported for the first time
 METRIC_SCAN_FAILURES: Final = "ScanFailures"  # regions the scheduled scan could not read, or whose alert failed
+METRIC_RULES_REVOKED: Final = "RulesRevoked"  # remediation in enforce mode revoked an added rule
+METRIC_REVOCATIONS_DRY_RUN: Final = "RevocationsDryRun"  # dry-run: a rule enforce would have revoked
+METRIC_REVOCATIONS_REFUSED: Final = "RevocationsRefused"  # covered by the setting, left alone (policy, tag, id, ...)
+METRIC_REVOCATIONS_HELD: Final = "RevocationsHeld"  # the circuit breaker held a revocation: alarmed
+#: The metrics only a deployment with remediation has.
+REMEDIATION_METRICS: Final = (
+    METRIC_RULES_REVOKED,
+    METRIC_REVOCATIONS_DRY_RUN,
+    METRIC_REVOCATIONS_REFUSED,
+    METRIC_REVOCATIONS_HELD,
+)
 #: The metrics only a deployment with the scheduled scan has.
 SCAN_METRICS: Final = (METRIC_SCAN_NEW_FINDINGS, METRIC_SCAN_FAILURES)
 #: The metrics only organization mode has (its dashboard shows them, with the watchdog's alarm).

@@ -134,6 +134,7 @@ class Policy:
     channels: dict[str, Severity] = field(default_factory=dict)
     source: str = ""
     tag_approvals: bool = False  # honour sgwatch:approved tags on the groups (whoever can tag a group can approve it)
+    break_glass_tag: str = ""  # remediation never touches a group that carries this tag key
     text: str = field(default="", repr=False, compare=False)  # the file as written, when read by read_policy
 
     @cached_property
@@ -188,6 +189,7 @@ class Policy:
 _KNOWN: dict[str, set[str]] = {
     "version": set(),
     "tag_approvals": set(),
+    "break_glass_tag": set(),
     "trusted_principal": {"arn", "reason"},
     "trusted_user_agent": {"pattern", "principal", "reason"},
     "internal_range": {"cidr", "reason"},
@@ -235,6 +237,8 @@ def load_policy(text: str, source: str = "policy") -> Policy:
         raise PolicyError(f"{source}: version {document['version']!r} is not supported (expected 1)")
     if not isinstance(document.get("tag_approvals", False), bool):
         raise PolicyError(f"{source}: tag_approvals: true or false")
+    if not isinstance(document.get("break_glass_tag", ""), str) or len(document.get("break_glass_tag", "")) > 128:
+        raise PolicyError(f"{source}: break_glass_tag: a tag key (at most 128 characters)")
 
     def tables(kind: str) -> list[tuple[Entry, dict[str, Any], str]]:
         found = document.get(kind, [])
@@ -334,7 +338,7 @@ def load_policy(text: str, source: str = "policy") -> Policy:
             raise PolicyError(f"{source}: channels.{channel}: {error}") from None
     return Policy(tuple(principals), tuple(agents), tuple(ranges), tuple(approvals), tuple(added), tuple(removed),
                   tuple(muted_groups), tuple(muted_accounts), channels, source,
-                  document.get("tag_approvals", False))  # fmt: skip
+                  document.get("tag_approvals", False), break_glass_tag=document.get("break_glass_tag", ""))  # fmt: skip
 
 
 def tag_approvals(group_id: str, tags: dict[str, str]) -> tuple[list[Approval], list[str]]:

@@ -140,3 +140,41 @@ def restore_command(change: RuleChange, region: str) -> str:
             "--ip-permissions", json.dumps([permission], separators=(",", ":"), ensure_ascii=True),
         ]
     )  # fmt: skip
+
+
+class Done(Enum):
+    """What became of one rule the setting covers."""
+
+    REVOKED = "revoked"
+    WOULD_REVOKE = "would revoke"  # dry-run: what enforce would have done
+    ALREADY_GONE = "already gone"  # revoked before (a redelivery, or by someone else): nothing to do
+    NOT_REVOKED = "not revoked"  # refused, or the revoke failed: `detail` says why
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One rule's remediation, as the alert states it."""
+
+    done: Done
+    group_id: str
+    rule: str  # the rule's id, or a description of a rule without one
+    setting: str  # which setting acted: "remediate=CRITICAL (enforce)"
+    detail: str = ""  # why not, or what failed
+    restore: str = ""  # the command that adds the rule back, once revoked (or if it were)
+
+    def to_dict(self) -> dict[str, str]:
+        found = {"done": self.done.value, "groupId": self.group_id, "rule": self.rule, "setting": self.setting}
+        return found | {key: value for key, value in (("detail", self.detail), ("restore", self.restore)) if value}
+
+
+def refusals(found: Plan, settings: RemediationSettings) -> list[Outcome]:
+    """The rules the plan will not touch, as outcomes."""
+    return [Outcome(Done.NOT_REVOKED, "", rule, settings.setting, why) for rule, why in found.refused]
+
+
+def dry_run(found: Plan, settings: RemediationSettings) -> list[Outcome]:
+    """What enforce would do, said and not done."""
+    would = [
+        Outcome(Done.WOULD_REVOKE, r.group_id, r.rule_id, settings.setting, restore=r.restore) for r in found.revoke
+    ]
+    return [*would, *refusals(found, settings)]

@@ -476,3 +476,53 @@ class CloudTrailInspector:
             found.append(TrailFacts(trail.get("Name", ""), arn, multi_region, logging_on, writes))
         self._cache[region, account] = (self.clock() + self.ttl_seconds, found)
         return found
+
+
+#: What EC2 says when a rule id names no rule (any more): the revocation has nothing left to do.
+_GONE_CODES = frozenset({"InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound"})
+
+
+class Ec2Remediator:
+    """Revokes added rules by id, in the function's own account, and keeps the hour's count in the deduplication
+    table (one item per hour, a conditional ADD): the circuit breaker holds what would pass `max_per_hour`."""
+
+    def __init__(
+        self, client_for: Callable[[str], Any], dynamodb: Any, table: str, *, max_per_hour: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.client_for, self.dynamodb, self.table = client_for, dynamodb, table
+        self.max_per_hour, self.clock = max_per_hour, clock
+
+    def admit(self, count: int) -> bool:
+        now = int(self.clock())
+        hour = time.strftime("%Y-%m-%dT%H", time.gmtime(now))
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={names.DEDUP_KEY: {"S": f"remediation|{hour}"}},
+                UpdateExpression="ADD revoked :count SET #expires = :expires",
+                ConditionExpression="attribute_not_exists(revoked) OR revoked <= :room",
+                ExpressionAttributeNames={"#expires": names.DEDUP_EXPIRY},
+                ExpressionAttributeValues={
+                    ":count": {"N": str(count)},
+                    ":room": {"N": str(self.max_per_hour - count)},
+                    ":expires": {"N": str(now + 7200)},
+                },
+            )
+        except Exception as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise  # the count cannot be kept: the caller holds the revocation, as the breaker would
+        return count <= self.max_per_hour
+
+    def revoke(self, region: str, group_id: str, rule_ids: Sequence[str]) -> dict[str, str]:
+        client = self.client_for(region)
+        try:
+            client.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=list(rule_ids))
+        except Exception as error:
+            if error_code(error) not in _GONE_CODES or len(rule_ids) == 1:
+                gone = error_code(error) in _GONE_CODES
+                return dict.fromkeys(rule_ids, "already gone" if gone else error_text(error))
+            # one of several is gone: each on its own, so the others are still revoked
+            return {rule_id: self.revoke(region, group_id, [rule_id])[rule_id] for rule_id in rule_ids}
+        return dict.fromkeys(rule_ids, "revoked")

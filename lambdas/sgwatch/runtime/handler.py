@@ -22,6 +22,7 @@ from sgwatch.runtime.aws import (
     CloudTrailInspector,
     DynamoDeduplicator,
     Ec2Enricher,
+    Ec2Remediator,
     SecurityHubImporter,
     SnsPublisher,
     assumed_role_keys,
@@ -34,6 +35,7 @@ from sgwatch.runtime.ports import (
     MetricsSink,
     PrefixListReader,
     Publisher,
+    Remediator,
     TrailInspector,
 )
 from sgwatch.runtime.settings import HandlerSettings, settings_from_env
@@ -91,6 +93,7 @@ class Runtime:
     prefix_list_reader: PrefixListReader | None = None
     finding_sink: FindingSink | None = None
     chat: Publisher | None = None
+    remediator: Remediator | None = None
 
 
 def build_runtime(
@@ -135,6 +138,16 @@ def build_runtime(
             else None
         ),
         chat=SnsPublisher(client("sns"), settings.chat_topic_arn) if settings.chat_topic_arn else None,
+        remediator=(
+            Ec2Remediator(
+                functools.cache(lambda region: client("ec2", region_name=region)),
+                client("dynamodb"),
+                settings.dedup_table,
+                max_per_hour=settings.remediate_max_per_hour,
+            )
+            if settings.pipeline.remediation is not None
+            else None
+        ),
     )
 
 
@@ -174,6 +187,7 @@ def handle(runtime: Runtime, event: dict[str, Any]) -> dict[str, Any]:
         prefix_list_reader=runtime.prefix_list_reader,
         finding_sink=runtime.finding_sink,
         chat=runtime.chat,
+        remediator=runtime.remediator,
     )
     logger.info(
         "batch done",

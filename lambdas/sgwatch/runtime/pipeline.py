@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sgwatch.core import names
 from sgwatch.core.alerts import (
@@ -64,8 +64,12 @@ from sgwatch.runtime.ports import (
     MetricsSink,
     PrefixListReader,
     Publisher,
+    Remediator,
     TrailInspector,
 )
+
+if TYPE_CHECKING:  # loaded where remediation is set, not at every cold start
+    from sgwatch.core.remediation import Outcome, Plan, RemediationSettings
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class PipelineSettings:
     findings_min_severity: Severity | None = None  # Security Hub findings from this severity up; None: none
     findings_account: str = ""  # the function's own account: the only one it can file findings for
     chat_min_severity: Severity | None = None  # chat notifications from this severity up; None: no chat
+    remediation: RemediationSettings | None = None  # opt-in: revoke (or, dry-run, say) what a change added
 
     @cached_property
     def classification(self) -> Settings:
@@ -206,6 +211,7 @@ class _Batch:
     prefix_list_reader: PrefixListReader | None = None
     finding_sink: FindingSink | None = None
     chat: Publisher | None = None
+    remediator: Remediator | None = None
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
     failed: dict[str, None] = field(default_factory=dict)  # message ids, in order, without repeats
     claimed: set[str] = field(default_factory=set)
@@ -215,6 +221,7 @@ class _Batch:
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # of the groups described, for the policy
     trails: dict[tuple[str, str], Sequence[TrailFacts]] = field(default_factory=dict)  # by (region, account)
     prefix_lists: dict[tuple[str, str], dict[str, PrefixListFacts]] = field(default_factory=dict)  # by place, id
+    remediations: dict[str, list[Outcome]] = field(default_factory=dict)  # by event id
 
     def fail(self, records: Sequence[BatchRecord]) -> None:
         self.failed.update(dict.fromkeys(record.message_id for record in records))
@@ -436,6 +443,7 @@ class _Batch:
             results,
             tuple(self.facts[group] for group in group_ids if group in self.facts),
             next((record.raw for record in records if record.raw is not None), None),
+            tuple(outcome for result in results for outcome in self.remediations.get(result.event_id, [])),
         )
         sending = _Sending(alert, [result.event_id for result in results if result.event_id in self.claimed])
         if alert.severity < self.settings.publish_min_severity:
@@ -504,6 +512,79 @@ class _Batch:
                 write(list(dict.fromkeys(settled)))
             except Exception:  # the store's own errors are its business; a defect here must not fail the batch
                 self.logger.exception("claims not settled", extra={"eventIDs": settled[:100]})
+
+    # remediate (opt-in): what the setting covers among the rules each change added, revoked by id (enforce) or
+    # said (dry-run), before the alert is built, so that it says what was done
+    def remediate(self, records: Sequence[BatchRecord]) -> None:
+        settings = self.settings.remediation
+        if settings is None or self.remediator is None:
+            return
+        from sgwatch.core.remediation import Done, Mode, dry_run, plan  # noqa: PLC0415 - only where it is set
+
+        for record in records:
+            result = record.classified
+            try:
+                found = plan(result, settings, self.tags)
+                if found is None:
+                    continue
+                if result.account != self.settings.findings_account:
+                    outcomes = self._elsewhere(found, settings, result.account)
+                elif settings.mode is Mode.DRY_RUN:
+                    outcomes = dry_run(found, settings)
+                else:
+                    outcomes = self._enforce(found, settings)
+            except Exception:  # a defect here must not cost the alert: it goes out without the remediation
+                self.logger.exception("could not remediate", extra={"eventID": result.event_id})
+                continue
+            self.remediations[result.event_id] = outcomes
+            counted = {
+                Done.REVOKED: names.METRIC_RULES_REVOKED,
+                Done.WOULD_REVOKE: names.METRIC_REVOCATIONS_DRY_RUN,
+                Done.NOT_REVOKED: names.METRIC_REVOCATIONS_REFUSED,
+            }
+            for outcome in outcomes:
+                if outcome.done in counted:
+                    self.metrics.add(counted[outcome.done], 1)
+            self.logger.info("remediation", extra={"eventID": result.event_id,
+                                                   "outcomes": [outcome.to_dict() for outcome in outcomes]})  # fmt: skip
+
+    def _elsewhere(self, found: Plan, settings: RemediationSettings, account: str) -> list[Outcome]:
+        from sgwatch.core.remediation import Done, Outcome, refusals  # noqa: PLC0415
+
+        why = f"made in account {account}: sgwatch revokes only in its own account (its roles elsewhere are read-only)"
+        kept = [
+            Outcome(Done.NOT_REVOKED, r.group_id, r.rule_id, settings.setting, why, r.restore) for r in found.revoke
+        ]
+        return [*kept, *refusals(found, settings)]
+
+    def _enforce(self, found: Plan, settings: RemediationSettings) -> list[Outcome]:
+        from sgwatch.core.remediation import Done, Outcome, refusals  # noqa: PLC0415
+
+        assert self.remediator is not None
+        outcomes: list[Outcome] = []
+        by_group: dict[str, list[Any]] = {}
+        for revocation in found.revoke:
+            by_group.setdefault(revocation.group_id, []).append(revocation)
+        for group_id, revocations in by_group.items():
+            try:
+                admitted = self.remediator.admit(len(revocations))
+                held = "" if admitted else "the circuit breaker held it: the hour's revocations reached the limit"
+            except Exception as error:
+                held = f"the hour's count could not be kept ({error!r}): held, as the circuit breaker would"
+            if held:
+                self.metrics.add(names.METRIC_REVOCATIONS_HELD, len(revocations))
+                outcomes += [Outcome(Done.NOT_REVOKED, group_id, r.rule_id, settings.setting, held, r.restore)
+                             for r in revocations]  # fmt: skip
+                continue
+            answers = self.remediator.revoke(found.region, group_id, [r.rule_id for r in revocations])
+            for revocation in revocations:
+                answer = answers.get(revocation.rule_id, "no answer")
+                done = {"revoked": Done.REVOKED, "already gone": Done.ALREADY_GONE}.get(answer, Done.NOT_REVOKED)
+                detail = "" if done is not Done.NOT_REVOKED else f"EC2 refused: {answer}"
+                outcomes.append(
+                    Outcome(done, group_id, revocation.rule_id, settings.setting, detail, revocation.restore)
+                )
+        return [*outcomes, *refusals(found, settings)]
 
     def file_findings(self, sent: Sequence[_Sending]) -> None:
         """Security Hub findings for the records of the alerts sent, from the threshold up: one per record, whose Id
@@ -607,12 +688,13 @@ def process_batch(
     prefix_list_reader: PrefixListReader | None = None,
     finding_sink: FindingSink | None = None,
     chat: Publisher | None = None,
+    remediator: Remediator | None = None,
 ) -> BatchOutcome:
     """Read, classify, enrich, apply policy, deduplicate, group and publish one SQS batch. A failure fails only the
     messages it concerns."""
     batch = _Batch(
         enricher, publisher, metrics, logger, settings, clock, deduplicator, trail_inspector, prefix_list_reader,
-        finding_sink, chat,
+        finding_sink, chat, remediator,
     )  # fmt: skip
     messages = event.get("Records", []) if isinstance(event, dict) else []
     findings = [
@@ -623,6 +705,7 @@ def process_batch(
     findings = batch.join(findings)
     batch.describe(findings)
     judged = [kept for record in findings if (kept := batch.judge(record)) is not None]
+    batch.remediate(judged)
     alerts = group_records(judged)
     sendings = _send_all(batch, alerts, settings.publish_workers)
     for records, sending in zip(alerts, sendings, strict=True):

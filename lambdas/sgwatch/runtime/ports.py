@@ -64,3 +64,13 @@ class FindingSink(Protocol):
 
 class MetricsSink(Protocol):
     def add(self, name: str, value: float, unit: str = "Count", dimension: tuple[str, str] | None = None) -> None: ...
+
+
+class Remediator(Protocol):
+    """Revokes rules by id in the function's own account. `admit` says whether `count` more revocations fit the
+    hour's limit (and counts them when they do); `revoke` answers, for each rule id, "revoked", "already gone", or
+    the error that kept it."""
+
+    def admit(self, count: int) -> bool: ...
+
+    def revoke(self, region: str, group_id: str, rule_ids: Sequence[str]) -> dict[str, str]: ...

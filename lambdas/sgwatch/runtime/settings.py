@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sgwatch.core import names
 from sgwatch.core.errors import ConfigError, PolicyError
@@ -13,6 +14,9 @@ from sgwatch.core.policy import read_policy
 from sgwatch.core.severity import Severity
 from sgwatch.core.tamper import GUESSED_BY_NAME, OwnResources, exact_resources
 from sgwatch.runtime.pipeline import PipelineSettings
+
+if TYPE_CHECKING:
+    from sgwatch.core.remediation import RemediationSettings
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class HandlerSettings:
     claim_stale_seconds: int = 0
     enrichment_role: str = ""  # the role name to describe groups in member accounts; "" for the home account only
     chat_topic_arn: str = ""  # the chat topic (Amazon Q Developer in chat applications); "" for none
+    remediate_max_per_hour: int = 0  # the circuit breaker's limit, with remediation
 
     @property
     def home_account(self) -> str:
@@ -73,6 +78,9 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
         chat_min_severity = Severity.parse(chat_from) if chat_from else None
     except ValueError as error:
         raise ConfigError(f"{names.ENV_CHAT_MIN_SEVERITY}: {error}") from None
+    remediation, max_per_hour = _remediation(environ, policy.break_glass_tag if policy else "")
+    if remediation is not None and not dedup_table:
+        raise ConfigError(f"{names.ENV_REMEDIATE} needs {names.ENV_DEDUP_TABLE}: the circuit breaker counts there")
     return HandlerSettings(
         topic_arn,
         PipelineSettings(
@@ -87,12 +95,35 @@ def settings_from_env(environ: Mapping[str, str]) -> HandlerSettings:
             findings_min_severity=findings_min_severity,
             findings_account=topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else "",
             chat_min_severity=chat_min_severity,
+            remediation=remediation,
         ),
         dedup_table,
         int(stale) if dedup_table else 0,
         environ.get(names.ENV_ENRICHMENT_ROLE, ""),
         chat_topic_arn,
+        max_per_hour,
     )
+
+
+def _remediation(environ: Mapping[str, str], break_glass_tag: str) -> tuple[RemediationSettings | None, int]:
+    """The remediate setting (severities, mode, the hour's limit); None when it is not set. Loaded only then."""
+    text = environ.get(names.ENV_REMEDIATE, "").strip()
+    if not text:
+        return None, 0
+    from sgwatch.core.remediation import Mode, RemediationSettings  # noqa: PLC0415 - only where it is set
+
+    try:
+        severities = frozenset(Severity.parse(part) for part in text.split(",") if part.strip())
+        mode = Mode(environ.get(names.ENV_REMEDIATE_MODE, Mode.DRY_RUN.value))
+    except ValueError as error:
+        raise ConfigError(
+            f"{names.ENV_REMEDIATE} must list severities (CRITICAL,HIGH) and {names.ENV_REMEDIATE_MODE} be dry-run or"
+            f" enforce: {error}"
+        ) from None
+    limit = environ.get(names.ENV_REMEDIATE_MAX_PER_HOUR, "10")
+    if not (limit.isdigit() and 1 <= int(limit) <= 1000):
+        raise ConfigError(f"{names.ENV_REMEDIATE_MAX_PER_HOUR} must be 1 to 1000, got {limit!r}")
+    return RemediationSettings(severities, mode, break_glass_tag), int(limit)
 
 
 def own_resources_from_env(environ: Mapping[str, str]) -> OwnResources:
