@@ -93,6 +93,13 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     "teamsTeamId": ("", "the Microsoft Teams team id"),
     "teamsChannelId": ("", "a Microsoft Teams channel that shows alerts from chatMinSeverity up"),
     "chatMinSeverity": ("HIGH", "with a Slack or Teams channel: the lowest severity posted there"),
+    "remediate": (
+        "",
+        "severities whose added inbound rules the function revokes by rule id (CRITICAL, or CRITICAL,HIGH); none: no"
+        " remediation. Read docs/remediation.md first: a revoke can break a service someone needed",
+    ),
+    "remediateMode": ("dry-run", "with remediate: dry-run (say what would be revoked) or enforce"),
+    "remediateMaxPerHour": (10, "with remediate: the circuit breaker, revocations an hour (1-1000); more are held"),
     "scanSchedule": (
         "",
         "a schedule (rate(1 day), or cron(...)) for `sgwatch scan` of the home region and each watched region: an"
@@ -176,6 +183,9 @@ class MonitorConfig:
     slack: SlackChannel | None = None
     teams: TeamsChannel | None = None
     chat_min_severity: Severity = Severity.HIGH
+    remediate: tuple[Severity, ...] = ()  # the severities remediated; () for none
+    remediate_mode: str = "dry-run"
+    remediate_max_per_hour: int = 10
     scan_schedule: str = ""  # an EventBridge schedule expression; "" for no scheduled scan
     scan_min_severity: Severity = Severity.MEDIUM
 
@@ -290,6 +300,7 @@ def load_config(get: Callable[[str], Any]) -> MonitorConfig:
         ),
         **_chat(value),
         **_scan(value),
+        **_remediate(value),
     )
     _check_names(config)
     return config
@@ -305,6 +316,19 @@ _RATE = re.compile(r"^rate\((\d+) (minutes?|hours?|days?)\)$")
 _RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86_400}
 #: A cron expression whose minutes field is one minute: it runs at most hourly.
 _CRON = re.compile(r"^cron\(\d{1,2} \S+ \S+ \S+ \S+ \S+\)$")
+
+
+def _remediate(value: Callable[[str], Any]) -> dict[str, Any]:
+    """Remediation: the severities (default none), the mode (dry-run unless told enforce), the hour's limit."""
+    text = str(value("remediate")).strip()
+    mode = str(value("remediateMode")).strip()
+    if mode not in ("dry-run", "enforce"):
+        raise ConfigError(f"context remediateMode: {mode!r} is not dry-run or enforce")
+    severities = tuple(_severity("remediate", part.strip()) for part in text.split(",") if part.strip())
+    if any(severity < Severity.HIGH for severity in severities):
+        raise ConfigError("context remediate: only HIGH and CRITICAL: a revoke can break a service someone needed")
+    limit = _integer("remediateMaxPerHour", value("remediateMaxPerHour"), 1, 1000)
+    return {"remediate": severities, "remediate_mode": mode, "remediate_max_per_hour": limit}
 
 
 def _scan(value: Callable[[str], Any]) -> dict[str, Any]:

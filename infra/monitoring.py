@@ -175,6 +175,7 @@ class Monitoring(Construct):
         heartbeat_minutes: int = 0,
         member_heartbeats: bool = False,
         security_hub: bool = False,
+        remediation: bool = False,
         chat: sns.ITopic | None = None,
     ) -> None:
         """`heartbeat_regions`: where a canary beats every `heartbeat_minutes`; each gets an alarm when none arrives
@@ -243,6 +244,14 @@ class Monitoring(Construct):
                 1,
                 "Security Hub refused findings or could not be reached (is it enabled in the change's region?); the"
                 " alerts went out by SNS",
+            )
+        if remediation:
+            alarm(
+                "RevocationsHeld",
+                sgwatch_metric(names.METRIC_REVOCATIONS_HELD),
+                1,
+                "the remediation circuit breaker held a revocation: more added rules than the hour's limit were to be"
+                " revoked (a storm, or a loop with another automation); the alerts say which rules stayed",
             )
         alarm(
             "Tampering",
@@ -405,6 +414,22 @@ class Monitoring(Construct):
         if outputs:
             self.dashboard.add_widgets(
                 cloudwatch.GraphWidget(title="Other outputs: Security Hub and chat", left=outputs, width=24)
+            )
+        if remediation:
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="Remediation: rules revoked, dry-runs, refusals, held by the circuit breaker",
+                    left=[
+                        sgwatch_metric(name).with_(label=label)
+                        for name, label in (
+                            (names.METRIC_RULES_REVOKED, "revoked"),
+                            (names.METRIC_REVOCATIONS_DRY_RUN, "dry-run: would revoke"),
+                            (names.METRIC_REVOCATIONS_REFUSED, "left alone (policy, break-glass, no rule id)"),
+                            (names.METRIC_REVOCATIONS_HELD, "held by the circuit breaker"),
+                        )
+                    ],
+                    width=24,
+                )
             )
         self.dashboard.add_widgets(
             cloudwatch.LogQueryWidget(

@@ -91,6 +91,7 @@ class Processor(Construct):
         policy_text: str = "",
         security_hub_min_severity: Severity | None = None,
         chat: tuple[sns.ITopic, Severity] | None = None,
+        remediate: tuple[tuple[Severity, ...], str, int] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", removal_policy=RemovalPolicy.DESTROY)
@@ -132,6 +133,31 @@ class Processor(Construct):
         if chat is not None:
             environment[names.ENV_CHAT_TOPIC_ARN] = chat[0].topic_arn
             environment[names.ENV_CHAT_MIN_SEVERITY] = chat[1].name
+        if remediate is not None:
+            severities, mode, per_hour = remediate
+            environment[names.ENV_REMEDIATE] = ",".join(severity.name for severity in severities)
+            environment[names.ENV_REMEDIATE_MODE] = mode
+            environment[names.ENV_REMEDIATE_MAX_PER_HOUR] = str(per_hour)
+            if mode == "enforce":  # dry-run needs no more than it had
+                # Security groups of this account only; rule ids are chosen by the function from the record.
+                self.role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=["ec2:RevokeSecurityGroupIngress"],
+                        resources=[
+                            Stack.of(self).format_arn(
+                                service="ec2", region="*", resource="security-group", resource_name="*"
+                            )
+                        ],
+                    )
+                )
+                Validations.of(self.role).acknowledge(
+                    Acknowledgment(
+                        id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:"
+                        "security-group/*]",
+                        reason="remediation revokes the rules a change added, on the group the change named, in any"
+                        " watched region of this account; only this account's groups",
+                    )
+                )
         if security_hub_min_severity is not None:
             environment[names.ENV_SECURITY_HUB_MIN_SEVERITY] = security_hub_min_severity.name
             # Findings under this account's default product, in any region a change comes from; nothing else.
@@ -194,6 +220,8 @@ class Processor(Construct):
         if chat is not None:
             chat[0].grant_publish(self.function)
         dedup_table.grant(self.function, "dynamodb:PutItem", "dynamodb:BatchWriteItem")  # claim; settle
+        if remediate is not None:
+            dedup_table.grant(self.function, "dynamodb:UpdateItem")  # the circuit breaker's count
         key.grant(self.function, "kms:GenerateDataKey*", "kms:Decrypt")
         self.function.add_event_source(
             sources.SqsEventSource(

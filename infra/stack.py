@@ -74,6 +74,9 @@ class SgwatchStack(Stack):
             policy_text=config.policy_text,
             security_hub_min_severity=config.security_hub_min_severity,
             chat=(chat.topic, config.chat_min_severity) if chat else None,
+            remediate=(
+                (config.remediate, config.remediate_mode, config.remediate_max_per_hour) if config.remediate else None
+            ),
         )
         # Forwarded changes and forwarder alarms arrive on the default bus, or in organization mode on sgwatch's own
         # bus, whose policy admits only the members' forwarders; the detection rule listens there too.
@@ -113,6 +116,7 @@ class SgwatchStack(Stack):
             heartbeat_minutes=config.heartbeat_minutes,
             member_heartbeats=bool(config.organization_id),
             security_hub=config.security_hub_min_severity is not None,
+            remediation=bool(config.remediate),
             chat=chat.topic if chat else None,
         )
         if config.scan_schedule:
