@@ -82,3 +82,16 @@ def test_demo_shows_each_output_a_deployment_can_enable() -> None:
     assert len(queued) == 2  # the document a queue gets, as JSON, after the emails as text
     shown = queued[1].split("\n")
     assert shown[2] == "{" and shown[3] == '  "schemaVersion": 2,' and '      "ocsf": {' in shown
+
+
+def test_demo_remediate_revokes_the_world_ssh_rule_by_its_id_and_says_so() -> None:
+    out = io.StringIO()
+    assert main(["demo", "--remediate"], out, io.StringIO()) == EXIT_OK
+    text = out.getvalue().split("\nRemediation (-c remediate=CRITICAL -c remediateMode=enforce): ", 1)[1]
+    rule = re.search(r"the function revoked rule (sgr-\w+) by its id", text)
+    assert rule is not None
+    assert (
+        f"  revoked {rule.group(1)} on sg-" in text
+        and "To restore it: aws ec2 authorize-security-group-ingress" in text
+    )
+    assert text.rstrip().endswith(f"rule {rule.group(1)} is gone from the group; the group's other rules are untouched")

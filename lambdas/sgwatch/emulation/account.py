@@ -68,6 +68,9 @@ class DemoResult:
     made: list[str] = field(default_factory=list)  # the calls made on the emulated account, replayed with the records
     findings: list[dict[str, Any]] = field(default_factory=list)  # Security Hub's, as GetFindings returns them
     chat: list[dict[str, Any]] = field(default_factory=list)  # the chat topic's notifications
+    remediated_group: str = ""  # with remediate: the group whose world-SSH rule the function was to revoke
+    remediated_rule: str = ""
+    remediated_rule_left: bool = False  # whether that rule is still there after the replay
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,45 @@ def prefix_list_opens_group(ec2: Any, group_id: str, at: datetime) -> dict[str, 
     }
 
 
+def world_ssh_opened(ec2: Any, group_id: str, at: datetime) -> tuple[dict[str, Any], str]:
+    """SSH opened to the whole internet on `group_id` (a real call on the emulated account), the CloudTrail record
+    of that call with the rule id EC2 gave it (moto has no CloudTrail), and that id."""
+    rule_id: str = ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": "arn:aws:iam::123456789012:user/night-shift",
+            "accountId": "123456789012",
+            "userName": "night-shift",
+        },
+        "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "AuthorizeSecurityGroupIngress",
+        "awsRegion": REGION,
+        "sourceIPAddress": "203.0.113.9",
+        "userAgent": "aws-cli/2.22.0 Python/3.12.6 Linux/6.1 exe/x86_64 command/ec2.authorize-security-group-ingress",
+        "requestParameters": {
+            "groupId": group_id,
+            "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                                         "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]},
+        },
+        "responseElements": {
+            "_return": True,
+            "securityGroupRuleSet": {"items": [{
+                "groupOwnerId": "123456789012", "groupId": group_id, "securityGroupRuleId": rule_id, "isEgress": False,
+                "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0",
+            }]},
+        },
+        "eventID": str(uuid.uuid4()),
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "123456789012",
+    }, rule_id  # fmt: skip
+
+
 #: The emulated stack's rules: the detection rule and the guard rule beside it, into one buffer.
 DEMO_RULE, DEMO_GUARD_RULE = "sgwatch", "sgwatch-guard"
 
@@ -351,12 +393,16 @@ def run_pipeline(
     own_resources: dict[str, Any] | None = None,
     heartbeat: bool = False,
     prefix_list: bool = False,
+    *,
+    remediate: bool = False,
 ) -> DemoResult:
     """Replay `records` (CloudTrail records) through the emulated pipeline and return what came out.
     `own_resources`: the function's SGWATCH_OWN_RESOURCES (what is sgwatch's), by default the emulated stack's.
     `heartbeat`: the home region's canary beats once (its real call on EC2, its record replayed with the others), and
     a second watched region (SILENT_REGION) stays silent, as a region whose forwarder broke.
     `prefix_list`: a prefix list that a group's SSH rule references gains the whole internet (prefix_list_opens_group).
+    `remediate`: the function runs with -c remediate=CRITICAL -c remediateMode=enforce, and SSH is opened to the world
+    on one of the account's groups (world_ssh_opened): the function revokes that rule.
     """
     try:
         import boto3  # noqa: PLC0415 - the demo's own dependencies, loaded only when it runs
@@ -372,7 +418,8 @@ def run_pipeline(
     touched = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", names.ENV_TOPIC_ARN,
                names.ENV_POLICY_FILE, names.ENV_DEDUP_TABLE, names.ENV_CLAIM_STALE_SECONDS,
                names.ENV_OWN_RESOURCES, names.ENV_SECURITY_HUB_MIN_SEVERITY, names.ENV_CHAT_TOPIC_ARN,
-               names.ENV_CHAT_MIN_SEVERITY)  # fmt: skip
+               names.ENV_CHAT_MIN_SEVERITY, names.ENV_REMEDIATE, names.ENV_REMEDIATE_MODE,
+               names.ENV_REMEDIATE_MAX_PER_HOUR)  # fmt: skip
     saved = {key: os.environ.get(key) for key in touched}
     os.environ.update({"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": REGION})
     try:
@@ -392,6 +439,18 @@ def run_pipeline(
             if prefix_list:
                 replayed.append(prefix_list_opens_group(ec2, groups("a group behind a prefix list"), datetime.now(UTC)))
                 result.made.append("a prefix-list edit")
+            if remediate:
+                opened, result.remediated_rule = world_ssh_opened(
+                    ec2, groups("a group opened at night"), datetime.now(UTC)
+                )
+                result.remediated_group = opened["requestParameters"]["groupId"]
+                replayed.append(opened)
+                result.made.append("SSH opened to the world by a real call")
+                os.environ.update({names.ENV_REMEDIATE: "CRITICAL", names.ENV_REMEDIATE_MODE: "enforce",
+                                   names.ENV_REMEDIATE_MAX_PER_HOUR: "10"})  # fmt: skip
+            else:
+                for key in (names.ENV_REMEDIATE, names.ENV_REMEDIATE_MODE, names.ENV_REMEDIATE_MAX_PER_HOUR):
+                    os.environ.pop(key, None)
             subnet = ec2.create_subnet(VpcId=vpcs[0], CidrBlock="10.10.1.0/24")["Subnet"]["SubnetId"]
             for group in list(groups.mapped.values())[:4]:
                 ec2.create_network_interface(SubnetId=subnet, Groups=[group])
@@ -478,6 +537,11 @@ def run_pipeline(
                 finding for page in hub.get_paginator("get_findings").paginate() for finding in page["Findings"]
             ]
             result.chat = [json.loads(json.loads(message["Body"])["Message"]) for message in drain(sqs, chat_inbox)]
+            if remediate:
+                rules = ec2.describe_security_group_rules(
+                    Filters=[{"Name": "group-id", "Values": [result.remediated_group]}]
+                )["SecurityGroupRules"]
+                result.remediated_rule_left = any(r["SecurityGroupRuleId"] == result.remediated_rule for r in rules)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -185,14 +185,34 @@ def _render_chat(result: DemoResult, write: Callable[[str], object]) -> None:
     write(chat_card(worst))
 
 
-def main(paths: list[str], out: TextIO, bundled: Path, policy_file: str = "") -> int:
+def main(paths: list[str], out: TextIO, bundled: Path, policy_file: str = "", remediate: bool = False) -> int:
     records = [
         item.record
         for item in read_paths(paths or [str(bundled)], keep_all=True)
         if not item.skipped and isinstance(item.record, dict)
     ]
-    result = run_pipeline(records, policy_file, heartbeat=True, prefix_list=True)
+    result = run_pipeline(records, policy_file, heartbeat=True, prefix_list=True, remediate=remediate)
     if policy_file:
         out.write(f"policy: {policy_file} (lowered changes name the entry that lowered them)\n")
     render(result, out)
+    if remediate:
+        _render_remediation(result, out.write)
     return 0
+
+
+def _render_remediation(result: DemoResult, write: Callable[[str], object]) -> None:
+    """The change the function remediated, as its email reads, and whether the rule is gone."""
+    write(
+        "\nRemediation (-c remediate=CRITICAL -c remediateMode=enforce): SSH opened to the world on"
+        f" {result.remediated_group} by a real call; the function revoked rule {result.remediated_rule} by its id:\n"
+    )
+    remediated = [
+        alert
+        for alert in result.alerts
+        if result.remediated_group in json.loads(alert["Message"]).get("groupIds", [])
+        and json.loads(alert["Message"]).get("remediation")
+    ]
+    for alert in remediated:
+        write(_between_rules(result.emails[alert["MessageId"]].text))
+    state = "still there (NOT revoked)" if result.remediated_rule_left else "gone from the group"
+    write(f"  rule {result.remediated_rule} is {state}; the group's other rules are untouched\n")

@@ -42,6 +42,11 @@ def register(commands: Subcommands) -> None:
         "--classify-only", action="store_true", help="only classify the records and print a report (no emulation)"
     )
     parser.add_argument("--policy", metavar="FILE", help="run the pipeline with a policy file")
+    parser.add_argument(
+        "--remediate",
+        action="store_true",
+        help="also run the function with remediation (CRITICAL, enforce) and show it revoke a world-SSH rule by its id",
+    )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="records to replay instead of the bundled ones")
     parser.add_argument(
         "--top", type=int, default=3, help="with --classify-only: how many of the most severe findings to show in full"
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except PolicyError as error:
             err.write(f"sgwatch demo: {error}\n")
             return EXIT_USAGE
-        return demo.main(paths, out, BUNDLED_RECORDS, args.policy or "")
+        return demo.main(paths, out, BUNDLED_RECORDS, args.policy or "", remediate=args.remediate)
     counts: Counter[str] = Counter()
     results = list(classified(read_paths(paths), counts, notes=notes_to(err, "demo")))
     out.write(render_report(results, detail_count=args.top))
