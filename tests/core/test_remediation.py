@@ -121,3 +121,23 @@ def test_the_restore_command_brings_the_revoked_rule_back_exactly(monkeypatch: p
 def _ingress(ec2: Any, group: str) -> list[dict[str, Any]]:
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
     return [rule for rule in rules if not rule["IsEgress"]]
+
+
+def test_a_revocation_by_sgwatchs_own_function_is_info_and_says_so() -> None:
+    """The revocation is a change CloudTrail records like any other: by the function's own session (Lambda names it
+    after the function), it is INFO (below the publish threshold) and named as sgwatch's, never a new alert storm."""
+    from sgwatch.core.classify import Settings
+    from sgwatch.core.tamper import exact_resources
+
+    revoke = load(
+        REAL_RECORDS
+        / "rubysoho07-cloudtrail-watcher/revoke_ingress_terraform_v6_ssh_with_revokedSecurityGroupRuleSet.json"
+    )
+    function = "sgwatch-ProcessorFunction3C4D5E6F-Z9Y8X7W6V5U4"
+    revoke["userIdentity"]["arn"] = f"arn:aws:sts::000000000000:assumed-role/sgwatch-ProcessorRole-1A2B/{function}"
+    revoke["userIdentity"]["type"] = "AssumedRole"
+    own = Settings(own=exact_resources("sgwatch", [function], [], []))
+    result = classify(revoke, settings=own)
+    assert result.severity is Severity.INFO
+    assert all(reason.endswith("sgwatch's own remediation") for reason in result.reasons), result.reasons
+    assert not any("own remediation" in reason for reason in classify(revoke).reasons)  # a guess by name: not said

@@ -282,6 +282,14 @@ def _by(record: SecurityGroupRecord) -> str:
     return f"by {record.actor.name}{via}"
 
 
+def _by_own_function(record: SecurityGroupRecord, settings: Settings) -> bool:
+    """Whether the call was made by sgwatch's own function: its session, as Lambda names it, is the function's name,
+    one of the stack's names the function knows exactly (never a guess by name)."""
+    name = record.actor.name
+    session = name.rsplit("/", 1)[-1] if name.startswith("assumed-role/") else ""
+    return bool(session) and settings.own.owns(session) is Ownership.OWN
+
+
 def _services_phrase(change: RuleChange, services: tuple[SensitivePort, ...]) -> str:
     """ "SSH (22/tcp)" or "all TCP ports, including SSH (22/tcp), Telnet (23/tcp), FTP (20-21/tcp) and 12 more"."""
     shown = ", ".join(service.label for service in services[:_SHOWN_SERVICES])
@@ -336,6 +344,8 @@ def change_verdict(record: SecurityGroupRecord, change: RuleChange, settings: Se
         if change.protocol:
             what += f" ({change.ports_label()} with {peer})"
         summary = f"{direction} {what} revoked on {where} {by}"
+        if _by_own_function(record, settings):  # opt-in remediation: a revocation of sgwatch's own, said
+            summary += ", sgwatch's own remediation"
     elif rule is DESCRIPTION_UPDATED:
         target = f"rule {change.rule_id}" if change.rule_id else f"{change.ports_label()} with {peer}"
         summary = f"Description of {change.direction.value} {target} set to {change.description!r} on {where} {by}"
