@@ -109,3 +109,33 @@ def test_without_the_setting_nothing_is_revoked_or_said(world: World) -> None:
     assert rule_id in ingress(world, world.open_group)
     [alert] = world.received(world.inbox_url)
     assert "Remediation" not in alert["Email"] and "remediation" not in json.loads(alert["Message"])
+
+
+def test_the_break_glass_tag_and_another_account_are_left_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('break_glass_tag = "team"\n')  # the app group carries team=payments
+    monkeypatch.setenv(names.ENV_POLICY_FILE, str(policy))
+    world.ec2.authorize_security_group_ingress(
+        GroupId=world.app_group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    remediating(world, monkeypatch, "enforce")
+    [tagged_id] = [rid for rid, r in ingress(world, world.app_group).items() if r.get("CidrIpv4") == "0.0.0.0/0"]
+    tagged = on_group(SSH_WORLD, world.app_group)
+    tagged["responseElements"]["securityGroupRuleSet"]["items"][0]["securityGroupRuleId"] = tagged_id
+    run(tagged)
+    assert tagged_id in ingress(world, world.app_group)
+    [alert] = world.received(world.inbox_url)
+    assert f"not revoked: {tagged_id}: the group carries the break-glass tag team" in alert["Email"]
+
+    elsewhere, rule_id = ssh_change(world)
+    elsewhere["recipientAccountId"] = "111122223333"
+    run(elsewhere)
+    assert rule_id in ingress(world, world.open_group)
+    [alert] = world.received(world.inbox_url)
+    assert (
+        f"not revoked: {rule_id} on {world.open_group}: made in account 111122223333: sgwatch revokes only"
+        in (alert["Email"])
+    )
