@@ -100,6 +100,11 @@ CONTEXT_KEYS: dict[str, tuple[Any, str]] = {
     ),
     "remediateMode": ("dry-run", "with remediate: dry-run (say what would be revoked) or enforce"),
     "remediateMaxPerHour": (10, "with remediate: the circuit breaker, revocations an hour (1-1000); more are held"),
+    "remediateTag": (
+        "",
+        "with remediate: KEY=VALUE, only groups that carry this tag are remediated (the function's revoke permission"
+        " is conditioned on it too)",
+    ),
     "scanSchedule": (
         "",
         "a schedule (rate(1 day), or cron(...)) for `sgwatch scan` of the home region and each watched region: an"
@@ -186,6 +191,7 @@ class MonitorConfig:
     remediate: tuple[Severity, ...] = ()  # the severities remediated; () for none
     remediate_mode: str = "dry-run"
     remediate_max_per_hour: int = 10
+    remediate_tag: str = ""  # KEY=VALUE
     scan_schedule: str = ""  # an EventBridge schedule expression; "" for no scheduled scan
     scan_min_severity: Severity = Severity.MEDIUM
 
@@ -328,7 +334,10 @@ def _remediate(value: Callable[[str], Any]) -> dict[str, Any]:
     if any(severity < Severity.HIGH for severity in severities):
         raise ConfigError("context remediate: only HIGH and CRITICAL: a revoke can break a service someone needed")
     limit = _integer("remediateMaxPerHour", value("remediateMaxPerHour"), 1, 1000)
-    return {"remediate": severities, "remediate_mode": mode, "remediate_max_per_hour": limit}
+    tag = str(value("remediateTag")).strip()
+    if tag and not re.match(r"^[^=\s]{1,128}=[^=]{0,256}$", tag):
+        raise ConfigError(f"context remediateTag: {tag!r} is not KEY=VALUE")
+    return {"remediate": severities, "remediate_mode": mode, "remediate_max_per_hour": limit, "remediate_tag": tag}
 
 
 def _scan(value: Callable[[str], Any]) -> dict[str, Any]:

@@ -91,7 +91,7 @@ class Processor(Construct):
         policy_text: str = "",
         security_hub_min_severity: Severity | None = None,
         chat: tuple[sns.ITopic, Severity] | None = None,
-        remediate: tuple[tuple[Severity, ...], str, int] | None = None,
+        remediate: tuple[tuple[Severity, ...], str, int, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", removal_policy=RemovalPolicy.DESTROY)
@@ -134,12 +134,15 @@ class Processor(Construct):
             environment[names.ENV_CHAT_TOPIC_ARN] = chat[0].topic_arn
             environment[names.ENV_CHAT_MIN_SEVERITY] = chat[1].name
         if remediate is not None:
-            severities, mode, per_hour = remediate
+            severities, mode, per_hour, tag = remediate
             environment[names.ENV_REMEDIATE] = ",".join(severity.name for severity in severities)
             environment[names.ENV_REMEDIATE_MODE] = mode
             environment[names.ENV_REMEDIATE_MAX_PER_HOUR] = str(per_hour)
+            if tag:
+                environment[names.ENV_REMEDIATE_TAG] = tag
             if mode == "enforce":  # dry-run needs no more than it had
                 # Security groups of this account only; rule ids are chosen by the function from the record.
+                tag_key, _, tag_value = tag.partition("=")
                 self.role.add_to_policy(
                     iam.PolicyStatement(
                         actions=["ec2:RevokeSecurityGroupIngress"],
@@ -148,6 +151,7 @@ class Processor(Construct):
                                 service="ec2", region="*", resource="security-group", resource_name="*"
                             )
                         ],
+                        conditions={"StringEquals": {f"aws:ResourceTag/{tag_key}": tag_value}} if tag else None,
                     )
                 )
                 Validations.of(self.role).acknowledge(

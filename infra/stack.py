@@ -75,7 +75,9 @@ class SgwatchStack(Stack):
             security_hub_min_severity=config.security_hub_min_severity,
             chat=(chat.topic, config.chat_min_severity) if chat else None,
             remediate=(
-                (config.remediate, config.remediate_mode, config.remediate_max_per_hour) if config.remediate else None
+                (config.remediate, config.remediate_mode, config.remediate_max_per_hour, config.remediate_tag)
+                if config.remediate
+                else None
             ),
         )
         # Forwarded changes and forwarder alarms arrive on the default bus, or in organization mode on sgwatch's own

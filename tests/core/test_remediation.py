@@ -141,3 +141,14 @@ def test_a_revocation_by_sgwatchs_own_function_is_info_and_says_so() -> None:
     assert result.severity is Severity.INFO
     assert all(reason.endswith("sgwatch's own remediation") for reason in result.reasons), result.reasons
     assert not any("own remediation" in reason for reason in classify(revoke).reasons)  # a guess by name: not said
+
+
+def test_a_tag_limit_leaves_untagged_groups_alone() -> None:
+    limited = RemediationSettings(
+        frozenset({Severity.CRITICAL}), Mode.ENFORCE, only_tagged=("sgwatch:remediate", "yes")
+    )
+    untagged = plan(classify(SSH_WORLD), limited, {GROUP: {"team": "web"}})
+    assert untagged is not None and untagged.revoke == ()
+    assert "limited to groups tagged sgwatch:remediate=yes" in untagged.refused[0][1]
+    tagged = plan(classify(SSH_WORLD), limited, {GROUP: {"sgwatch:remediate": "yes"}})
+    assert tagged is not None and [r.rule_id for r in tagged.revoke] == ["sgr-0ab4202bcd11d93d2"]

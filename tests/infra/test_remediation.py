@@ -72,3 +72,21 @@ def test_enforce_revokes_on_this_accounts_groups_only_and_is_alarmed(tmp_path: A
 def test_a_bad_setting_names_the_key(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(context.get)
+
+
+def test_a_tag_limit_conditions_the_revoke_permission() -> None:
+    stack, template = synth(
+        alertEmail="secops@example.com", remediate="CRITICAL", remediateMode="enforce",
+        remediateTag="sgwatch:remediate=yes",
+    )  # fmt: skip
+    role = logical_id(stack, "Processor", "Role")
+    [statement] = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "ec2:RevokeSecurityGroupIngress"
+    ]
+    assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/sgwatch:remediate": "yes"}}
+    variables = resource(template, stack, "Processor", "Function")["Properties"]["Environment"]["Variables"]
+    assert variables[names.ENV_REMEDIATE_TAG] == "sgwatch:remediate=yes"

@@ -22,6 +22,7 @@ ENV_CHAT_TOPIC_ARN: Final = "SGWATCH_CHAT_TOPIC_ARN"
 ENV_REMEDIATE: Final = "SGWATCH_REMEDIATE"
 ENV_REMEDIATE_MODE: Final = "SGWATCH_REMEDIATE_MODE"
 ENV_REMEDIATE_MAX_PER_HOUR: Final = "SGWATCH_REMEDIATE_MAX_PER_HOUR"
+ENV_REMEDIATE_TAG: Final = "SGWATCH_REMEDIATE_TAG"  # KEY=VALUE: only groups that carry it are remediated
 # The scheduled scan's function: the regions it scans, how long a reported finding is remembered, its threshold.
 ENV_SCAN_REGIONS: Final = "SGWATCH_SCAN_REGIONS"
 ENV_SCAN_KEEP_SECONDS: Final = "SGWATCH_SCAN_KEEP_SECONDS"

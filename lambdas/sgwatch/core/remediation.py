@@ -29,6 +29,7 @@ class RemediationSettings:
     severities: frozenset[Severity]
     mode: Mode = Mode.DRY_RUN
     break_glass_tag: str = ""  # a group carrying this tag key is never acted on
+    only_tagged: tuple[str, str] | None = None  # (key, value): only groups that carry this tag are acted on
 
     @property
     def setting(self) -> str:
@@ -109,6 +110,10 @@ def _why_not(
         return "the record does not state the rule's id: sgwatch revokes a rule by its id, nothing broader"
     if settings.break_glass_tag and settings.break_glass_tag in tags.get(change.group_id, {}):
         return f"the group carries the break-glass tag {settings.break_glass_tag}"
+    if settings.only_tagged is not None:
+        key, value = settings.only_tagged
+        if tags.get(change.group_id, {}).get(key) != value:
+            return f"remediation is limited to groups tagged {key}={value}, and this one is not (or was not described)"
     return ""
 
 

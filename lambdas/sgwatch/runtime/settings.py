@@ -123,7 +123,12 @@ def _remediation(environ: Mapping[str, str], break_glass_tag: str) -> tuple[Reme
     limit = environ.get(names.ENV_REMEDIATE_MAX_PER_HOUR, "10")
     if not (limit.isdigit() and 1 <= int(limit) <= 1000):
         raise ConfigError(f"{names.ENV_REMEDIATE_MAX_PER_HOUR} must be 1 to 1000, got {limit!r}")
-    return RemediationSettings(severities, mode, break_glass_tag), int(limit)
+    tag = environ.get(names.ENV_REMEDIATE_TAG, "")
+    if tag and "=" not in tag:
+        raise ConfigError(f"{names.ENV_REMEDIATE_TAG} must be KEY=VALUE, got {tag!r}")
+    tag_key, _, tag_value = tag.partition("=")
+    only_tagged = (tag_key, tag_value) if tag else None
+    return RemediationSettings(severities, mode, break_glass_tag, only_tagged), int(limit)
 
 
 def own_resources_from_env(environ: Mapping[str, str]) -> OwnResources:
