@@ -154,13 +154,30 @@ class Processor(Construct):
                         conditions={"StringEquals": {f"aws:ResourceTag/{tag_key}": tag_value}} if tag else None,
                     )
                 )
+                # A revoke by rule id may be authorized on the rule too (untagged: the group's tag decides above).
+                self.role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=["ec2:RevokeSecurityGroupIngress"],
+                        resources=[
+                            Stack.of(self).format_arn(
+                                service="ec2", region="*", resource="security-group-rule", resource_name="*"
+                            )
+                        ],
+                    )
+                )
                 Validations.of(self.role).acknowledge(
+                    Acknowledgment(
+                        id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:"
+                        "security-group-rule/*]",
+                        reason="the rules a change added are revoked by their ids, which the function reads from the"
+                        " record; only this account's rules",
+                    ),
                     Acknowledgment(
                         id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:"
                         "security-group/*]",
                         reason="remediation revokes the rules a change added, on the group the change named, in any"
                         " watched region of this account; only this account's groups",
-                    )
+                    ),
                 )
         if security_hub_min_severity is not None:
             environment[names.ENV_SECURITY_HUB_MIN_SEVERITY] = security_hub_min_severity.name
@@ -224,7 +241,7 @@ class Processor(Construct):
         if chat is not None:
             chat[0].grant_publish(self.function)
         dedup_table.grant(self.function, "dynamodb:PutItem", "dynamodb:BatchWriteItem")  # claim; settle
-        if remediate is not None:
+        if remediate is not None and remediate[1] == "enforce":
             dedup_table.grant(self.function, "dynamodb:UpdateItem")  # the circuit breaker's count
         key.grant(self.function, "kms:GenerateDataKey*", "kms:Decrypt")
         self.function.add_event_source(

@@ -19,11 +19,12 @@ from tests.conftest import REAL_RECORDS, load
 
 SSH_WORLD = load(REAL_RECORDS / "rubysoho07-cloudtrail-watcher/authorize_ingress_terraform_v6_ssh_0_0_0_0.json")
 GROUP = SSH_WORLD["requestParameters"]["groupId"]
+DESCRIBED = {GROUP: {"team": "web"}}  # what EC2 said of the group: its tags
 CRITICAL = RemediationSettings(frozenset({Severity.CRITICAL}), Mode.ENFORCE, break_glass_tag="sgwatch:break-glass")
 
 
 def test_a_world_ssh_rule_is_planned_for_revocation_by_its_id_only() -> None:
-    found = plan(classify(SSH_WORLD), CRITICAL, {})
+    found = plan(classify(SSH_WORLD), CRITICAL, DESCRIBED)
     assert found is not None and found.refused == ()
     [revocation] = found.revoke
     assert (revocation.group_id, revocation.rule_id, revocation.severity) == (
@@ -48,7 +49,7 @@ def test_a_world_ssh_rule_is_planned_for_revocation_by_its_id_only() -> None:
 )
 def test_what_the_policy_lowered_is_never_revoked(policy: str, why: str) -> None:
     result = apply_policy(classify(SSH_WORLD), load_policy(policy))
-    found = plan(result, RemediationSettings(frozenset({Severity.CRITICAL, Severity.HIGH})), {})
+    found = plan(result, RemediationSettings(frozenset({Severity.CRITICAL, Severity.HIGH})), DESCRIBED)
     assert found is not None and found.revoke == ()
     [(_, reason)] = found.refused
     assert reason.startswith(why)
@@ -59,7 +60,7 @@ def test_an_expired_approval_protects_nothing() -> None:
         f'[[approved_exposure]]\ngroup_id = "{GROUP}"\nexposure = "22/tcp from world"\nowner = "ops"\n'
         'expires = 2020-01-01\nreason = "bastion"\n'
     )
-    found = plan(apply_policy(classify(SSH_WORLD), policy), CRITICAL, {})
+    found = plan(apply_policy(classify(SSH_WORLD), policy), CRITICAL, DESCRIBED)
     assert found is not None and [r.rule_id for r in found.revoke] == ["sgr-0ab4202bcd11d93d2"]
 
 
@@ -70,11 +71,14 @@ def test_break_glass_a_missing_id_and_other_severities_are_left_alone() -> None:
 
     unstated = json.loads(json.dumps(SSH_WORLD))
     del unstated["responseElements"]["securityGroupRuleSet"]
-    found = plan(classify(unstated), CRITICAL, {})
+    found = plan(classify(unstated), CRITICAL, DESCRIBED)
     assert found is not None and found.revoke == ()
     assert found.refused[0][1].startswith("the record does not state the rule's id")
 
-    assert plan(classify(SSH_WORLD), RemediationSettings(frozenset({Severity.HIGH})), {}) is None
+    assert plan(classify(SSH_WORLD), RemediationSettings(frozenset({Severity.HIGH})), DESCRIBED) is None
+    undescribed = plan(classify(SSH_WORLD), CRITICAL, {})  # EC2 could not be asked: the tags are unknown
+    assert undescribed is not None and undescribed.revoke == ()
+    assert undescribed.refused[0][1].startswith("EC2 could not describe the group")
     failed = dict(SSH_WORLD, errorCode="Client.UnauthorizedOperation", responseElements=None)
     denied = plan(classify(failed), CRITICAL, {})
     assert denied is None or denied.revoke == ()  # a denied call added nothing
@@ -103,7 +107,7 @@ def test_the_restore_command_brings_the_revoked_rule_back_exactly(monkeypatch: p
         permission["ipRanges"]["items"][0]["description"] = 'it\'s "temporary"'
         item = record["responseElements"]["securityGroupRuleSet"]["items"][0]
         item.update(groupId=group, securityGroupRuleId=added[0]["SecurityGroupRuleId"])
-        [revocation] = plan(classify(record), CRITICAL, {}).revoke  # type: ignore[union-attr]
+        [revocation] = plan(classify(record), CRITICAL, {group: {}}).revoke  # type: ignore[union-attr]
         ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[revocation.rule_id])
         assert _ingress(ec2, group) == []
 
@@ -152,3 +156,36 @@ def test_a_tag_limit_leaves_untagged_groups_alone() -> None:
     assert "limited to groups tagged sgwatch:remediate=yes" in untagged.refused[0][1]
     tagged = plan(classify(SSH_WORLD), limited, {GROUP: {"sgwatch:remediate": "yes"}})
     assert tagged is not None and [r.rule_id for r in tagged.revoke] == ["sgr-0ab4202bcd11d93d2"]
+
+
+def test_a_rule_id_of_another_group_than_the_requests_is_not_this_calls() -> None:
+    forged = json.loads(json.dumps(SSH_WORLD))
+    forged["responseElements"]["securityGroupRuleSet"]["items"][0]["groupId"] = "sg-0ffffffffffffffff"
+    [change] = classify(forged).to_dict()["changes"]
+    assert "ruleId" not in change  # so nothing is revoked: no id, nothing broader
+    found = plan(classify(forged), CRITICAL, {GROUP: {}, "sg-0ffffffffffffffff": {}})
+    assert found is not None and found.revoke == ()
+
+
+def test_the_circuit_breaker_counts_the_hour_and_never_spends_it_on_what_cannot_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sgwatch.emulation.account import create_dedup_table
+    from sgwatch.runtime.aws import Ec2Remediator
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+        hour = [1_800_000_000.0]
+        breaker = Ec2Remediator(lambda region: None, dynamodb, create_dedup_table(dynamodb), max_per_hour=3,
+                                clock=lambda: hour[0])  # fmt: skip
+        assert breaker.admit(4) is False  # more than the limit at once: held, the budget untouched
+        assert breaker.admit(2) is True and breaker.admit(1) is True  # 3 of 3
+        assert breaker.admit(1) is False
+        hour[0] += 3600  # the next hour
+        assert breaker.admit(3) is True

@@ -73,7 +73,11 @@ def test_enforce_revokes_exactly_the_added_rule_and_says_how_to_restore_it(
     again = dict(record, eventID="00000000-0000-4000-8000-00000000000a")
     run(again)
     [alert] = world.received(world.inbox_url)
-    assert f"  {rule_id} on {world.open_group} was already gone: nothing to do" in alert["Email"]
+    assert (
+        f"  {rule_id} on {world.open_group} was already gone (revoked earlier, by sgwatch or by someone else)."
+        in (alert["Email"])
+    )
+    assert "To restore it: aws ec2 authorize-security-group-ingress" in alert["Email"]  # the command is not lost
 
 
 def test_dry_run_revokes_nothing_and_says_what_enforce_would_do(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,3 +143,38 @@ def test_the_break_glass_tag_and_another_account_are_left_alone(
         f"not revoked: {rule_id} on {world.open_group}: made in account 111122223333: sgwatch revokes only"
         in (alert["Email"])
     )
+
+
+def test_a_rule_rewritten_since_the_change_or_tagged_break_glass_since_is_not_revoked(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The record may arrive late (a backlog, a replay): what EC2 holds now decides. A rule whose id now names a
+    narrower rule is not the rule that was added; a group tagged break-glass a moment ago is left alone."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text('break_glass_tag = "sgwatch:break-glass"\n')
+    monkeypatch.setenv(names.ENV_POLICY_FILE, str(policy))
+    remediating(world, monkeypatch, "enforce")
+    record, rule_id = ssh_change(world)
+    world.ec2.modify_security_group_rules(
+        GroupId=world.open_group,
+        SecurityGroupRules=[{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": {
+            "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "10.0.0.0/8"}}],
+    )  # fmt: skip
+    run(record)
+    assert ingress(world, world.open_group)[rule_id]["CidrIpv4"] == "10.0.0.0/8"  # the narrowed rule stays
+    [alert] = world.received(world.inbox_url)
+    assert (
+        f"not revoked: {rule_id} on {world.open_group}: the rule has been rewritten since the change" in alert["Email"]
+    )
+
+    world.ec2.authorize_security_group_ingress(
+        GroupId=world.open_group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    # the same container: what it described of the group a moment ago (no tag) is still in its cache
+    again, again_id = ssh_change(world, "00000000-0000-4000-8000-00000000000b")
+    world.ec2.create_tags(Resources=[world.open_group], Tags=[{"Key": "sgwatch:break-glass", "Value": "incident"}])
+    run(again)
+    assert again_id in ingress(world, world.open_group)
+    [alert] = world.received(world.inbox_url)
+    assert "the group carries the break-glass tag sgwatch:break-glass (put on since the change)" in alert["Email"]

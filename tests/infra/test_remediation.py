@@ -40,6 +40,7 @@ def test_dry_run_sets_the_function_and_grants_no_revoke() -> None:
     assert (variables[names.ENV_REMEDIATE], variables[names.ENV_REMEDIATE_MODE]) == ("CRITICAL", "dry-run")
     assert variables[names.ENV_REMEDIATE_MAX_PER_HOUR] == "10"
     assert "ec2:RevokeSecurityGroupIngress" not in _actions(template, stack)
+    assert "dynamodb:UpdateItem" not in _actions(template, stack)  # dry-run adds no permission at all
 
 
 def test_enforce_revokes_on_this_accounts_groups_only_and_is_alarmed(tmp_path: Any) -> None:
@@ -47,9 +48,14 @@ def test_enforce_revokes_on_this_accounts_groups_only_and_is_alarmed(tmp_path: A
         alertEmail="secops@example.com", remediate="CRITICAL,HIGH", remediateMode="enforce", remediateMaxPerHour=5
     )
     actions = _actions(template, stack)
-    assert actions["ec2:RevokeSecurityGroupIngress"] == {
-        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ec2:*:", {"Ref": "AWS::AccountId"}, ":security-group/*"]]
+    arns = {
+        kind: {
+            "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ec2:*:", {"Ref": "AWS::AccountId"}, f":{kind}/*"]]
+        }
+        for kind in ("security-group", "security-group-rule")
     }
+    granted = actions["ec2:RevokeSecurityGroupIngress"]
+    assert sorted(map(str, granted)) == sorted(map(str, arns.values()))  # this account's groups and rules only
     assert "dynamodb:UpdateItem" in actions
     variables = resource(template, stack, "Processor", "Function")["Properties"]["Environment"]["Variables"]
     assert variables[names.ENV_REMEDIATE] == "CRITICAL,HIGH" and variables[names.ENV_REMEDIATE_MAX_PER_HOUR] == "5"
@@ -85,8 +91,9 @@ def test_a_tag_limit_conditions_the_revoke_permission() -> None:
         for policy in template.find_resources("AWS::IAM::Policy").values()
         if {"Ref": role} in policy["Properties"]["Roles"]
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if statement["Action"] == "ec2:RevokeSecurityGroupIngress"
+        if statement["Action"] == "ec2:RevokeSecurityGroupIngress" and "Condition" in statement
     ]
+    assert statement["Resource"]["Fn::Join"][1][-1] == ":security-group/*"  # the group's tag decides
     assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/sgwatch:remediate": "yes"}}
     variables = resource(template, stack, "Processor", "Function")["Properties"]["Environment"]["Variables"]
     assert variables[names.ENV_REMEDIATE_TAG] == "sgwatch:remediate=yes"

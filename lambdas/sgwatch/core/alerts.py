@@ -193,7 +193,8 @@ def _remediation_line(outcome: Outcome) -> str:
     if done == "would revoke":
         return f"  would revoke {rule}{where} (dry-run: nothing was done). It would be restored by: {restore}"
     if done == "already gone":
-        return f"  {rule}{where} was already gone: nothing to do"
+        restore_too = f" To restore it: {restore}" if restore else ""
+        return f"  {rule}{where} was already gone (revoked earlier, by sgwatch or by someone else).{restore_too}"
     return f"  not revoked: {rule}{where}: {clean(outcome.detail, 1000)}"
 
 

@@ -283,12 +283,14 @@ class _RuleReader:
                 rule = self._response_rule(item, Action.ADD, Direction.UNSTATED)
             except RecordError:
                 continue  # an item sgwatch cannot read names no rule it can match
-            if rule.rule_id:
-                given.setdefault(_rule_key(rule), rule.rule_id)
+            if rule.rule_id:  # the group too: a rule id of another group than the request's is not this call's
+                given.setdefault((rule.group_id, *_rule_key(rule)), rule.rule_id)
         if not given:
             return changes
         return [
-            replace(change, rule_id=given.get(_rule_key(change), "")) if not change.rule_id else change
+            replace(change, rule_id=given.get((change.group_id, *_rule_key(change)), ""))
+            if not change.rule_id
+            else change
             for change in changes
         ]
 

@@ -40,12 +40,21 @@ class RemediationSettings:
 
 @dataclass(frozen=True)
 class Revocation:
-    """One added rule that the setting covers: revoked by its id, restored by the command."""
+    """One added rule that the setting covers: revoked by its id, restored by the command. `added` is the rule as the
+    record states it (protocol, ports, source), to check, just before revoking, that the id still names that rule."""
 
     group_id: str
     rule_id: str
     severity: Severity
     restore: str
+    added: tuple[object, ...] = ()
+
+
+def rule_shape(protocol: str, from_port: int | None, to_port: int | None, source: str) -> tuple[object, ...]:
+    """What a rule allows, comparable between a record and EC2's description: -1 for every port or type."""
+    first = from_port if from_port is not None and from_port >= 0 else -1
+    last = to_port if to_port is not None and to_port >= 0 else -1
+    return (protocol, first, last, source)
 
 
 @dataclass(frozen=True)
@@ -90,9 +99,9 @@ def plan(result: Classification, settings: RemediationSettings, tags: Mapping[st
         if why:
             refused.append((_named(change), why))
         else:
-            revoke.append(
-                Revocation(change.group_id, change.rule_id, verdict.severity, restore_command(change, result.region))
-            )
+            shape = rule_shape(change.protocol, change.from_port, change.to_port, change.peer.address)
+            restore = restore_command(change, result.region)
+            revoke.append(Revocation(change.group_id, change.rule_id, verdict.severity, restore, shape))
     return Plan(result.event_id, result.region, tuple(revoke), tuple(refused))
 
 
@@ -108,6 +117,11 @@ def _why_not(
         return "the record does not say the rule is inbound"
     if not change.rule_id:
         return "the record does not state the rule's id: sgwatch revokes a rule by its id, nothing broader"
+    record = result.record
+    if record is not None and (not record.group_ids or record.group_ids[0] != change.group_id):
+        return "the rule's group is not the one the request named"
+    if change.group_id not in tags:
+        return "EC2 could not describe the group: its tags (a break-glass tag among them) are unknown"
     if settings.break_glass_tag and settings.break_glass_tag in tags.get(change.group_id, {}):
         return f"the group carries the break-glass tag {settings.break_glass_tag}"
     if settings.only_tagged is not None:

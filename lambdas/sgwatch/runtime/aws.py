@@ -494,6 +494,8 @@ class Ec2Remediator:
         self.max_per_hour, self.clock = max_per_hour, clock
 
     def admit(self, count: int) -> bool:
+        if count > self.max_per_hour:  # could never fit: held without spending the hour's budget
+            return False
         now = int(self.clock())
         hour = time.strftime("%Y-%m-%dT%H", time.gmtime(now))
         try:
@@ -515,14 +517,36 @@ class Ec2Remediator:
             raise  # the count cannot be kept: the caller holds the revocation, as the breaker would
         return count <= self.max_per_hour
 
+    def current(self, region: str, group_id: str, rule_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, Any]]:
+        """The group's tags and what each rule allows now, asked of EC2 just before revoking (not from a cache: a
+        break-glass tag put on a minute ago counts, and a rule rewritten since the record no longer is the one added).
+        A rule EC2 no longer has is absent."""
+        client = self.client_for(region)
+        groups = client.describe_security_groups(GroupIds=[group_id]).get("SecurityGroups", [])
+        tags = {tag["Key"]: tag.get("Value", "") for group in groups for tag in group.get("Tags", []) if "Key" in tag}
+        rules = {}
+        for rule_id in rule_ids:  # one by one: an id EC2 no longer has fails only its own call
+            try:
+                found = client.describe_security_group_rules(SecurityGroupRuleIds=[rule_id]).get(
+                    "SecurityGroupRules", []
+                )
+            except Exception as error:
+                if error_code(error) in _GONE_CODES:
+                    continue
+                raise
+            rules.update({rule["SecurityGroupRuleId"]: rule for rule in found if rule.get("GroupId") == group_id})
+        return tags, rules
+
     def revoke(self, region: str, group_id: str, rule_ids: Sequence[str]) -> dict[str, str]:
         client = self.client_for(region)
         try:
-            client.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=list(rule_ids))
+            answer = client.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=list(rule_ids))
         except Exception as error:
             if error_code(error) not in _GONE_CODES or len(rule_ids) == 1:
                 gone = error_code(error) in _GONE_CODES
                 return dict.fromkeys(rule_ids, "already gone" if gone else error_text(error))
             # one of several is gone: each on its own, so the others are still revoked
             return {rule_id: self.revoke(region, group_id, [rule_id])[rule_id] for rule_id in rule_ids}
+        if answer.get("Return") is False:  # EC2 can answer without an error and revoke nothing
+            return dict.fromkeys(rule_ids, "EC2 answered that it revoked nothing")
         return dict.fromkeys(rule_ids, "revoked")

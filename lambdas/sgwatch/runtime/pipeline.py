@@ -10,6 +10,7 @@ deduplicate), a place (describing groups) or an alert (publish). A failure there
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -523,6 +524,8 @@ class _Batch:
 
         for record in records:
             result = record.classified
+            if result.event_id in self.remediations:  # the same event twice in a batch: acted on once
+                continue
             try:
                 found = plan(result, settings, self.tags)
                 if found is None:
@@ -565,7 +568,28 @@ class _Batch:
         by_group: dict[str, list[Any]] = {}
         for revocation in found.revoke:
             by_group.setdefault(revocation.group_id, []).append(revocation)
-        for group_id, revocations in by_group.items():
+        for group_id, candidates in by_group.items():
+            try:  # what EC2 has now: a break-glass tag put on since, a rule rewritten since, a rule gone
+                tags, now = self.remediator.current(found.region, group_id, [r.rule_id for r in candidates])
+            except Exception as error:
+                why = f"EC2 could not say what the group holds now ({error!r}): nothing was revoked"
+                outcomes += [Outcome(Done.NOT_REVOKED, group_id, r.rule_id, settings.setting, why, r.restore)
+                             for r in candidates]  # fmt: skip
+                continue
+            revocations = []
+            for revocation in candidates:
+                rule = now.get(revocation.rule_id)
+                why = self._changed_since(revocation, rule, tags, settings)
+                if rule is None:
+                    outcomes.append(Outcome(Done.ALREADY_GONE, group_id, revocation.rule_id, settings.setting,
+                                            restore=revocation.restore))  # fmt: skip
+                elif why:
+                    outcomes.append(Outcome(Done.NOT_REVOKED, group_id, revocation.rule_id, settings.setting, why,
+                                            revocation.restore))  # fmt: skip
+                else:
+                    revocations.append(revocation)
+            if not revocations:
+                continue
             try:
                 admitted = self.remediator.admit(len(revocations))
                 held = "" if admitted else "the circuit breaker held it: the hour's revocations reached the limit"
@@ -585,6 +609,30 @@ class _Batch:
                     Outcome(done, group_id, revocation.rule_id, settings.setting, detail, revocation.restore)
                 )
         return [*outcomes, *refusals(found, settings)]
+
+    @staticmethod
+    def _changed_since(revocation: Any, rule: Any, tags: dict[str, str], settings: RemediationSettings) -> str:
+        """Why a rule the plan would revoke must not be, now that EC2 has been asked: "" when it may."""
+        from sgwatch.core.model import protocol_name  # noqa: PLC0415
+        from sgwatch.core.remediation import rule_shape  # noqa: PLC0415
+
+        if rule is None:
+            return ""
+        if settings.break_glass_tag and settings.break_glass_tag in tags:
+            return f"the group carries the break-glass tag {settings.break_glass_tag} (put on since the change)"
+        if settings.only_tagged is not None and tags.get(settings.only_tagged[0]) != settings.only_tagged[1]:
+            return f"remediation is limited to groups tagged {'='.join(settings.only_tagged)}, and this one is not"
+        source = (
+            rule.get("CidrIpv4")
+            or rule.get("CidrIpv6")
+            or rule.get("PrefixListId")
+            or (rule.get("ReferencedGroupInfo") or {}).get("GroupId", "")
+        )
+        shape = rule_shape(protocol_name(str(rule.get("IpProtocol", ""))), rule.get("FromPort"), rule.get("ToPort"),
+                           _canonical(str(source)))  # fmt: skip
+        if rule.get("IsEgress") or shape != revocation.added:
+            return "the rule has been rewritten since the change: it no longer is the rule that was added"
+        return ""
 
     def file_findings(self, sent: Sequence[_Sending]) -> None:
         """Security Hub findings for the records of the alerts sent, from the threshold up: one per record, whose Id
@@ -727,3 +775,11 @@ def process_batch(
             logger.exception("could not copy the alerts", extra={"to": copies.__name__})
     batch.outcome.failed_message_ids = [message_id for message_id in batch.failed if message_id]
     return batch.outcome
+
+
+def _canonical(source: str) -> str:
+    """A range as the record's parser writes it (10.0.0.1/8 is 10.0.0.0/8); any other source as it is."""
+    try:
+        return str(ipaddress.ip_network(source, strict=False))
+    except ValueError:
+        return source

@@ -68,9 +68,12 @@ class MetricsSink(Protocol):
 
 class Remediator(Protocol):
     """Revokes rules by id in the function's own account. `admit` says whether `count` more revocations fit the
-    hour's limit (and counts them when they do); `revoke` answers, for each rule id, "revoked", "already gone", or
-    the error that kept it."""
+    hour's limit (and counts them when they do); `current` gives the group's tags and the rules as EC2 has them now
+    (DescribeSecurityGroupRules' items, by id); `revoke` answers, for each rule id, "revoked", "already gone", or the
+    error that kept it."""
 
     def admit(self, count: int) -> bool: ...
+
+    def current(self, region: str, group_id: str, rule_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, Any]]: ...
 
     def revoke(self, region: str, group_id: str, rule_ids: Sequence[str]) -> dict[str, str]: ...
