@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding
 from sgwatch.core.enrich import PrefixListFacts
-from sgwatch.emulation.account import seed_open_groups
+from sgwatch.emulation.account import seed_member_open_group, seed_open_groups
 from sgwatch.operator.cli import main
 from sgwatch.operator.commands import aws
 from sgwatch.runtime import inventory
@@ -166,20 +166,7 @@ def main_with(argv: list[str]) -> tuple[int, str, str]:
 
 
 def test_member_accounts_are_read_through_the_audit_role(account: dict[str, str]) -> None:
-    sts = boto3.client("sts", region_name=REGION)
-    keys = sts.assume_role(RoleArn="arn:aws:iam::111111111111:role/sgwatch-audit", RoleSessionName="seed")[
-        "Credentials"
-    ]
-    member = boto3.client(
-        "ec2", region_name=REGION, aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
-        aws_session_token=keys["SessionToken"],
-    )  # fmt: skip
-    vpc = member.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
-    group = member.create_security_group(GroupName="member-rdp", Description="m", VpcId=vpc)["GroupId"]
-    member.authorize_security_group_ingress(
-        GroupId=group,
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
-    )
+    seed_member_open_group("111111111111")
     status, out, _ = scan("--accounts", "111111111111", "--format", "json")
     found = by_group(out)
     assert status == 1 and found["member-rdp"]["account"] == "111111111111"

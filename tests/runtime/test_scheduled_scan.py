@@ -21,7 +21,14 @@ from sgwatch.core import names
 from sgwatch.core.errors import ConfigError
 from sgwatch.core.policy import load_policy
 from sgwatch.core.severity import Severity
-from sgwatch.emulation.account import EmailOutbox, create_alert_topic, create_dedup_table, drain, seed_open_groups
+from sgwatch.emulation.account import (
+    EmailOutbox,
+    create_alert_topic,
+    create_dedup_table,
+    drain,
+    seed_member_open_group,
+    seed_open_groups,
+)
 from sgwatch.runtime import scheduled_scan
 from sgwatch.runtime.aws import SnsPublisher
 from sgwatch.runtime.scheduled_scan import (
@@ -191,19 +198,7 @@ def test_organization_mode_scans_each_member_of_the_stack_set_through_its_audit_
     """The StackSet's instances (CloudFormation, answered by a Stubber: moto's StackSets are partial), each member's
     EC2 through the audit role (moto's STS); a member whose role cannot be assumed fails alone."""
     sts = boto3.client("sts", region_name=REGION)
-    keys = sts.assume_role(RoleArn="arn:aws:iam::111111111111:role/sgwatch-audit", RoleSessionName="seed")[
-        "Credentials"
-    ]
-    member = boto3.client(
-        "ec2", region_name=REGION, aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
-        aws_session_token=keys["SessionToken"],
-    )  # fmt: skip
-    vpc = member.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
-    group = member.create_security_group(GroupName="member-rdp", Description="m", VpcId=vpc)["GroupId"]
-    member.authorize_security_group_ingress(
-        GroupId=group,
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
-    )
+    seed_member_open_group("111111111111")
     cloudformation = boto3.client("cloudformation", region_name=REGION)
     summaries = [
         {"Account": account_id, "Region": REGION} for account_id in ("123456789012", "111111111111", "222222222222")

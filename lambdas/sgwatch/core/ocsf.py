@@ -32,21 +32,10 @@ SEVERITY_IDS = {
 SECURITY_GROUP_TYPE = "AWS::EC2::SecurityGroup"
 
 
-def detection_finding(result: Classification, *, now: datetime | None = None, unmapped: bool = True) -> dict[str, Any]:
-    """The OCSF Detection Finding of one judged record (a security-group change, a tamper call, or a record that
-    could not be read). Its time is the event's; `now` when the record gives none that can be read. `unmapped`: carry
-    the classification's JSON form under unmapped.sgwatch (not where the finding sits beside it already)."""
-    severity = reported_severity(result)
+def _header(severity: Severity, time_ms: int, message: str) -> dict[str, Any]:
+    """What every sgwatch Detection Finding opens with: class, activity (Create), severity, status (New), time."""
     severity_id, severity_name = SEVERITY_IDS.get(severity, (0, "Unknown"))
-    moment = parse_time(result.event_time) or now
-    verdicts = sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
-    rules = list(dict.fromkeys(verdict.rule.id for verdict in verdicts))
-    if result.error:
-        title, desc = f"unreadable record {result.event_name}".strip(), result.error
-    else:
-        title = verdicts[0].summary if verdicts and verdicts[0].summary else result.event_name
-        desc = "\n".join(result.reasons)
-    finding: dict[str, Any] = {
+    return {
         "activity_id": CREATE[0],
         "activity_name": CREATE[1],
         "category_uid": FINDINGS[0],
@@ -59,15 +48,37 @@ def detection_finding(result: Classification, *, now: datetime | None = None, un
         "severity": severity_name,
         "status_id": STATUS_NEW[0],
         "status": STATUS_NEW[1],
-        "time": int(moment.timestamp() * 1000) if moment else 0,
-        "message": title,
-        "metadata": {
-            "version": OCSF_VERSION,
-            "product": {"name": "sgwatch", "vendor_name": "sgwatch", "version": __version__},
-            "uid": result.event_id,
-            "event_code": result.event_name,
-            "profiles": ["cloud"],
-        },
+        "time": time_ms,
+        "message": message,
+    }
+
+
+def _metadata(uid: str, event_code: str) -> dict[str, Any]:
+    return {
+        "version": OCSF_VERSION,
+        "product": {"name": "sgwatch", "vendor_name": "sgwatch", "version": __version__},
+        "uid": uid,
+        "event_code": event_code,
+        "profiles": ["cloud"],
+    }
+
+
+def detection_finding(result: Classification, *, now: datetime | None = None, unmapped: bool = True) -> dict[str, Any]:
+    """The OCSF Detection Finding of one judged record (a security-group change, a tamper call, or a record that
+    could not be read). Its time is the event's; `now` when the record gives none that can be read. `unmapped`: carry
+    the classification's JSON form under unmapped.sgwatch (not where the finding sits beside it already)."""
+    severity = reported_severity(result)
+    moment = parse_time(result.event_time) or now
+    verdicts = sorted(result.verdicts, key=lambda verdict: verdict.severity, reverse=True)
+    rules = list(dict.fromkeys(verdict.rule.id for verdict in verdicts))
+    if result.error:
+        title, desc = f"unreadable record {result.event_name}".strip(), result.error
+    else:
+        title = verdicts[0].summary if verdicts and verdicts[0].summary else result.event_name
+        desc = "\n".join(result.reasons)
+    finding: dict[str, Any] = {
+        **_header(severity, int(moment.timestamp() * 1000) if moment else 0, title),
+        "metadata": _metadata(result.event_id, result.event_name),
         "finding_info": {
             "uid": f"sgwatch:{result.event_id}" if result.event_id else f"sgwatch:{result.location}",
             "title": title,
@@ -101,30 +112,10 @@ def scan_detection_finding(found: ScanFinding, *, now: datetime) -> dict[str, An
     """A rule that `sgwatch scan` judged, as an OCSF Detection Finding of the moment it was read: its uid names the
     rule, so the same rule found by the next scan is the same finding."""
     verdict = found.verdict
-    severity_id, severity_name = SEVERITY_IDS.get(found.severity, (0, "Unknown"))
     group, rule = found.group, found.rule
     finding: dict[str, Any] = {
-        "activity_id": CREATE[0],
-        "activity_name": CREATE[1],
-        "category_uid": FINDINGS[0],
-        "category_name": FINDINGS[1],
-        "class_uid": DETECTION_FINDING[0],
-        "class_name": DETECTION_FINDING[1],
-        "type_uid": DETECTION_FINDING[0] * 100 + CREATE[0],
-        "type_name": f"{DETECTION_FINDING[1]}: {CREATE[1]}",
-        "severity_id": severity_id,
-        "severity": severity_name,
-        "status_id": STATUS_NEW[0],
-        "status": STATUS_NEW[1],
-        "time": int(now.timestamp() * 1000),
-        "message": verdict.summary,
-        "metadata": {
-            "version": OCSF_VERSION,
-            "product": {"name": "sgwatch", "vendor_name": "sgwatch", "version": __version__},
-            "uid": f"sgwatch-scan:{group.account}:{group.region}:{rule.rule_id}",
-            "event_code": "scan",
-            "profiles": ["cloud"],
-        },
+        **_header(found.severity, int(now.timestamp() * 1000), verdict.summary),
+        "metadata": _metadata(f"sgwatch-scan:{group.account}:{group.region}:{rule.rule_id}", "scan"),
         "finding_info": {
             "uid": f"sgwatch-scan:{group.account}:{group.region}:{rule.rule_id}",
             "title": verdict.summary,

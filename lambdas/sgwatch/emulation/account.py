@@ -664,3 +664,24 @@ def seed_open_groups(ec2: Any) -> dict[str, str]:
     ec2.create_network_interface(SubnetId=subnet, Groups=[groups["world-all-traffic"], groups["private-app"]])
     groups["vpc"], groups["prefix-list"] = vpc, office
     return groups
+
+
+def seed_member_open_group(account: str, role: str = "sgwatch-audit") -> str:
+    """A group named "member-rdp" with RDP open to the world in a member account of the emulated organization, made
+    through that account's role (moto's STS answers for any account): its id."""
+    import boto3  # noqa: PLC0415 - the emulation's own dependency
+
+    keys = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="seed"
+    )["Credentials"]
+    member = boto3.client(
+        "ec2", region_name=REGION, aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )  # fmt: skip
+    vpc = member.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    group: str = member.create_security_group(GroupName="member-rdp", Description="m", VpcId=vpc)["GroupId"]
+    member.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    return group
