@@ -23,6 +23,18 @@ DESCRIBED = {GROUP: {"team": "web"}}  # what EC2 said of the group: its tags
 CRITICAL = RemediationSettings(frozenset({Severity.CRITICAL}), Mode.ENFORCE, break_glass_tag="sgwatch:break-glass")
 
 
+@pytest.fixture
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials and a region for moto, and nothing of the machine's own AWS set-up."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
 def test_a_world_ssh_rule_is_planned_for_revocation_by_its_id_only() -> None:
     found = plan(classify(SSH_WORLD), CRITICAL, DESCRIBED)
     assert found is not None and found.refused == ()
@@ -84,13 +96,8 @@ def test_break_glass_a_missing_id_and_other_severities_are_left_alone() -> None:
     assert denied is None or denied.revoke == ()  # a denied call added nothing
 
 
-def test_the_restore_command_brings_the_revoked_rule_back_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
+@pytest.mark.usefixtures("aws_environment")
+def test_the_restore_command_brings_the_revoked_rule_back_exactly() -> None:
     with mock_aws():
         ec2 = boto3.client("ec2", region_name="eu-west-1")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -167,18 +174,11 @@ def test_a_rule_id_of_another_group_than_the_requests_is_not_this_calls() -> Non
     assert found is not None and found.revoke == ()
 
 
-def test_the_circuit_breaker_counts_the_hour_and_never_spends_it_on_what_cannot_fit(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("aws_environment")
+def test_the_circuit_breaker_counts_the_hour_and_never_spends_it_on_what_cannot_fit() -> None:
     from sgwatch.emulation.account import create_dedup_table
     from sgwatch.runtime.aws import Ec2Remediator
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
         hour = [1_800_000_000.0]

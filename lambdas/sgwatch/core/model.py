@@ -33,6 +33,13 @@ def protocol_name(raw: str) -> str:
     return PROTOCOL_NAMES.get(text, text)
 
 
+def rule_shape(protocol: str, from_port: int | None, to_port: int | None, source: str) -> tuple[object, ...]:
+    """What a rule allows, comparable between a record, its response and EC2's description: -1 for every port."""
+    first = from_port if from_port is not None and from_port >= 0 else -1
+    last = to_port if to_port is not None and to_port >= 0 else -1
+    return (protocol, first, last, source)
+
+
 @dataclass(frozen=True)
 class RuleChange:
     """One rule added, revoked, rewritten or re-described, with one peer."""

@@ -11,7 +11,15 @@ from sgwatch.core.addresses import IPNetwork, Peer, PeerKind, classify_cidr
 from sgwatch.core.events import EVENT_SOURCE, MONITORED_BY_NAME, EventKind, MonitoredEvent
 from sgwatch.core.fields import Field, RecordError
 from sgwatch.core.identity import actor_from
-from sgwatch.core.model import Action, Direction, PrefixListEdit, RuleChange, SecurityGroupRecord, protocol_name
+from sgwatch.core.model import (
+    Action,
+    Direction,
+    PrefixListEdit,
+    RuleChange,
+    SecurityGroupRecord,
+    protocol_name,
+    rule_shape,
+)
 
 _SHOWN_TARGETS = 5  # a launch names up to thousands of instances: the first few, and how many more
 
@@ -344,7 +352,5 @@ class _RuleReader:
 
 
 def _rule_key(change: RuleChange) -> tuple[object, ...]:
-    """What tells one rule from another in a call: direction, protocol, ports (-1 for every port or type), peer."""
-    first = change.from_port if change.from_port is not None and change.from_port >= 0 else -1
-    last = change.to_port if change.to_port is not None and change.to_port >= 0 else -1
-    return (change.direction, change.protocol, first, last, change.peer.address)
+    """What tells one rule from another in a call: its direction and what it allows."""
+    return (change.direction, *rule_shape(change.protocol, change.from_port, change.to_port, change.peer.address))

@@ -13,7 +13,7 @@ from sgwatch.core.addresses import PeerKind
 from sgwatch.core.classify import Classification
 from sgwatch.core.events import EventKind
 from sgwatch.core.findings import Verdict
-from sgwatch.core.model import Direction, RuleChange
+from sgwatch.core.model import Direction, RuleChange, rule_shape
 from sgwatch.core.severity import Severity
 
 
@@ -48,13 +48,6 @@ class Revocation:
     severity: Severity
     restore: str
     added: tuple[object, ...] = ()
-
-
-def rule_shape(protocol: str, from_port: int | None, to_port: int | None, source: str) -> tuple[object, ...]:
-    """What a rule allows, comparable between a record and EC2's description: -1 for every port or type."""
-    first = from_port if from_port is not None and from_port >= 0 else -1
-    last = to_port if to_port is not None and to_port >= 0 else -1
-    return (protocol, first, last, source)
 
 
 @dataclass(frozen=True)

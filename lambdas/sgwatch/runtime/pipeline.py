@@ -10,7 +10,6 @@ deduplicate), a place (describing groups) or an alert (publish). A failure there
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +20,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sgwatch.core import names
+from sgwatch.core.addresses import classify_cidr
 from sgwatch.core.alerts import (
     REGION_NAME,
     Alert,
@@ -613,8 +613,7 @@ class _Batch:
     @staticmethod
     def _changed_since(revocation: Any, rule: Any, tags: dict[str, str], settings: RemediationSettings) -> str:
         """Why a rule the plan would revoke must not be, now that EC2 has been asked: "" when it may."""
-        from sgwatch.core.model import protocol_name  # noqa: PLC0415
-        from sgwatch.core.remediation import rule_shape  # noqa: PLC0415
+        from sgwatch.core.model import protocol_name, rule_shape  # noqa: PLC0415
 
         if rule is None:
             return ""
@@ -778,8 +777,8 @@ def process_batch(
 
 
 def _canonical(source: str) -> str:
-    """A range as the record's parser writes it (10.0.0.1/8 is 10.0.0.0/8); any other source as it is."""
+    """A source as the record's parser writes it (classify_cidr: 10.0.0.1/8 is 10.0.0.0/8); any other as it is."""
     try:
-        return str(ipaddress.ip_network(source, strict=False))
+        return classify_cidr(source).address
     except ValueError:
         return source

@@ -158,6 +158,7 @@ def _scan_place(
     except Exception as error:  # without the state every finding would look new: nothing is reported
         return len(findings), 0, 0, [*failures, f"{label}: what was reported could not be read: {error_text(error)}"]
     new = [found for key, found in keys.items() if key not in seen]
+    new_total = len(new)
     remembered = [key for key in keys if key in seen]  # renewed while they stand
     published = 0
     while new and published < MAX_DIGESTS_PER_PLACE:
@@ -178,8 +179,7 @@ def _scan_place(
         _remember(dynamodb, settings.table, remembered, now, settings.keep_seconds)
     except Exception as error:  # reported, not remembered: the next scan reports them again (a duplicate, no loss)
         failures.append(f"{label}: what was reported could not be remembered: {error_text(error)}")
-    new_count = len(keys) - len([key for key in keys if key in seen])
-    return len(findings), new_count, published, failures
+    return len(findings), new_total, published, failures
 
 
 def _seen(dynamodb: Any, table: str, keys: Sequence[str], now: int) -> set[str]:
