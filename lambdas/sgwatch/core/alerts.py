@@ -483,17 +483,26 @@ def _clip(text: str, limit: int = 256) -> str:
 def attributes(alert: Alert) -> dict[str, dict[str, str]]:
     """SNS message attributes: subscribers filter on severity_rank, event_name, account, region, group_id."""
     first = alert.first
+    group = alert.group_ids[0] if alert.group_ids else ""
+    return message_attributes(alert.severity, first.event_name, first.account, first.region, group)
+
+
+def message_attributes(
+    severity: Severity, event_name: str, account: str, region: str, group_id: str
+) -> dict[str, dict[str, str]]:
+    """The attributes of any message on the alert topic (a change's alert, the scheduled scan's): plain ASCII strings
+    of at most 256 characters, and the severity's rank as a number the email filter compares."""
 
     def string(value: str) -> dict[str, str]:
         return {"DataType": "String", "StringValue": _ascii(value)[:256] or "unknown"}
 
     return {
-        names.ATTRIBUTE_SEVERITY: string(alert.severity.name),
-        names.ATTRIBUTE_SEVERITY_RANK: {"DataType": "Number", "StringValue": str(int(alert.severity))},
-        names.ATTRIBUTE_EVENT_NAME: string(first.event_name),
-        names.ATTRIBUTE_ACCOUNT: string(first.account),
-        names.ATTRIBUTE_REGION: string(first.region),
-        names.ATTRIBUTE_GROUP_ID: string(alert.group_ids[0] if alert.group_ids else ""),
+        names.ATTRIBUTE_SEVERITY: string(severity.name),
+        names.ATTRIBUTE_SEVERITY_RANK: {"DataType": "Number", "StringValue": str(int(severity))},
+        names.ATTRIBUTE_EVENT_NAME: string(event_name),
+        names.ATTRIBUTE_ACCOUNT: string(account),
+        names.ATTRIBUTE_REGION: string(region),
+        names.ATTRIBUTE_GROUP_ID: string(group_id),
     }
 
 

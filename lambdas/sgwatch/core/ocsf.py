@@ -63,6 +63,14 @@ def _metadata(uid: str, event_code: str) -> dict[str, Any]:
     }
 
 
+def _cloud(region: str, account: str) -> dict[str, Any]:
+    """Where the finding is: AWS, its region and its account, each when known."""
+    cloud: dict[str, Any] = {"provider": "AWS", **({"region": region} if region else {})}
+    if account:
+        cloud["account"] = {"uid": account, "name": account, "type_id": AWS_ACCOUNT[0], "type": AWS_ACCOUNT[1]}
+    return cloud
+
+
 def detection_finding(result: Classification, *, now: datetime | None = None, unmapped: bool = True) -> dict[str, Any]:
     """The OCSF Detection Finding of one judged record (a security-group change, a tamper call, or a record that
     could not be read). Its time is the event's; `now` when the record gives none that can be read. `unmapped`: carry
@@ -86,7 +94,7 @@ def detection_finding(result: Classification, *, now: datetime | None = None, un
             "types": rules or (["unreadable-record"] if result.error else []),
             "data_sources": ["AWS CloudTrail"],
         },
-        "cloud": {"provider": "AWS", **({"region": result.region} if result.region else {})},
+        "cloud": _cloud(result.region, result.account),
         "api": {"operation": result.event_name or "unknown"},
         "resources": [
             {"uid": group_id, "type": SECURITY_GROUP_TYPE, **({"region": result.region} if result.region else {})}
@@ -95,13 +103,6 @@ def detection_finding(result: Classification, *, now: datetime | None = None, un
     }
     if unmapped:
         finding["unmapped"] = {"sgwatch": result.to_dict()}
-    if result.account:
-        finding["cloud"]["account"] = {
-            "uid": result.account,
-            "name": result.account,
-            "type_id": AWS_ACCOUNT[0],
-            "type": AWS_ACCOUNT[1],
-        }
     advice = [verdict.advice for verdict in verdicts if verdict.advice]
     if advice:
         finding["remediation"] = {"desc": advice[0]}
@@ -123,15 +124,8 @@ def scan_detection_finding(found: ScanFinding, *, now: datetime) -> dict[str, An
             "types": [verdict.rule.id],
             "data_sources": ["Amazon EC2 DescribeSecurityGroupRules"],
         },
-        "cloud": {"provider": "AWS", "region": group.region},
+        "cloud": _cloud(group.region, group.account),
         "resources": [{"uid": group.group_id, "name": group.name, "type": SECURITY_GROUP_TYPE, "region": group.region}],
         "remediation": {"desc": f"{verdict.rule.advice} To revoke exactly this rule: {found.revoke_command}"},
     }
-    if group.account:
-        finding["cloud"]["account"] = {
-            "uid": group.account,
-            "name": group.account,
-            "type_id": AWS_ACCOUNT[0],
-            "type": AWS_ACCOUNT[1],
-        }
     return finding

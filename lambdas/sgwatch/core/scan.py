@@ -12,7 +12,6 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-from sgwatch.core import names
 from sgwatch.core.addresses import Peer, PeerKind, classify_cidr, most_open
 from sgwatch.core.alerts import (
     _ENVELOPE,
@@ -26,6 +25,7 @@ from sgwatch.core.alerts import (
     _json,
     _size,
     _within,
+    message_attributes,
 )
 from sgwatch.core.classify import DEFAULT_SETTINGS, Settings, ingress_verdict, prefix_list_phrase
 from sgwatch.core.enrich import PUBLIC_BY_DESIGN, PrefixListFacts
@@ -346,16 +346,6 @@ def _digest(
         encoded.append(document)
     omitted = {"omittedFindings": len(ranked) - len(encoded)} if len(encoded) < len(ranked) else {}
     document = _json({**head, **omitted})[:-1] + f', "findings": [{", ".join(encoded)}]}}'
-
-    def string(value: str) -> dict[str, str]:
-        return {"DataType": "String", "StringValue": _ascii(value)[:256] or "unknown"}
-
-    attributes = {
-        names.ATTRIBUTE_SEVERITY: string(worst.name),
-        names.ATTRIBUTE_SEVERITY_RANK: {"DataType": "Number", "StringValue": str(int(worst))},
-        names.ATTRIBUTE_EVENT_NAME: string(DIGEST_EVENT_NAME),
-        names.ATTRIBUTE_ACCOUNT: string(account),
-        names.ATTRIBUTE_REGION: string(region),
-        names.ATTRIBUTE_GROUP_ID: string(shown[0].group.group_id if shown else ""),
-    }
+    group = shown[0].group.group_id if shown else ""
+    attributes = message_attributes(worst, DIGEST_EVENT_NAME, account, region, group)
     return Publication(title, text, document, attributes), len(encoded)
